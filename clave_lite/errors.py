@@ -1,0 +1,76 @@
+"""Errors a user can act on, each with the exit code scripts may rely on.
+
+Anything raised as a :class:`ClaveError` reaches the user as one line (``error: ...``) and its
+``exit_code``; any other exception is a bug and is reported as such (exit code 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug in clave-lite: please report it
+EXIT_USAGE = 2  # bad flags or arguments (click's own code)
+EXIT_DATA = 3  # input data missing or malformed
+EXIT_MODEL = 4  # model file missing, corrupt, foreign or incompatible
+EXIT_NETWORK = 5  # hosted LLM unreachable or misbehaving after all retries
+EXIT_QUALITY = 6  # a quality gate refused to write an artifact
+EXIT_PARTIAL = 7  # finished, but some input lines were skipped (--on-error skip)
+
+
+class ClaveError(Exception):
+    """Base of all errors meant for the user; ``str(err)`` is the complete message."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class DataError(ClaveError):
+    """Input data (files, lines, fields, value names) the user must fix."""
+
+    exit_code = EXIT_DATA
+
+
+class ValueSystemError(DataError):
+    """A value-system file is missing, malformed, or names an unknown value."""
+
+
+class ModelError(ClaveError):
+    """A model file that cannot be used as an evaluator."""
+
+    exit_code = EXIT_MODEL
+
+
+class MissingDependencyError(ClaveError):
+    """An optional extra is needed; the message carries the exact pip command."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One defect in one input line, located precisely enough to fix it by hand."""
+
+    source: str
+    line: int
+    field: str | None
+    message: str
+    kind: str = "skipped"  # "skipped": the line was left out; "note": kept, but worth knowing
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}"
+        if self.field:
+            where += f": field '{self.field}'"
+        prefix = "note: " if self.kind == "note" else "skipped: "
+        return f"{prefix}{where}: {self.message}"
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency or say exactly which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"this needs the '{module}' package: pip install 'clave-lite[{extra}]'"
+        ) from exc

@@ -1,0 +1,106 @@
+"""Line-by-line JSONL reading that never loses the line number, and atomic writing.
+
+Every reader in clave-lite goes through :func:`iter_records`, so a broken line is always
+reported the same way (``file:line: message``) and the caller decides whether to stop or skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from clave_lite.errors import DataError, Problem
+
+ON_ERROR_CHOICES = ("stop", "skip")
+
+
+class ProblemLog:
+    """Collects defects; in ``stop`` mode the first one becomes a :class:`DataError`."""
+
+    def __init__(self, on_error: str = "stop") -> None:
+        if on_error not in ON_ERROR_CHOICES:
+            raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}")
+        self.on_error = on_error
+        self.problems: list[Problem] = []
+
+    def add(self, problem: Problem) -> None:
+        if self.on_error == "stop":
+            raise DataError(f"{problem.source}:{problem.line}: "
+                            + (f"field '{problem.field}': " if problem.field else "")
+                            + f"{problem.message} (use --on-error skip to skip such lines)")
+        self.problems.append(problem)
+
+    def note(self, problem: Problem) -> None:
+        """Record something worth telling the user that never stops the run."""
+        self.problems.append(replace(problem, kind="note"))
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open a UTF-8 input file, or stdin for ``-``, with a clear error if it is missing."""
+    if str(path) == "-":
+        return open(sys.stdin.fileno(), "r", encoding="utf-8", errors="strict", closefd=False)
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file")
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, expected a file")
+    return p.open("r", encoding="utf-8", errors="strict", newline="")
+
+
+def iter_records(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for every JSON-object line; blank lines are ignored."""
+    source = "<stdin>" if str(path) == "-" else str(path)
+    with open_text(path) as handle:
+        lineno = 0
+        while True:
+            lineno += 1
+            try:
+                line = handle.readline()
+            except UnicodeDecodeError as exc:
+                # The rest of a file with broken encoding cannot be trusted line by line.
+                raise DataError(f"{source}:{lineno}: not valid UTF-8 ({exc.reason})") from exc
+            if not line:
+                return
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                log.add(Problem(source, lineno, None, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+                continue
+            if not isinstance(obj, dict):
+                log.add(Problem(source, lineno, None, f"expected a JSON object, got {type(obj).__name__}"))
+                continue
+            yield lineno, obj
+
+
+def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write all records to ``path`` via a temporary file, so a crash never leaves half a file."""
+    if str(path) == "-":
+        count = 0
+        for record in records:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+        sys.stdout.flush()
+        return count
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count

@@ -1,0 +1,32 @@
+"""Where clave-lite keeps its files: one user directory, chosen by one environment variable.
+
+``CLAVE_LITE_HOME`` overrides everything (tests point it at a temporary directory); otherwise
+``$XDG_CACHE_HOME/clave-lite`` or ``~/.cache/clave-lite``. Built evaluators and the LLM-answer
+cache live there, so deleting it costs only rebuild time, never the user's own files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "CLAVE_LITE_HOME"
+
+
+def user_dir() -> Path:
+    """The user directory, created on first use."""
+    explicit = os.environ.get(HOME_ENV)
+    if explicit:
+        base = Path(explicit).expanduser()
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        base = Path(cache) / "clave-lite"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def subdir(name: str) -> Path:
+    """A named directory inside the user directory (``models``, ``llm-cache``, ...)."""
+    path = user_dir() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
