@@ -1,0 +1,168 @@
+"""Reading and writing GGUF files with the ``gguf`` package: no llama.cpp checkout, no torch.
+
+Three jobs share this module because they share one convention (how a Hugging Face tensor
+relates to its GGUF counterpart):
+
+* read a base model's tensors, dequantized to float32, with their metadata;
+* write a GGUF whose metadata (hyper-parameters, the full tokenizer, chat template) is copied
+  from a source GGUF, plus clave-lite's own keys;
+* translate between HF and GGUF tensor layouts: llama's q/k rows are permuted for llama.cpp's
+  rotary layout, Gemma's RMSNorm weights are stored as ``1 + w``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+SUPPORTED_ARCHS = ("gemma3", "llama")
+
+
+def reader(path: str | Path):
+    import gguf
+
+    return gguf.GGUFReader(str(path))
+
+
+def field_value(rd, key: str) -> Any:
+    """A metadata value as a Python object (str, int, float, bool or list), or None."""
+    field = rd.fields.get(key)
+    return None if field is None else field.contents()
+
+
+def architecture(rd) -> str:
+    return str(field_value(rd, "general.architecture"))
+
+
+def read_tensors(rd, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """GGUF-named tensors as float32 arrays in numpy (row-major, HF orientation)."""
+    from gguf import quants
+
+    wanted = None if names is None else set(names)
+    out: dict[str, np.ndarray] = {}
+    for t in rd.tensors:
+        if wanted is not None and t.name not in wanted:
+            continue
+        out[t.name] = np.asarray(quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+    return out
+
+
+def _llama_permute(w: np.ndarray, n_head: int) -> np.ndarray:
+    """HF q/k rows → llama.cpp's interleaved rotary order (as llama.cpp's converter does)."""
+    rows = w.shape[0]
+    return w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _llama_unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
+    rows = w.shape[0]
+    return w.reshape(n_head, rows // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def hf_to_gguf_layout(arch: str, gguf_name: str, w: np.ndarray, n_head: int, n_head_kv: int) -> np.ndarray:
+    """An HF weight in the layout llama.cpp expects for ``gguf_name``."""
+    if arch == "llama":
+        if gguf_name.endswith("attn_q.weight"):
+            return _llama_permute(w, n_head)
+        if gguf_name.endswith("attn_k.weight"):
+            return _llama_permute(w, n_head_kv)
+    if arch == "gemma3" and gguf_name.endswith("norm.weight"):
+        return w + 1.0
+    return w
+
+
+def delta_to_gguf_layout(arch: str, gguf_name: str, delta: np.ndarray, n_head: int, n_head_kv: int) -> np.ndarray:
+    """A weight *difference* (LoRA ``B @ A * scale``): permuted like the weight, never shifted."""
+    if arch == "gemma3" and gguf_name.endswith("norm.weight"):
+        return delta
+    return hf_to_gguf_layout(arch, gguf_name, delta, n_head, n_head_kv)
+
+
+def gguf_to_hf_layout(arch: str, gguf_name: str, w: np.ndarray, n_head: int, n_head_kv: int) -> np.ndarray:
+    if arch == "llama":
+        if gguf_name.endswith("attn_q.weight"):
+            return _llama_unpermute(w, n_head)
+        if gguf_name.endswith("attn_k.weight"):
+            return _llama_unpermute(w, n_head_kv)
+    if arch == "gemma3" and gguf_name.endswith("norm.weight"):
+        return w - 1.0
+    return w
+
+
+def head_counts(rd) -> tuple[int, int]:
+    arch = architecture(rd)
+    n_head = int(field_value(rd, f"{arch}.attention.head_count"))
+    n_kv = field_value(rd, f"{arch}.attention.head_count_kv")
+    return n_head, int(n_kv if n_kv is not None else n_head)
+
+
+def write_gguf(
+    out_path: str | Path,
+    source,
+    tensors: dict[str, np.ndarray],
+    overrides: dict[str, Any] | None = None,
+    extra_strings: dict[str, str] | None = None,
+) -> Path:
+    """Write ``tensors`` (GGUF names, llama.cpp layout) with the metadata of ``source``.
+
+    ``overrides`` replace copied keys (hyper-parameters of a differently sized model);
+    ``extra_strings`` adds string keys (clave-lite's own metadata). 1-D tensors stay float32
+    as llama.cpp requires; matrices are written float32 and quantized afterwards.
+    """
+    import gguf
+
+    arch = architecture(source)
+    overrides = dict(overrides or {})
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(out_path), arch)
+    for key, field in source.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        if key == "general.file_type":
+            continue  # set below: the written file is all-F32
+        value = overrides.pop(key, field.contents())
+        vtype = field.types[0]
+        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, value, vtype, sub_type=sub)
+    for key, value in overrides.items():
+        vtype = gguf.GGUFValueType.get_type(value)
+        sub = gguf.GGUFValueType.get_type(value[0]) if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, value, vtype, sub_type=sub)
+    writer.add_file_type(int(gguf.LlamaFileType.ALL_F32))
+    for key, value in (extra_strings or {}).items():
+        writer.add_string(key, value)
+    for name in sorted(tensors, key=_tensor_order):
+        writer.add_tensor(name, np.ascontiguousarray(tensors[name], dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out_path
+
+
+def _tensor_order(name: str) -> tuple[int, str]:
+    if name.startswith("blk."):
+        return int(name.split(".")[1]) + 1, name
+    return (0 if name.startswith("token_embd") else 10**6), name
+
+
+QUANT_TYPES = {"f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q4_k_m": "MOSTLY_Q4_K_M", "f32": "ALL_F32"}
+
+
+def quantize(src: str | Path, dst: str | Path, quant: str, n_threads: int = 0) -> Path:
+    """Quantize with llama.cpp's own quantizer (``llama_model_quantize``)."""
+    import llama_cpp
+
+    from clave_lite.errors import ModelError
+
+    if quant not in QUANT_TYPES:
+        raise ModelError(f"unknown quantization '{quant}'; choose from {', '.join(QUANT_TYPES)}")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_{QUANT_TYPES[quant]}")
+    params.nthread = n_threads
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
+    if rc != 0:
+        raise ModelError(f"llama_model_quantize failed ({rc}) for {src} → {quant}")
+    return Path(dst)

@@ -1,0 +1,105 @@
+"""The verbalizer prompt: the text once, then one short suffix per value, each ending where a
+label token comes next.
+
+Layout (token level)::
+
+    [bos] PREFIX  text-tokens  AFTER_TEXT | VALUE_1 suffix → label?
+                                          | VALUE_2 suffix → label?
+                                          | ...
+
+Every value's suffix attends to the shared text and to itself, never to another value's suffix,
+and all suffixes start at the same position. Training (a block attention mask in torch) and
+scoring (one llama.cpp decode with the text in every value's sequence) build exactly this, so
+the cost of scoring or training 10 values is one text plus 10 short suffixes, not 10 texts.
+
+Both paths tokenize with the base model's own llama.cpp vocabulary (see :mod:`clave_lite.vocab`)
+through :meth:`PromptTemplate.encode`, so their token ids cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+from clave_lite import LABELS
+
+Tokenize = Callable[[str, bool], list[int]]
+"""``tokenize(text, add_bos) -> ids``; text is never parsed for special tokens."""
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A prompt layout, stored inside every evaluator so scoring uses what training used."""
+
+    prefix: str = "Judge the human values in this response.\nResponse: "
+    after_text: str = "\n"
+    value: str = "Value: {name}: {definition}\nVerdict:"
+    label_words: dict[str, str] = field(default_factory=lambda: {
+        "supports": " supports", "opposes": " opposes", "unrelated": " unrelated"})
+    max_text_tokens: int = 384
+    """Longer texts keep their first 2/3 and last 1/3 of this budget (the opening states the
+    stance, the end often the verdict); the output says that it was truncated."""
+    version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PromptTemplate":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class EncodedText:
+    """One text's shared part and its per-value suffixes, as token ids."""
+
+    shared: list[int]
+    suffixes: list[list[int]]
+    truncated_tokens: int = 0
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.shared) + sum(len(s) for s in self.suffixes)
+
+
+def truncate_head_tail(ids: list[int], budget: int) -> tuple[list[int], int]:
+    """Keep the first 2/3 and last 1/3 of ``budget`` tokens; return (ids, tokens dropped)."""
+    if len(ids) <= budget:
+        return ids, 0
+    head = (2 * budget) // 3
+    tail = budget - head
+    return ids[:head] + ids[len(ids) - tail:], len(ids) - budget
+
+
+class PromptEncoder:
+    """Binds a template to a tokenizer; caches the constant pieces."""
+
+    def __init__(self, template: PromptTemplate, tokenize: Tokenize) -> None:
+        self.template = template
+        self._tokenize = tokenize
+        self._prefix = tokenize(template.prefix, True)
+        self._after = tokenize(template.after_text, False)
+        self._suffix_cache: dict[tuple[str, str], list[int]] = {}
+        self.label_ids: list[int] = []
+        for label in LABELS:
+            ids = tokenize(template.label_words[label], False)
+            if len(ids) != 1:
+                raise ValueError(f"label word {template.label_words[label]!r} is {len(ids)} tokens; "
+                                 "the verbalizer needs exactly one")
+            self.label_ids.append(ids[0])
+        if len(set(self.label_ids)) != len(LABELS):
+            raise ValueError("label words must map to distinct tokens")
+
+    def value_suffix(self, name: str, definition: str) -> list[int]:
+        key = (name, definition)
+        if key not in self._suffix_cache:
+            self._suffix_cache[key] = self._tokenize(
+                self.template.value.format(name=name, definition=definition), False)
+        return self._suffix_cache[key]
+
+    def encode(self, text: str, values: Sequence[tuple[str, str]]) -> EncodedText:
+        """Token ids for ``text`` judged on each ``(name, definition)`` in ``values``."""
+        body, dropped = truncate_head_tail(self._tokenize(text, False), self.template.max_text_tokens)
+        shared = self._prefix + body + self._after
+        return EncodedText(shared, [self.value_suffix(n, d) for n, d in values], dropped)
