@@ -1,0 +1,62 @@
+"""Labelled tuples → training examples: one text with all its labelled values.
+
+The unit of cost is the token, not the (text, value) pair: one example carries a text once
+and a short suffix per labelled value (see :mod:`clave_lite.prompt`), so a text labelled on
+10 values costs one forward pass, not 10.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+from clave_lite import LABELS
+from clave_lite.prompt import PromptEncoder
+from clave_lite.tuples import LabelledTuple
+from clave_lite.valuesystem import ValueSystem
+
+
+@dataclass(frozen=True)
+class Example:
+    shared: list[int]
+    suffixes: list[list[int]]
+    targets: list[int]  # index into LABELS, one per suffix
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.shared) + sum(map(len, self.suffixes))
+
+
+def fingerprint(tuples: Sequence[LabelledTuple]) -> str:
+    """sha256 of the training tuples in a canonical order: names the data a model saw."""
+    h = hashlib.sha256()
+    for t in sorted(tuples, key=lambda t: (t.key, t.value, t.label)):
+        h.update(json.dumps([t.key, t.text, t.value, t.label], ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+def build_examples(
+    tuples: Sequence[LabelledTuple],
+    system: ValueSystem,
+    encoder: PromptEncoder,
+    max_values_per_example: int = 24,
+    seed: int = 0,
+) -> list[Example]:
+    """Group tuples by text; split texts with many values into several examples."""
+    by_text: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    for t in tuples:
+        value = system.get(t.value)
+        by_text.setdefault(t.key, (t.text, []))[1].append((value.name, t.label))
+    rng = random.Random(seed)
+    examples: list[Example] = []
+    for text, labelled in by_text.values():
+        rng.shuffle(labelled)
+        for start in range(0, len(labelled), max_values_per_example):
+            chunk = labelled[start:start + max_values_per_example]
+            values = [(name, system.get(name).definition) for name, _ in chunk]
+            enc = encoder.encode(text, values)
+            examples.append(Example(enc.shared, enc.suffixes, [LABELS.index(lab) for _, lab in chunk]))
+    return examples

@@ -1,0 +1,150 @@
+"""LoRA fine-tuning of the verbalizer on CPU (or a GPU when present), resumable.
+
+Loss: cross-entropy over the label tokens only (supports / opposes / unrelated) at each value's
+read position: the same restricted softmax scoring uses. The tied embeddings / lm_head are
+left frozen; LoRA goes on the attention and MLP projections.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from clave_lite.export.dataset import Example
+from clave_lite.export.forward import label_logits
+
+TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 1.0
+    lr: float = 2e-4
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    tokens_per_step: int = 2048  # batches are filled up to this many tokens (text + suffixes)
+    warmup_steps: int = 10
+    seed: int = 0
+    checkpoint_every: int = 50
+    target_modules: list[str] = field(default_factory=lambda: list(TARGET_MODULES))
+
+
+def make_batches(examples: Sequence[Example], tokens_per_step: int, rng: random.Random) -> list[list[int]]:
+    """Shuffle, then group examples of similar length (less padding) under a token budget."""
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    batches: list[list[int]] = []
+    # sort within windows of 64 so length-grouping keeps some randomness
+    for w in range(0, len(order), 64):
+        window = sorted(order[w:w + 64], key=lambda i: examples[i].n_tokens)
+        current: list[int] = []
+        longest = 0
+        for i in window:
+            n = examples[i].n_tokens
+            if current and max(longest, n) * (len(current) + 1) > tokens_per_step:
+                batches.append(current)
+                current, longest = [], 0
+            current.append(i)
+            longest = max(longest, n)
+        if current:
+            batches.append(current)
+    rng.shuffle(batches)
+    return batches
+
+
+def add_lora(model, cfg: TrainConfig):
+    from peft import LoraConfig, get_peft_model
+
+    lcfg = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                      target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, lcfg)
+
+
+def train(
+    model,
+    examples: Sequence[Example],
+    label_ids: Sequence[int],
+    pad_id: int,
+    out_dir: Path,
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: Callable[[int, int, float], None] | None = None,
+):
+    """Train a LoRA adapter; checkpoints to ``out_dir/checkpoint`` and resumes from there.
+
+    Returns the peft model (adapter attached) and a summary dict.
+    """
+    from peft import set_peft_model_state_dict
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = out_dir / "checkpoint"
+    model = add_lora(model, cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+
+    full_epochs = math.ceil(cfg.epochs)
+    schedule: list[list[int]] = []
+    for _ in range(full_epochs):
+        schedule.extend(make_batches(examples, cfg.tokens_per_step, rng))
+    total = max(1, int(len(schedule) * cfg.epochs / full_epochs))
+    schedule = schedule[:total]
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        return cfg.lr * max(0.0, (total - step) / max(1, total - cfg.warmup_steps))
+
+    start_step, losses = 0, []
+    if resume and (ckpt / "state.pt").exists():
+        state = torch.load(ckpt / "state.pt", weights_only=True)
+        set_peft_model_state_dict(model, state["adapter"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        start_step, losses = int(state["step"]), list(state["losses"])
+
+    model.train()
+    started = time.time()
+    n_pairs = 0
+    for step in range(start_step, total):
+        batch = [examples[i] for i in schedule[step]]
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
+        logits = label_logits(model, [(e.shared, e.suffixes) for e in batch], label_ids, pad_id)
+        targets = torch.tensor([t for e in batch for t in e.targets])
+        loss = torch.nn.functional.cross_entropy(logits, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        losses.append(float(loss))
+        n_pairs += len(targets)
+        if progress:
+            progress(step + 1, total, float(loss))
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
+            ckpt.mkdir(exist_ok=True)
+            tmp = ckpt / "state.pt.tmp"
+            torch.save({"adapter": get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
+                        "torch_rng": torch.get_rng_state(), "step": step + 1, "losses": losses}, tmp)
+            tmp.replace(ckpt / "state.pt")
+    elapsed = time.time() - started
+    model.eval()
+    summary = {
+        "steps": total, "resumed_from": start_step, "examples": len(examples),
+        "pairs_trained_this_run": n_pairs, "seconds": round(elapsed, 1),
+        "seconds_per_pair": round(elapsed / n_pairs, 4) if n_pairs else None,
+        "final_loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4) if losses else None,
+        "config": asdict(cfg),
+    }
+    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return model, summary
