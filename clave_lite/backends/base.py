@@ -1,0 +1,26 @@
+"""The one interface scoring code calls, whatever runs the model underneath."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from clave_lite.prompt import EncodedText
+
+
+class Backend(Protocol):
+    """Runs an evaluator's model: token ids in, label logits out.
+
+    ``label_logits`` gets a batch of encoded texts (each: shared token ids, one suffix per
+    value) and returns, per text, an array ``[n_values, 3]`` of logits of the label tokens in
+    :data:`clave_lite.LABELS` order, read at each suffix's last token.
+    """
+
+    name: str
+
+    def tokenize(self, text: str, add_bos: bool) -> list[int]: ...
+
+    def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]: ...
+
+    def close(self) -> None: ...

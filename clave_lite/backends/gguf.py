@@ -1,0 +1,87 @@
+"""llama.cpp backend: all values of a text in one decode, several texts per decode.
+
+Each text r gets one sequence per value (ids ``r*V .. r*V+V-1``). The text's tokens are placed
+in all V sequences at once (a token may belong to several sequences), so they are computed and
+stored once; each value's suffix goes into its own sequence at the positions right after the
+text. Logits are requested only at each suffix's last token. This is the block mask the torch
+training path uses (:mod:`clave_lite.export.forward`), in llama.cpp's terms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from clave_lite.errors import ModelError
+from clave_lite.llamacpp import LlamaBatch, LlamaContext, LlamaModel, usable_cpus
+from clave_lite.prompt import EncodedText
+
+MAX_SEQUENCES = 64
+
+
+class GGUFBackend:
+    name = "gguf"
+
+    def __init__(self, path: str | Path, label_token_ids: Sequence[int], n_threads: int | None = None,
+                 n_gpu_layers: int = 0, n_ctx: int = 4096) -> None:
+        self.path = Path(path)
+        self.model = LlamaModel(self.path, n_gpu_layers=n_gpu_layers)
+        self.n_threads = n_threads or usable_cpus()
+        self.n_ctx = n_ctx
+        self.ctx = LlamaContext(self.model, n_ctx=n_ctx, n_batch=n_ctx, n_seq_max=MAX_SEQUENCES,
+                                n_threads=self.n_threads)
+        self.batch = LlamaBatch(self.model._lib, n_ctx, MAX_SEQUENCES)
+        self.label_token_ids = list(label_token_ids)
+
+    def tokenize(self, text: str, add_bos: bool) -> list[int]:
+        return self.model.tokenize(text, add_bos)
+
+    def _groups(self, items: Sequence[EncodedText]) -> list[list[int]]:
+        """Indices of texts per decode, within the context and sequence budgets."""
+        groups: list[list[int]] = []
+        current: list[int] = []
+        tokens = seqs = 0
+        for i, item in enumerate(items):
+            n, v = item.n_tokens, max(1, len(item.suffixes))
+            if n > self.n_ctx or v > MAX_SEQUENCES:
+                raise ModelError(f"one text needs {n} tokens and {v} values; the context holds "
+                                 f"{self.n_ctx} tokens and {MAX_SEQUENCES} values")
+            if current and (tokens + n > self.n_ctx or seqs + v > MAX_SEQUENCES):
+                groups.append(current)
+                current, tokens, seqs = [], 0, 0
+            current.append(i)
+            tokens += n
+            seqs += v
+        if current:
+            groups.append(current)
+        return groups
+
+    def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]:
+        results: list[np.ndarray] = [np.zeros((len(it.suffixes), 3)) for it in items]
+        for group in self._groups(items):
+            self.batch.reset()
+            reads: list[tuple[int, int, int]] = []  # (text index, value index, batch index)
+            seq = 0
+            for i in group:
+                item = items[i]
+                seq_ids = list(range(seq, seq + len(item.suffixes)))
+                for pos, tok in enumerate(item.shared):
+                    self.batch.add(tok, pos, seq_ids, False)
+                start = len(item.shared)
+                for k, suffix in enumerate(item.suffixes):
+                    for j, tok in enumerate(suffix):
+                        idx = self.batch.add(tok, start + j, [seq_ids[k]], j == len(suffix) - 1)
+                    reads.append((i, k, idx))
+                seq += len(item.suffixes)
+            self.ctx.decode(self.batch)
+            for i, k, idx in reads:
+                results[i][k] = self.ctx.logits_at(idx, self.label_token_ids)
+            self.ctx.clear()
+        return results
+
+    def close(self) -> None:
+        for obj in (getattr(self, "batch", None), getattr(self, "ctx", None), getattr(self, "model", None)):
+            if obj is not None:
+                obj.close()

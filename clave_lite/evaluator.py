@@ -1,0 +1,117 @@
+"""One evaluator, whatever its file format: load it, score texts on values.
+
+>>> ev = Evaluator.load("evaluator.gguf")                       # doctest: +SKIP
+>>> ev.score(["I won't help you hurt anyone."], values=["Security"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from clave_lite import LABELS
+from clave_lite.backends.base import Backend
+from clave_lite.errors import DataError, ModelError
+from clave_lite.manifest import Manifest, read_gguf_manifest
+from clave_lite.prompt import PromptEncoder
+from clave_lite.valuesystem import Value, ValueSystem
+
+BACKENDS = ("gguf", "torch")
+
+
+@dataclass(frozen=True)
+class ValueScore:
+    value: str
+    label: str
+    probs: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TextScore:
+    scores: list[ValueScore]
+    truncated_tokens: int = 0
+
+    def to_dict(self) -> dict:
+        out = {s.value: {"label": s.label, **{f"p_{k}": round(v, 6) for k, v in s.probs.items()}}
+               for s in self.scores}
+        return out
+
+
+def decide(logits: np.ndarray, allowed: Sequence[str], bias: Sequence[float]) -> tuple[str, dict[str, float]]:
+    """Softmax over the system's labels only (a binary system never says 'opposes')."""
+    mask = np.array([lab in allowed for lab in LABELS])
+    z = np.where(mask, logits + np.asarray(bias), -np.inf)
+    z = z - z[mask].max()
+    p = np.where(mask, np.exp(z), 0.0)
+    p = p / p.sum()
+    return LABELS[int(np.argmax(p))], {lab: float(p[i]) for i, lab in enumerate(LABELS)}
+
+
+class Evaluator:
+    """A loaded evaluator: manifest (systems, template, labels) + a backend that runs it."""
+
+    def __init__(self, manifest: Manifest, backend: Backend) -> None:
+        self.manifest = manifest
+        self.backend = backend
+        self.encoder = PromptEncoder(manifest.template, backend.tokenize)
+        if self.encoder.label_ids != manifest.label_token_ids:
+            raise ModelError("the model's vocabulary does not match its manifest's label tokens")
+
+    @classmethod
+    def load(cls, path: str | Path, backend: str = "gguf", n_threads: int | None = None,
+             n_gpu_layers: int = 0) -> "Evaluator":
+        path = Path(path)
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown backend '{backend}'; choose from {', '.join(BACKENDS)}")
+        manifest = read_gguf_manifest(path)
+        if backend == "gguf":
+            from clave_lite.backends.gguf import GGUFBackend
+
+            return cls(manifest, GGUFBackend(path, manifest.label_token_ids, n_threads, n_gpu_layers))
+        from clave_lite.errors import require
+
+        require("torch", "bake")
+        from clave_lite.export.reference import TorchBackend
+
+        return cls(manifest, TorchBackend(path, manifest.label_token_ids, n_threads))
+
+    def resolve_values(self, system: str | None = None, values: Iterable[str] | None = None) -> tuple[ValueSystem, list[Value]]:
+        sys_ = self.manifest.system(system)
+        chosen = sys_.select(values) if values else list(sys_.values)
+        if not chosen:
+            raise DataError("no values to score")
+        return sys_, chosen
+
+    def score(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
+              batch_size: int = 8) -> list[TextScore]:
+        """Label every text on every chosen value (default: all values of the system)."""
+        return list(self.iter_scores(texts, values, system, batch_size))
+
+    def iter_scores(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
+                    batch_size: int = 8) -> Iterator[TextScore]:
+        sys_, chosen = self.resolve_values(system, values)
+        pairs = [(v.name, v.definition) for v in chosen]
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start:start + batch_size]
+            for t in chunk:
+                if not isinstance(t, str) or not t.strip():
+                    raise DataError("cannot score an empty text")
+            encoded = [self.encoder.encode(t, pairs) for t in chunk]
+            for enc, logits in zip(encoded, self.backend.label_logits(encoded)):
+                scores = []
+                for v, row in zip(chosen, logits):
+                    label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name))
+                    scores.append(ValueScore(v.name, label, probs))
+                yield TextScore(scores, enc.truncated_tokens)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> "Evaluator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
