@@ -161,36 +161,248 @@ def convert(fmt: str, inputs: tuple[Path, ...], output: Path, on_error: str, as_
         sys.exit(errors.EXIT_PARTIAL)
 
 
+model_option = click.option(
+    "--model", "model_path", type=click.Path(path_type=Path), envvar="CLAVE_LITE_MODEL",
+    help="Evaluator file (.gguf). Default: the embedded default evaluator, built on first use. [env CLAVE_LITE_MODEL]")
+threads_option = click.option("--threads", type=int, default=None, envvar="CLAVE_LITE_THREADS",
+                              help="CPU threads (default: the CPUs this process may use).")
+gpu_option = click.option("--gpu-layers", type=int, default=0, envvar="CLAVE_LITE_GPU_LAYERS", show_default=True,
+                          help="Layers to offload to a GPU (llama.cpp n_gpu_layers; -1 = all).")
+
+
+def _load_evaluator(model_path: Path | None, backend: str = "gguf", threads: int | None = None, gpu_layers: int = 0):
+    from clave_lite.default_model import default_evaluator_path
+    from clave_lite.evaluator import Evaluator
+
+    path = model_path or default_evaluator_path(progress=lambda msg: click.echo(msg, err=True))
+    return Evaluator.load(path, backend=backend, n_threads=threads, n_gpu_layers=gpu_layers)
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path), default="-")
+@model_option
+@click.option("--system", "system_name", default=None, help="Value system inside the evaluator (default: its first).")
+@click.option("--values", default=None, help="Comma-separated values to score (default: all of the system).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write JSONL here (appends line by line); default stdout.")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Texts per llama.cpp decode.")
+@threads_option
+@gpu_option
+@on_error_option
+def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
+          output: Path | None, batch_size: int, threads: int | None, gpu_layers: int, on_error: str) -> None:
+    """Score texts: per value, a label and the three probabilities.
+
+    INPUT is JSONL (or .csv) with `text` and optional `id` and `prompt` ('-' or
+    nothing: stdin). Output is one JSON object per text:
+
+    \b
+      {"id": "1", "scores": {"Security": {"label": "supports", "p_supports": 0.91, ...}, ...}}
+
+    \b
+    Examples:
+      clave-lite score examples/responses.jsonl
+      cat replies.jsonl | clave-lite score --values Security,Benevolence > scored.jsonl
+      clave-lite score --model my.gguf --system csv12 texts.csv -o scores.jsonl
+    """
+    from clave_lite.jsonl import ProblemLog
+    from clave_lite.scoring import ScoreWriter, read_texts
+
+    log = ProblemLog(on_error)
+    records = list(read_texts(input_path, log))
+    skipped = _report_problems(log.problems)
+    evaluator = _load_evaluator(model_path, "gguf", threads, gpu_layers)
+    value_list = [v.strip() for v in values.split(",")] if values else None
+    sys_, chosen = evaluator.resolve_values(system_name, value_list)
+    writer = ScoreWriter(output)
+    truncated = 0
+    try:
+        with click.progressbar(length=len(records), label="scoring", file=sys.stderr,
+                               show_eta=True, show_pos=True) as bar:
+            scores = evaluator.iter_scores([r.text for r in records], [v.name for v in chosen], sys_.name, batch_size)
+            for rec, result in zip(records, scores):
+                out: dict[str, Any] = {"id": rec.id, "system": sys_.name, "scores": result.to_dict()}
+                if result.truncated_tokens:
+                    out["truncated_tokens"] = result.truncated_tokens
+                    truncated += 1
+                writer.write(out)
+                bar.update(1)
+    finally:
+        writer.close()
+        evaluator.close()
+    if truncated:
+        click.echo(f"note: {truncated} text(s) were longer than {evaluator.manifest.template.max_text_tokens} "
+                   "tokens and were scored on their head and tail (see truncated_tokens)", err=True)
+    if skipped:
+        sys.exit(errors.EXIT_PARTIAL)
+
+
 @cli.command("eval")
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option("--predictions", type=click.Path(path_type=Path), required=True,
-              help="Predicted tuples (same format as DATA) to score against DATA.")
+@model_option
+@click.option("--backend", type=click.Choice(["gguf", "torch"]), default="gguf", show_default=True,
+              help="What runs the model: llama.cpp, or the fp32 torch reference (needs the bake extra).")
+@click.option("--reference", "reference_backend", type=click.Choice(["torch"]), default=None,
+              help="Also run this backend on the same file and report agreement with it.")
+@click.option("--predictions", type=click.Path(path_type=Path), default=None,
+              help="Score these predicted tuples instead of running a model.")
+@click.option("--save-predictions", type=click.Path(path_type=Path), default=None,
+              help="Write the model's predicted tuples (JSONL) here.")
 @click.option("--system", "system_name", default=None,
-              help="Check value names against this system (built-in name or file).")
+              help="Value system of DATA when its tuples carry none.")
+@click.option("--limit", type=int, default=None, help="Evaluate only the first N texts (quick checks).")
+@threads_option
 @on_error_option
 @json_option
-def evaluate(data: Path, predictions: Path, system_name: str | None, on_error: str, as_json: bool) -> None:
-    """Compare predictions with gold labelled tuples: accuracy, macro_f1, value_f1_mean,
+def evaluate(data: Path, model_path: Path | None, backend: str, reference_backend: str | None,
+             predictions: Path | None, save_predictions: Path | None, system_name: str | None,
+             limit: int | None, threads: int | None, on_error: str, as_json: bool) -> None:
+    """Measure an evaluator on labelled tuples: accuracy, macro_f1, value_f1_mean,
     per-value F1 and confusion matrices.
 
-    Predictions are joined to gold by (id, value), or (text, value) where there is no id.
+    \b
+    Examples:
+      clave-lite eval dev.jsonl                               # the default evaluator
+      clave-lite eval dev.jsonl --model my.gguf --reference torch --json
+      clave-lite eval dev.jsonl --predictions predicted.jsonl # no model: compare files
     """
+    from clave_lite.evaluation import agreement, evaluate as run_eval, predict
+    from clave_lite.jsonl import write_jsonl_atomic
     from clave_lite.metrics import compute, join
     from clave_lite.render import metrics_report
     from clave_lite.tuples import read_tuples
     from clave_lite.valuesystem import load_system
 
     system = load_system(system_name) if system_name else None
-    gold, p1 = read_tuples(data, system, on_error)
-    pred, p2 = read_tuples(predictions, system, on_error)
-    skipped = _report_problems(p1 + p2)
-    result = compute(join(gold, pred))
+    gold, problems = read_tuples(data, system, on_error)
+    if limit:
+        keep = list(dict.fromkeys(t.key for t in gold))[:limit]
+        keep_set = set(keep)
+        gold = [t for t in gold if t.key in keep_set]
+    if predictions is not None:
+        pred, p2 = read_tuples(predictions, system, on_error)
+        problems += p2
+        result: dict[str, Any] = compute(join(gold, pred))
+    else:
+        evaluator = _load_evaluator(model_path, backend, threads)
+        n_texts = len({t.key for t in gold})
+        with click.progressbar(length=n_texts, label=f"eval ({backend})", file=sys.stderr, show_eta=True) as bar:
+            scored = predict(evaluator, gold, system_name, progress=bar.update)
+        result = run_eval(gold, scored)
+        result["model"] = str(evaluator.backend.path) if hasattr(evaluator.backend, "path") else str(model_path)
+        result["backend"] = backend
+        evaluator.close()
+        if reference_backend:
+            model_file = Path(result["model"])
+            f32 = model_file.with_name(model_file.stem + ".f32.gguf")
+            ref_file = f32 if f32.exists() else model_file  # the merged fp32 model when kept
+            result["reference_model"] = str(ref_file)
+            ref = _load_evaluator(ref_file, reference_backend, threads)
+            with click.progressbar(length=n_texts, label=f"eval ({reference_backend})", file=sys.stderr) as bar:
+                ref_scored = predict(ref, gold, system_name, progress=bar.update)
+            result["agreement"] = {reference_backend: agreement(scored, ref_scored)}
+            ref.close()
+        if save_predictions:
+            write_jsonl_atomic(save_predictions, (t.to_dict() for t in scored.predictions))
+    skipped = _report_problems(problems)
     if as_json:
         _emit_json(result)
     else:
         click.echo(metrics_report(result))
+        for name, agree in result.get("agreement", {}).items():
+            click.echo(f"\nagreement with {name}: argmax {agree['argmax_agreement']:.4f}, "
+                       f"max prob diff {agree['max_prob_diff']:.4f} over {agree['n']} tuples")
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
+
+
+@cli.command()
+@click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Run directory: adapter, checkpoints, run.json.")
+@click.option("--system", "system_name", default=None,
+              help="Value system of all DATA (default: each tuple's own `system` field).")
+@click.option("--base", default="gemma3-270m", show_default=True, envvar="CLAVE_LITE_BASE",
+              help="Base model (a card in models/cards) or a path to a .gguf file.")
+@click.option("--epochs", type=float, default=1.0, show_default=True)
+@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--rank", type=int, default=16, show_default=True, help="LoRA rank.")
+@click.option("--tokens-per-step", type=int, default=2048, show_default=True,
+              help="Batch size in tokens (text + value suffixes, padded).")
+@click.option("--max-texts", type=int, default=None, help="Sample at most N texts per value system.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
+@on_error_option
+@json_option
+def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: str, epochs: float, lr: float,
+          rank: int, tokens_per_step: int, max_texts: int | None, seed: int, resume: bool, on_error: str,
+          as_json: bool) -> None:
+    """Fine-tune a LoRA adapter on labelled tuples (needs the bake extra).
+
+    One pass reads a text once and all its labelled values at once, so cost grows with
+    tokens, not with (text, value) pairs.
+
+    \b
+    Example (Schwartz-10 from FULCRA):
+      clave-lite convert fulcra ../shared/data/fulcra/train.jsonl -o fulcra-train.jsonl
+      clave-lite train fulcra-train.jsonl -o runs/fulcra --epochs 1
+      clave-lite export runs/fulcra -o fulcra.gguf
+    """
+    errors.require("torch", "bake")
+    errors.require("peft", "bake")
+    from clave_lite.export.recipes import train_run
+    from clave_lite.export.train import TrainConfig
+
+    cfg = TrainConfig(epochs=epochs, lr=lr, rank=rank, alpha=2 * rank, tokens_per_step=tokens_per_step, seed=seed)
+    base_file = Path(base) if base.endswith(".gguf") else None
+    bar = None
+
+    def progress(step: int, total: int, loss: float) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="training", file=sys.stderr, show_eta=True, show_pos=True)
+            bar.__enter__()
+            bar.update(step - 1)
+        bar.label = f"training (loss {loss:.3f})"
+        bar.update(1)
+
+    try:
+        run = train_run(list(data), out_dir, system_name, base if not base_file else "gemma3-270m", cfg,
+                        resume=resume, on_error=on_error, max_texts=max_texts, base_file=base_file, progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    summary = {"run": str(out_dir), **run["train"], "data": run["data"]}
+    if as_json:
+        _emit_json(summary)
+    else:
+        t = run["train"]
+        click.echo(f"trained {t['steps']} steps on {t['examples']} examples in {t['seconds']} s "
+                   f"({t['seconds_per_pair']} s per (text, value) pair); adapter in {out_dir / 'adapter'}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Evaluator file to write.")
+@click.option("--format", "fmt", type=click.Choice(["gguf"]), default="gguf", show_default=True)
+@click.option("--quant", type=click.Choice(["q8_0", "q4_k_m", "f16", "f32"]), default="q8_0", show_default=True,
+              help="llama.cpp quantization. q8_0 keeps argmax agreement with fp32 on these small models.")
+@click.option("--keep-f32", is_flag=True, help="Also keep the merged fp32 file (OUTPUT stem + .f32.gguf).")
+@json_option
+def export(run_dir: Path, output: Path, fmt: str, quant: str, keep_f32: bool, as_json: bool) -> None:
+    """Merge a training run's adapter into its base and write one evaluator file.
+
+    The file carries its value systems, prompt template, label tokens and training-data
+    fingerprint, and is validated before it is handed out.
+    """
+    from clave_lite.export.recipes import export_run
+
+    path = export_run(run_dir, output, quant=quant, keep_f32=keep_f32)
+    info = {"output": str(path), "format": fmt, "quant": quant, "bytes": path.stat().st_size}
+    if as_json:
+        _emit_json(info)
+    else:
+        click.echo(f"wrote {path} ({info['bytes'] / 2**20:.1f} MiB, {quant})")
 
 
 def main() -> None:

@@ -156,6 +156,9 @@ def quantize(src: str | Path, dst: str | Path, quant: str, n_threads: int = 0) -
     import llama_cpp
 
     from clave_lite.errors import ModelError
+    from clave_lite.llamacpp import _silence_native_logs
+
+    _silence_native_logs()
 
     if quant not in QUANT_TYPES:
         raise ModelError(f"unknown quantization '{quant}'; choose from {', '.join(QUANT_TYPES)}")

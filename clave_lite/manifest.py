@@ -48,6 +48,21 @@ class Manifest:
     def bias(self, system: str, value: str) -> list[float]:
         return self.biases.get(system, {}).get(value, [0.0] * len(LABELS))
 
+    @classmethod
+    def from_run(cls, run: dict[str, Any]) -> "Manifest":
+        """The manifest of a training run directory's ``run.json``."""
+        systems = [parse_system(s, "run.json") for s in run["systems"]]
+        return cls(
+            systems=systems,
+            template=PromptTemplate.from_dict(run["template"]),
+            label_token_ids=list(run["label_token_ids"]),
+            default_system=systems[0].name,
+            biases=run.get("biases") or {},
+            training={"data": run["data"],
+                      "train": {k: run["train"].get(k) for k in ("steps", "examples", "final_loss", "config")}},
+            base_model=run["base_card"],
+        )
+
     def to_json(self) -> str:
         return json.dumps({
             "format_version": FORMAT_VERSION,

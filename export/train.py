@@ -127,10 +127,10 @@ def train(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         n_pairs += len(targets)
         if progress:
-            progress(step + 1, total, float(loss))
+            progress(step + 1, total, losses[-1])
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
             ckpt.mkdir(exist_ok=True)
             tmp = ckpt / "state.pt.tmp"

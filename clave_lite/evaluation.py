@@ -1,0 +1,60 @@
+"""Score labelled tuples with an evaluator and measure it (and its agreement with another)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from clave_lite import metrics
+from clave_lite.errors import DataError
+from clave_lite.evaluator import Evaluator
+from clave_lite.tuples import LabelledTuple
+
+
+@dataclass
+class Scored:
+    predictions: list[LabelledTuple]
+    probs: np.ndarray  # [n_tuples, 3] in gold order
+
+
+def predict(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | None = None,
+            progress: Callable[[int], None] | None = None, batch_size: int = 8) -> Scored:
+    """Score each distinct text once, on exactly the values it is labelled with."""
+    by_text: "OrderedDict[str, tuple[str, str | None, list[int]]]" = OrderedDict()
+    for i, t in enumerate(gold):
+        key = (t.system or system or "", t.key)
+        entry = by_text.setdefault(key, (t.text, t.system or system, []))
+        entry[2].append(i)
+    probs = np.zeros((len(gold), 3))
+    labels: list[str] = [""] * len(gold)
+    groups: "OrderedDict[tuple[str | None, tuple[str, ...]], list[tuple[str, list[int]]]]" = OrderedDict()
+    for text, sys_name, idxs in by_text.values():
+        values = tuple(gold[i].value for i in idxs)
+        groups.setdefault((sys_name, values), []).append((text, idxs))
+    for (sys_name, values), items in groups.items():
+        texts = [t for t, _ in items]
+        for (text, idxs), score in zip(items, evaluator.iter_scores(texts, values, sys_name, batch_size)):
+            for i, vs in zip(idxs, score.scores):
+                labels[i] = vs.label
+                probs[i] = [vs.probs["supports"], vs.probs["opposes"], vs.probs["unrelated"]]
+            if progress:
+                progress(1)
+    preds = [LabelledTuple(t.text, t.value, labels[i], t.id, t.system) for i, t in enumerate(gold)]
+    return Scored(preds, probs)
+
+
+def evaluate(gold: Sequence[LabelledTuple], scored: Scored) -> dict[str, Any]:
+    if not gold:
+        raise DataError("no labelled tuples to evaluate")
+    return metrics.compute(metrics.join(gold, scored.predictions))
+
+
+def agreement(a: Scored, b: Scored) -> dict[str, float]:
+    """How closely two backends agree on the same tuples: argmax agreement and prob error."""
+    same = a.probs.argmax(axis=1) == b.probs.argmax(axis=1)
+    diff = np.abs(a.probs - b.probs)
+    return {"argmax_agreement": float(same.mean()), "max_prob_diff": float(diff.max()),
+            "mean_prob_diff": float(diff.mean()), "n": int(len(same))}

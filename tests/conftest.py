@@ -1,0 +1,53 @@
+"""Shared fixtures: an isolated user directory, the shared data folder, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click.testing
+import pytest
+
+from clave_lite.cli import cli
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own CLAVE_LITE_HOME, so nothing touches the real user directory."""
+    home = tmp_path_factory.mktemp("clave-home")
+    monkeypatch.setenv("CLAVE_LITE_HOME", str(home))
+    # Make sure an inherited setting cannot change the default --on-error behaviour.
+    monkeypatch.delenv("CLAVE_LITE_ON_ERROR", raising=False)
+    monkeypatch.delenv("CLAVE_LITE_DEBUG", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (read-only); required in CI, optional elsewhere."""
+    path = REPO_ROOT.parent / "shared" / "data"
+    if not path.is_dir():
+        message = f"shared data not found at {path}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def _runner() -> click.testing.CliRunner:
+    try:  # click < 8.2 mixes stderr into stdout unless told otherwise
+        return click.testing.CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:  # click >= 8.2: stdout and stderr are always separate
+        return click.testing.CliRunner()
+
+
+@pytest.fixture
+def run_cli():
+    """``run_cli("systems", "--json")`` → click's Result (exit_code, stdout, stderr, output)."""
+
+    def run(*args: str, input: str | None = None) -> click.testing.Result:
+        return _runner().invoke(cli, [str(a) for a in args], input=input)
+
+    return run
