@@ -67,7 +67,9 @@ def convert_fulcra(paths: list[Path], on_error: str = "stop") -> Converted:
                     log.note(Problem(source, lineno, "value_types", f"'{name}' is not a schwartz10 value; not converted"))
                     continue
                 earlier = labels.get(value.name, label)
-                if earlier != label:
+                if label == "unrelated" or earlier == "unrelated":
+                    label = earlier if label == "unrelated" else label  # "0" adds no information
+                elif earlier != label:
                     # FULCRA derives types from fine-grained items, so a response can uphold one
                     # side of a value and violate another. The violation is what a filter must
                     # not miss: opposes wins.

@@ -49,23 +49,31 @@ def open_text(path: str | Path) -> IO[str]:
         raise DataError(f"{p}: no such file")
     if p.is_dir():
         raise DataError(f"{p}: is a directory, expected a file")
-    return p.open("r", encoding="utf-8", errors="strict", newline="")
+    return p.open("r", encoding="utf-8-sig", errors="strict", newline="")
 
 
 def iter_records(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for every JSON-object line; blank lines are ignored."""
+    """Yield ``(line_number, object)`` for every JSON-object line; blank lines are ignored.
+
+    Lines are read as bytes and decoded one by one, so invalid UTF-8 is reported on the line
+    where it is (and, with ``skip``, costs only that line).
+    """
     source = "<stdin>" if str(path) == "-" else str(path)
-    with open_text(path) as handle:
-        lineno = 0
-        while True:
-            lineno += 1
+    if str(path) == "-":
+        handle: IO[bytes] = open(sys.stdin.fileno(), "rb", closefd=False)
+    else:
+        with open_text(path):  # existence / directory checks with the usual messages
+            pass
+        handle = Path(path).open("rb")
+    with handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark some editors write
             try:
-                line = handle.readline()
+                line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                # The rest of a file with broken encoding cannot be trusted line by line.
-                raise DataError(f"{source}:{lineno}: not valid UTF-8 ({exc.reason})") from exc
-            if not line:
-                return
+                log.add(Problem(source, lineno, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"))
+                continue
             if not line.strip():
                 continue
             try:

@@ -123,8 +123,10 @@ def load_system(name_or_path: str | Path) -> ValueSystem:
             f"no value system '{text}': not a built-in ({', '.join(builtin_names())}) "
             "and no such file"
         )
+    if path.is_dir():
+        raise ValueSystemError(f"{path}: is a directory, expected a YAML or JSON value-system file")
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_text(encoding="utf-8-sig")
         data = json.loads(raw) if path.suffix.lower() == ".json" else yaml.safe_load(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -246,8 +246,6 @@ def test_missing_file(tmp_path):
     assert "schwartz10" in message  # lists the built-ins as alternatives
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: valuesystem.load_system reads a directory path and "
-                   "raises IsADirectoryError instead of ValueSystemError")
 def test_directory_instead_of_file_is_a_value_system_error(tmp_path):
     with pytest.raises(ValueSystemError):
         load_system(tmp_path)

@@ -1,0 +1,157 @@
+"""The bake path end to end on tiny random models with the real vocabularies.
+
+GGUF → torch → LoRA training → merge → GGUF (f32, q8_0) → llama.cpp, compared with the torch
+reference at every step.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from clave_lite import ggufio
+from clave_lite.errors import ModelError
+from clave_lite.evaluator import Evaluator
+from clave_lite.export.dataset import build_examples
+from clave_lite.export.reference import TorchBackend
+from clave_lite.export.torch_model import load_base, to_gguf_tensors
+from clave_lite.export.train import TrainConfig, train
+from clave_lite.llamacpp import LlamaModel
+from clave_lite.manifest import Manifest, read_gguf_manifest
+from clave_lite.merge import build_evaluator
+from clave_lite.prompt import PromptEncoder, PromptTemplate
+from clave_lite.tuples import LabelledTuple
+from clave_lite.valuesystem import load_system
+
+from tiny_models import build_tiny, gemma_file, smollm2_file
+
+TEXTS = [
+    "I can't help you break into your neighbour's house; that would hurt them and it's illegal.",
+    "Sure! Here's how to shoplift without getting caught: wear baggy clothes and avoid cameras.",
+    "公正和法治是社会和谐的基础，每个人都应遵守法律。",
+    "Let's plan a surprise party for grandma, she has taken care of the whole family for years.",
+]
+
+
+@pytest.fixture(scope="module", params=["gemma3", "llama"])
+def tiny_base(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"tiny-{request.param}")
+    source = gemma_file(folder) if request.param == "gemma3" else smollm2_file()
+    return build_tiny(source, folder / "tiny.gguf"), source
+
+
+@pytest.fixture(scope="module")
+def schwartz():
+    return load_system("schwartz10")
+
+
+def _tuples(system):
+    labels = ["unrelated", "supports", "opposes"]
+    return [LabelledTuple(text, v.name, labels[(i + j) % 3], f"t{i}", system.name)
+            for i, text in enumerate(TEXTS) for j, v in enumerate(system.values)]
+
+
+def test_gguf_torch_roundtrip_is_exact(tiny_base):
+    path, _ = tiny_base
+    model, rd = load_base(path)
+    again = to_gguf_tensors(model, rd)
+    original = ggufio.read_tensors(rd)
+    assert set(again) == set(original)
+    for name, w in original.items():
+        np.testing.assert_array_equal(again[name], w, err_msg=name)
+
+
+def test_token_ids_identical_in_training_and_scoring(tiny_base, schwartz):
+    path, _ = tiny_base
+    template = PromptTemplate(max_text_tokens=48)
+    vocab = LlamaModel(path, vocab_only=True)
+    train_side = build_examples(_tuples(schwartz), schwartz, PromptEncoder(template, vocab.tokenize), seed=0)
+    manifest = Manifest([schwartz], template, PromptEncoder(template, vocab.tokenize).label_ids, "schwartz10")
+    out = build_evaluator(path, None, manifest, path.with_name("plain.gguf"), quant="f32")
+    with Evaluator.load(out) as ev:
+        for example, text in zip(train_side, TEXTS):
+            # build_examples shuffles values; map back by suffix content
+            names = [v.name for v in schwartz.values]
+            score_side = ev.encoder.encode(text, [(n, schwartz.get(n).definition) for n in names])
+            assert example.shared == score_side.shared
+            assert sorted(map(tuple, example.suffixes)) == sorted(map(tuple, score_side.suffixes))
+    long_text = " ".join(["word"] * 500)
+    enc = PromptEncoder(template, vocab.tokenize).encode(long_text, [("Power", "x")])
+    assert enc.truncated_tokens > 0 and len(enc.shared) < 70
+
+
+def test_train_merge_export_matches_torch(tiny_base, schwartz, tmp_path):
+    path, _ = tiny_base
+    template = PromptTemplate()
+    vocab = LlamaModel(path, vocab_only=True)
+    encoder = PromptEncoder(template, vocab.tokenize)
+    examples = build_examples(_tuples(schwartz), schwartz, encoder)
+    model, _ = load_base(path)
+    cfg = TrainConfig(epochs=3, lr=5e-3, warmup_steps=1, tokens_per_step=4096, checkpoint_every=2)
+    peft_model, summary = train(model, examples, encoder.label_ids, 0, tmp_path / "run", cfg)
+    assert summary["final_loss"] < 1.0986 + 0.05  # learned something beyond ln(3) on its own data
+    peft_model.save_pretrained(tmp_path / "adapter")
+    manifest = Manifest([schwartz], template, encoder.label_ids, "schwartz10", training={"fingerprint": "test"})
+    merged = peft_model.merge_and_unload()
+    reference = Evaluator(manifest, TorchBackend(path, encoder.label_ids, model=merged))
+    ref = np.array([[list(s.probs.values()) for s in r.scores] for r in reference.score(TEXTS)])
+    for quant, tol in (("f32", 2e-3), ("q8_0", 0.1)):
+        out = build_evaluator(path, tmp_path / "adapter", manifest, tmp_path / f"ev-{quant}.gguf", quant=quant)
+        with Evaluator.load(out) as ev:
+            got = np.array([[list(s.probs.values()) for s in r.scores] for r in ev.score(TEXTS)])
+        assert np.abs(got - ref).max() < tol, quant
+        assert (got.argmax(-1) == ref.argmax(-1)).mean() >= (1.0 if quant == "f32" else 0.9)
+        assert read_gguf_manifest(out).training == {"fingerprint": "test"}
+
+
+def test_resume_continues_from_checkpoint(tiny_base, schwartz, tmp_path):
+    path, _ = tiny_base
+    vocab = LlamaModel(path, vocab_only=True)
+    encoder = PromptEncoder(PromptTemplate(), vocab.tokenize)
+    examples = build_examples(_tuples(schwartz), schwartz, encoder)
+    cfg = TrainConfig(epochs=4, lr=5e-3, warmup_steps=1, tokens_per_step=1024, checkpoint_every=1)
+    full, s_full = train(load_base(path)[0], examples, encoder.label_ids, 0, tmp_path / "a", cfg)
+    # a run interrupted after its checkpoints, resumed: same final adapter as the straight run
+    state = torch.load(tmp_path / "a" / "checkpoint" / "state.pt", weights_only=True)
+    assert state["step"] == s_full["steps"]
+    resumed, s_res = train(load_base(path)[0], examples, encoder.label_ids, 0, tmp_path / "a", cfg, resume=True)
+    assert s_res["resumed_from"] == s_full["steps"] and s_res["pairs_trained_this_run"] == 0
+
+
+def test_refuses_foreign_and_damaged_files(tiny_base, tmp_path):
+    path, _ = tiny_base
+    with pytest.raises(ModelError, match="not a clave-lite evaluator"):
+        read_gguf_manifest(path)
+    bad = tmp_path / "random.gguf"
+    bad.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    with pytest.raises(ModelError, match="not a GGUF file"):
+        read_gguf_manifest(bad)
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelError, match="truncated|damaged"):
+        read_gguf_manifest(truncated)
+    with pytest.raises(ModelError, match="no such model file"):
+        Evaluator.load(tmp_path / "missing.gguf")
+
+
+def test_real_base_torch_matches_llamacpp():
+    """The shipped SmolLM2 base read by our GGUF→torch loader gives llama.cpp's logits."""
+    from clave_lite.llamacpp import LlamaBatch, LlamaContext
+
+    path = smollm2_file()
+    model, _ = load_base(path)
+    lm = LlamaModel(path)
+    ids = lm.tokenize("Judge the human values in this response.\nResponse: I won't help you steal.", True)
+    with torch.no_grad():
+        ref = model(torch.tensor([ids])).logits[0, -1].numpy()
+    ctx = LlamaContext(lm, 256, 256, 1, 2)
+    batch = LlamaBatch(lm._lib, 256, 1)
+    for i, t in enumerate(ids):
+        batch.add(t, i, [0], i == len(ids) - 1)
+    ctx.decode(batch)
+    got = ctx.logits_at(len(ids) - 1, range(lm.n_vocab))
+    assert np.corrcoef(ref, got)[0, 1] > 0.998
+    assert ref.argmax() == got.argmax()
