@@ -321,7 +321,7 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Run directory: adapter, checkpoints, run.json.")
 @click.option("--system", "system_name", default=None,
-              help="Value system of all DATA (default: each tuple's own `system` field).")
+              help="Value system for tuples whose `system` field is empty (each tuple's own field wins).")
 @click.option("--base", default="gemma3-270m", show_default=True, envvar="CLAVE_LITE_BASE",
               help="Base model (a card in models/cards) or a path to a .gguf file.")
 @click.option("--epochs", type=float, default=1.0, show_default=True)
@@ -330,12 +330,14 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
 @click.option("--tokens-per-step", type=int, default=2048, show_default=True,
               help="Batch size in tokens (text + value suffixes, padded).")
 @click.option("--max-texts", type=int, default=None, help="Sample at most N texts per value system.")
+@click.option("--max-unrelated", type=int, default=None,
+              help="Train on at most N 'unrelated' values per text (all supports/opposes are kept).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
 @on_error_option
 @json_option
 def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: str, epochs: float, lr: float,
-          rank: int, tokens_per_step: int, max_texts: int | None, seed: int, resume: bool, on_error: str,
+          rank: int, tokens_per_step: int, max_texts: int | None, max_unrelated: int | None, seed: int, resume: bool, on_error: str,
           as_json: bool) -> None:
     """Fine-tune a LoRA adapter on labelled tuples (needs the bake extra).
 
@@ -368,7 +370,8 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
 
     try:
         run = train_run(list(data), out_dir, system_name, base if not base_file else "gemma3-270m", cfg,
-                        resume=resume, on_error=on_error, max_texts=max_texts, base_file=base_file, progress=progress)
+                        resume=resume, on_error=on_error, max_texts=max_texts, max_unrelated=max_unrelated,
+                        base_file=base_file, progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -44,8 +44,14 @@ def build_examples(
     encoder: PromptEncoder,
     max_values_per_example: int = 24,
     seed: int = 0,
+    max_unrelated: int | None = None,
 ) -> list[Example]:
-    """Group tuples by text; split texts with many values into several examples."""
+    """Group tuples by text; split texts with many values into several examples.
+
+    ``max_unrelated`` keeps every supports/opposes label but at most that many ``unrelated``
+    ones per text (chosen at random): most (text, value) pairs are unrelated, and each one costs
+    a value suffix of ~30 tokens. The decision biases stored in the evaluator correct for it.
+    """
     by_text: dict[str, tuple[str, list[tuple[str, str]]]] = {}
     for t in tuples:
         value = system.get(t.value)
@@ -54,6 +60,10 @@ def build_examples(
     examples: list[Example] = []
     for text, labelled in by_text.values():
         rng.shuffle(labelled)
+        if max_unrelated is not None:
+            unrelated = [x for x in labelled if x[1] == "unrelated"][:max_unrelated]
+            labelled = [x for x in labelled if x[1] != "unrelated"] + unrelated
+            rng.shuffle(labelled)
         for start in range(0, len(labelled), max_values_per_example):
             chunk = labelled[start:start + max_values_per_example]
             values = [(name, system.get(name).definition) for name, _ in chunk]

@@ -38,7 +38,7 @@ def load_training_tuples(paths: Sequence[Path], system: str | None, on_error: st
     for path in paths:
         tuples, _ = read_tuples(path, None, on_error)
         for t in tuples:
-            name = system or t.system
+            name = t.system or system
             if not name:
                 raise DataError(f"{path}: tuple for text {t.key[:40]!r} names no system; pass --system")
             grouped[name].append(t)
@@ -54,7 +54,7 @@ def load_training_tuples(paths: Sequence[Path], system: str | None, on_error: st
 
 def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, base: str = "gemma3-270m",
               cfg: TrainConfig | None = None, resume: bool = False, on_error: str = "stop",
-              max_texts: int | None = None, base_file: Path | None = None,
+              max_texts: int | None = None, max_unrelated: int | None = None, base_file: Path | None = None,
               progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
     cfg = cfg or TrainConfig()
     torch.set_num_threads(usable_cpus())
@@ -70,7 +70,7 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
             s.get(t.value)  # unknown values fail here, naming the value and the system
             if t.label not in s.labels:
                 raise DataError(f"label '{t.label}' is not used by system '{s.name}'")
-        examples += build_examples(grouped[s.name], s, encoder, seed=cfg.seed)
+        examples += build_examples(grouped[s.name], s, encoder, seed=cfg.seed, max_unrelated=max_unrelated)
     all_tuples = [t for ts in grouped.values() for t in ts]
     model, rd = load_base(base_gguf)
     pad = model.config.pad_token_id
@@ -86,7 +86,8 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
         "label_token_ids": encoder.label_ids,
         "data": {"files": [str(p) for p in paths], "fingerprint": fingerprint(all_tuples),
                  "tuples": {s.name: len(grouped[s.name]) for s in systems},
-                 "texts": {s.name: len({t.key for t in grouped[s.name]}) for s in systems}},
+                 "texts": {s.name: len({t.key for t in grouped[s.name]}) for s in systems},
+                 "max_texts": max_texts, "max_unrelated": max_unrelated},
         "train": summary,
     }
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
