@@ -391,8 +391,12 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
 @click.option("--quant", type=click.Choice(["q8_0", "q4_k_m", "f16", "f32"]), default="q8_0", show_default=True,
               help="llama.cpp quantization. q8_0 keeps argmax agreement with fp32 on these small models.")
 @click.option("--keep-f32", is_flag=True, help="Also keep the merged fp32 file (OUTPUT stem + .f32.gguf).")
+@click.option("--tune", "tune_data", type=click.Path(path_type=Path), default=None,
+              help="Labelled tuples to tune decision biases on (texts used in training are left out).")
+@click.option("--tune-limit", type=int, default=None, help="Tune on at most N texts per value system.")
 @json_option
-def export(run_dir: Path, output: Path, fmt: str, quant: str, keep_f32: bool, as_json: bool) -> None:
+def export(run_dir: Path, output: Path, fmt: str, quant: str, keep_f32: bool, tune_data: Path | None,
+           tune_limit: int | None, as_json: bool) -> None:
     """Merge a training run's adapter into its base and write one evaluator file.
 
     The file carries its value systems, prompt template, label tokens and training-data
@@ -400,8 +404,12 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str, keep_f32: bool, as
     """
     from clave_lite.export.recipes import export_run
 
-    path = export_run(run_dir, output, quant=quant, keep_f32=keep_f32)
-    info = {"output": str(path), "format": fmt, "quant": quant, "bytes": path.stat().st_size}
+    path, tuning = export_run(run_dir, output, quant=quant, keep_f32=keep_f32, tune_data=tune_data,
+                              tune_limit=tune_limit, progress=lambda m: click.echo(m, err=True))
+    info = {"output": str(path), "format": fmt, "quant": quant, "bytes": path.stat().st_size, "tuning": tuning}
+    for name, t in tuning.items():
+        click.echo(f"{name}: bias {t['bias']} on {t['texts']} held-out texts: "
+                   f"{t['objective_before']:.3f} -> {t['objective_after']:.3f}", err=True)
     if as_json:
         _emit_json(info)
     else:

@@ -107,6 +107,17 @@ class Evaluator:
                     scores.append(ValueScore(v.name, label, probs))
                 yield TextScore(scores, enc.truncated_tokens)
 
+    def raw_logits(self, texts: Sequence[str], values: Sequence[str], system: str | None = None,
+                   batch_size: int = 8) -> np.ndarray:
+        """Label logits before biases, ``[n_texts, n_values, 3]`` (for tuning decisions)."""
+        _, chosen = self.resolve_values(system, values)
+        pairs = [(v.name, v.definition) for v in chosen]
+        out = []
+        for start in range(0, len(texts), batch_size):
+            encoded = [self.encoder.encode(t, pairs) for t in texts[start:start + batch_size]]
+            out.extend(self.backend.label_logits(encoded))
+        return np.stack(out) if out else np.zeros((0, len(chosen), 3))
+
     def close(self) -> None:
         self.backend.close()
 

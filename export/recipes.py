@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from clave_lite import __version__
@@ -87,17 +88,75 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
         "data": {"files": [str(p) for p in paths], "fingerprint": fingerprint(all_tuples),
                  "tuples": {s.name: len(grouped[s.name]) for s in systems},
                  "texts": {s.name: len({t.key for t in grouped[s.name]}) for s in systems},
-                 "max_texts": max_texts, "max_unrelated": max_unrelated},
+                 "max_texts": max_texts, "max_unrelated": max_unrelated, "fallback_system": system},
         "train": summary,
     }
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
+    write_train_keys(out_dir, grouped)
     return run
 
 
-def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = False) -> Path:
+def write_train_keys(out_dir: Path, grouped: dict[str, list[LabelledTuple]]) -> None:
+    """Which texts training saw, so tuning and evaluation can leave them out."""
+    keys = {name: sorted({t.key for t in tuples}) for name, tuples in grouped.items()}
+    (out_dir / "train_keys.json").write_text(json.dumps(keys, ensure_ascii=False))
+
+
+def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = False,
+               tune_data: Path | None = None, tune_limit: int | None = None,
+               progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Build the evaluator; with ``tune_data``, tune its decision biases on held-out texts
+    (texts training saw are left out) and rebuild it with them."""
     run_path = run_dir / "run.json"
     if not run_path.exists():
         raise DataError(f"{run_dir}: not a training run (no run.json); run `clave-lite train` first")
     run = json.loads(run_path.read_text())
     base = Path(run["base"]) if Path(run["base"]).suffix == ".gguf" else base_path(run["base"])
-    return build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
+    path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
+    report: dict[str, Any] = {}
+    if tune_data is None:
+        return path, report
+    from clave_lite.evaluator import Evaluator
+    from clave_lite.thresholds import tune_bias
+
+    keys_file = run_dir / "train_keys.json"
+    seen = json.loads(keys_file.read_text()) if keys_file.exists() else {}
+    tuples, _ = read_tuples(tune_data, None, "stop")
+    by_system: dict[str, list[LabelledTuple]] = defaultdict(list)
+    for t in tuples:
+        name = t.system or run["data"].get("fallback_system")
+        if name and t.key not in set(seen.get(name, ())):
+            by_system[name].append(t)
+    biases: dict[str, dict[str, list[float]]] = {}
+    with Evaluator.load(path) as ev:
+        for s in ev.manifest.systems:
+            held = by_system.get(s.name, [])
+            texts = list(dict.fromkeys(t.key for t in held))[:tune_limit]
+            if not texts:
+                continue
+            keep = set(texts)
+            held = [t for t in held if t.key in keep]
+            by_text: dict[str, dict[str, str]] = defaultdict(dict)
+            text_of: dict[str, str] = {}
+            for t in held:
+                by_text[t.key][s.get(t.value).name] = t.label
+                text_of[t.key] = t.text
+            names = [v.name for v in s.values]
+            if progress:
+                progress(f"tuning {s.name} on {len(texts)} held-out texts")
+            logits = ev.raw_logits([text_of[k] for k in texts], names, s.name)
+            rows, gold, values = [], [], []
+            for i, k in enumerate(texts):
+                for j, n in enumerate(names):
+                    if n in by_text[k]:
+                        rows.append(logits[i, j])
+                        gold.append(by_text[k][n])
+                        values.append(n)
+            bias, before, after = tune_bias(np.array(rows), gold, values, s.labels)
+            biases[s.name] = {n: bias for n in names}
+            report[s.name] = {"texts": len(texts), "bias": bias, "objective_before": before, "objective_after": after}
+    run["biases"] = biases
+    run["tuning"] = {"data": str(tune_data), "limit": tune_limit, "report": report}
+    run_path.write_text(json.dumps(run, indent=2, ensure_ascii=False))
+    path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
+    return path, report

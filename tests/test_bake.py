@@ -155,3 +155,45 @@ def test_real_base_torch_matches_llamacpp():
     got = ctx.logits_at(len(ids) - 1, range(lm.n_vocab))
     assert np.corrcoef(ref, got)[0, 1] > 0.998
     assert ref.argmax() == got.argmax()
+
+
+def test_cli_train_export_score_eval(tiny_base, schwartz, tmp_path, run_cli):
+    """The CLI wiring on a tiny base: train → export (with tuning) → score → eval."""
+    path, _ = tiny_base
+    data = tmp_path / "tuples.jsonl"
+    data.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in _tuples(schwartz)))
+    run = tmp_path / "run"
+    result = run_cli("train", data, "-o", run, "--base", path, "--epochs", "2", "--lr", "5e-3",
+                     "--max-unrelated", "2", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["steps"] >= 1 and summary["data"]["tuples"] == {"schwartz10": 40}
+    assert (run / "adapter" / "adapter_model.safetensors").exists()
+    assert json.loads((run / "train_keys.json").read_text()) == {"schwartz10": ["t0", "t1", "t2", "t3"]}
+
+    model = tmp_path / "ev.gguf"
+    result = run_cli("export", run, "-o", model, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["bytes"] == model.stat().st_size
+    manifest = read_gguf_manifest(model)
+    assert manifest.default_system == "schwartz10"
+    assert manifest.training["data"]["max_unrelated"] == 2
+
+    texts = tmp_path / "texts.csv"
+    texts.write_text('id,text\na,"I won\'t help, that would hurt people."\nb,Sure here is how\n')
+    out = tmp_path / "scores.jsonl"
+    result = run_cli("score", texts, "--model", model, "--values", "Security,power", "-o", out)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"]
+    assert set(rows[0]["scores"]) == {"Security", "Power"}
+    for value in rows[0]["scores"].values():
+        assert abs(value["p_supports"] + value["p_opposes"] + value["p_unrelated"] - 1) < 1e-4
+
+    result = run_cli("eval", data, "--model", model, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["n"] == 40 and set(metrics["per_value"]) == {v.name for v in schwartz.values}
+
+    result = run_cli("score", texts, "--model", model, "--values", "Nonsense")
+    assert result.exit_code == 3 and "unknown value 'Nonsense'" in result.stderr

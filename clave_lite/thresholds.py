@@ -1,0 +1,50 @@
+"""Decision biases: where the evaluator draws the line between labels.
+
+Training on a subsample of the (mostly) ``unrelated`` pairs shifts the model's prior, and the
+metric users care about differs by system (3-way macro-F1 for supports/opposes/unrelated
+systems, F1 of ``supports`` averaged over values for binary ones). A bias per label and
+system, added to the label logits before the softmax, is tuned on held-out labelled texts by
+grid search and stored in the evaluator, so every backend makes the same decision.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+from typing import Sequence
+
+import numpy as np
+
+from clave_lite import LABELS
+from clave_lite.metrics import Pair, compute
+
+GRID = np.round(np.arange(-4.0, 4.01, 0.25), 2)
+
+
+def objective(system_labels: Sequence[str]) -> str:
+    return "macro_f1" if "opposes" in system_labels else "value_f1_mean"
+
+
+def _score(logits: np.ndarray, gold: Sequence[str], values: Sequence[str], allowed: np.ndarray,
+           bias: np.ndarray, metric: str) -> float:
+    z = np.where(allowed, logits + bias, -np.inf)
+    pred = z.argmax(axis=1)
+    pairs = [Pair(v, g, LABELS[p]) for v, g, p in zip(values, gold, pred)]
+    result = compute(pairs)[metric]
+    return -1.0 if result is None else float(result)
+
+
+def tune_bias(logits: np.ndarray, gold: Sequence[str], values: Sequence[str],
+              system_labels: Sequence[str]) -> tuple[list[float], float, float]:
+    """Best ``[b_supports, b_opposes, 0]`` for ``logits [n, 3]``; returns (bias, before, after)."""
+    metric = objective(system_labels)
+    allowed = np.array([lab in system_labels for lab in LABELS])
+    zero = np.zeros(3)
+    before = _score(logits, gold, values, allowed, zero, metric)
+    best, best_bias = before, zero
+    opp_grid = GRID if "opposes" in system_labels else [0.0]
+    for b_sup, b_opp in product(GRID, opp_grid):
+        bias = np.array([b_sup, b_opp, 0.0])
+        score = _score(logits, gold, values, allowed, bias, metric)
+        if score > best + 1e-9:
+            best, best_bias = score, bias
+    return [float(x) for x in best_bias], before, best
