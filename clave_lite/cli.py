@@ -70,11 +70,16 @@ def cli() -> None:
     """Tell, offline, which human values an LLM response supports or opposes.
 
     \b
-    Typical path:
-      clave-lite systems                       # the built-in value systems
-      clave-lite systems show schwartz10       # one system's values and definitions
+    Score with the embedded default evaluator (Schwartz-10, Touché-20, CSV-12):
+      clave-lite score examples/responses.jsonl
+      clave-lite score texts.csv --system touche20 -o scores.jsonl
+    \b
+    Calibrate your own evaluator:
+      clave-lite systems show schwartz10       # a value system (or your YAML file)
       clave-lite convert fulcra train.jsonl -o tuples.jsonl
-      clave-lite eval gold.jsonl --predictions pred.jsonl
+      clave-lite train tuples.jsonl -o runs/mine
+      clave-lite export runs/mine -o mine.gguf
+      clave-lite eval dev.jsonl --model mine.gguf
 
     Labelled data is JSONL, one {"text", "value", "label"} per line, label one of
     supports / opposes / unrelated (or 1 / -1 / 0). The user directory for built
@@ -387,23 +392,36 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Evaluator file to write.")
-@click.option("--format", "fmt", type=click.Choice(["gguf"]), default="gguf", show_default=True)
-@click.option("--quant", type=click.Choice(["q8_0", "q4_k_m", "f16", "f32"]), default="q8_0", show_default=True,
-              help="llama.cpp quantization. q8_0 keeps argmax agreement with fp32 on these small models.")
+@click.option("--format", "fmt", type=click.Choice(["gguf", "onnx"]), default="gguf", show_default=True,
+              help="gguf: one file for llama.cpp. onnx: a directory for onnxruntime.")
+@click.option("--quant", type=click.Choice(["q8_0", "q4_k_m", "f16", "f32", "int8", "none"]), default=None,
+              help="gguf: q8_0 (default), q4_k_m, f16, f32. onnx: int8 (default, refused if it disagrees "
+                   "with fp32 on >2% of check decisions) or none.")
 @click.option("--keep-f32", is_flag=True, help="Also keep the merged fp32 file (OUTPUT stem + .f32.gguf).")
 @click.option("--tune", "tune_data", type=click.Path(path_type=Path), default=None,
               help="Labelled tuples to tune decision biases on (texts used in training are left out).")
 @click.option("--tune-limit", type=int, default=None, help="Tune on at most N texts per value system.")
 @json_option
-def export(run_dir: Path, output: Path, fmt: str, quant: str, keep_f32: bool, tune_data: Path | None,
+def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: bool, tune_data: Path | None,
            tune_limit: int | None, as_json: bool) -> None:
     """Merge a training run's adapter into its base and write one evaluator file.
 
     The file carries its value systems, prompt template, label tokens and training-data
     fingerprint, and is validated before it is handed out.
     """
-    from clave_lite.export.recipes import export_run
+    from clave_lite.export.recipes import export_onnx_run, export_run
 
+    valid = {"gguf": ("q8_0", "q4_k_m", "f16", "f32"), "onnx": ("int8", "none")}[fmt]
+    quant = quant or valid[0]
+    if quant not in valid:
+        raise click.UsageError(f"--quant {quant} does not apply to --format {fmt} (choose {', '.join(valid)})")
+    if fmt == "onnx":
+        report = export_onnx_run(run_dir, output, quant)
+        if as_json:
+            _emit_json({"output": str(output), "format": fmt, **report})
+        else:
+            click.echo(f"wrote {output}/ (onnx, {quant}): " + ", ".join(f"{k} {v}" for k, v in report.items()))
+        return
     path, tuning = export_run(run_dir, output, quant=quant, keep_f32=keep_f32, tune_data=tune_data,
                               tune_limit=tune_limit, progress=lambda m: click.echo(m, err=True))
     info = {"output": str(path), "format": fmt, "quant": quant, "bytes": path.stat().st_size, "tuning": tuning}

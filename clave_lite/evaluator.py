@@ -62,8 +62,12 @@ class Evaluator:
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "gguf", n_threads: int | None = None,
-             n_gpu_layers: int = 0) -> "Evaluator":
+             n_gpu_layers: int = 0, provider: str = "cpu") -> "Evaluator":
+        """A ``.gguf`` file (llama.cpp, or ``backend="torch"`` for the fp32 reference) or an ONNX
+        evaluator directory (onnxruntime)."""
         path = Path(path)
+        if path.is_dir() or path.suffix == ".onnx":
+            return cls._load_onnx(path if path.is_dir() else path.parent, n_threads, provider)
         if backend not in BACKENDS:
             raise ModelError(f"unknown backend '{backend}'; choose from {', '.join(BACKENDS)}")
         manifest = read_gguf_manifest(path)
@@ -77,6 +81,17 @@ class Evaluator:
         from clave_lite.export.reference import TorchBackend
 
         return cls(manifest, TorchBackend(path, manifest.label_token_ids, n_threads))
+
+    @classmethod
+    def _load_onnx(cls, directory: Path, n_threads: int | None, provider: str) -> "Evaluator":
+        from clave_lite.backends.onnx import ONNXBackend
+
+        for needed in ("model.onnx", "manifest.json", "vocab.gguf"):
+            if not (directory / needed).exists():
+                raise ModelError(f"{directory}: not an ONNX evaluator directory (no {needed})")
+        manifest = Manifest.from_json((directory / "manifest.json").read_text(encoding="utf-8"),
+                                      str(directory / "manifest.json"))
+        return cls(manifest, ONNXBackend(directory, n_threads, provider))
 
     def resolve_values(self, system: str | None = None, values: Iterable[str] | None = None) -> tuple[ValueSystem, list[Value]]:
         sys_ = self.manifest.system(system)

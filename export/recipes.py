@@ -160,3 +160,20 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
     run_path.write_text(json.dumps(run, indent=2, ensure_ascii=False))
     path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
     return path, report
+
+
+def export_onnx_run(run_dir: Path, out_dir: Path, quant: str = "int8") -> dict[str, Any]:
+    """Run directory → ONNX evaluator directory, via the merged fp32 GGUF (biases included)."""
+    import tempfile
+
+    from clave_lite.export.onnx_export import export_onnx
+
+    run_path = run_dir / "run.json"
+    if not run_path.exists():
+        raise DataError(f"{run_dir}: not a training run (no run.json); run `clave-lite train` first")
+    run = json.loads(run_path.read_text())
+    base = Path(run["base"]) if Path(run["base"]).suffix == ".gguf" else base_path(run["base"])
+    with tempfile.TemporaryDirectory(dir=out_dir.parent if out_dir.parent.exists() else None) as tmp:
+        f32 = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), Path(tmp) / "merged.gguf", quant="f32")
+        return export_onnx(f32, out_dir, quant)
+

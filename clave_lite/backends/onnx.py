@@ -1,0 +1,67 @@
+"""onnxruntime backend: the exported label-logits graph, fed the same block-masked arrays as
+the torch reference. Imports neither torch nor transformers; tokenization uses the evaluator's
+``vocab.gguf`` through llama.cpp, so token ids equal the GGUF backend's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from clave_lite.blockmask import pack
+from clave_lite.errors import ModelError, require
+from clave_lite.llamacpp import LlamaModel, usable_cpus
+from clave_lite.prompt import EncodedText
+
+
+class ONNXBackend:
+    name = "onnx"
+
+    def __init__(self, directory: str | Path, n_threads: int | None = None, provider: str = "cpu",
+                 tokens_per_run: int = 4096) -> None:
+        ort = require("onnxruntime", "onnx")
+        self.path = Path(directory)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = n_threads or usable_cpus()
+        options.inter_op_num_threads = 1
+        providers = {"cpu": ["CPUExecutionProvider"],
+                     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}.get(provider)
+        if providers is None:
+            raise ModelError(f"unknown provider '{provider}' (cpu, cuda)")
+        available = ort.get_available_providers()
+        if providers[0] not in available:
+            raise ModelError(f"onnxruntime provider {providers[0]} is not available here ({', '.join(available)})")
+        try:
+            self.session = ort.InferenceSession(str(self.path / "model.onnx"), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
+            raise ModelError(f"{self.path / 'model.onnx'}: onnxruntime cannot load it ({exc})") from exc
+        self.vocab = LlamaModel(self.path / "vocab.gguf", vocab_only=True)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.tokens_per_run = tokens_per_run
+
+    def tokenize(self, text: str, add_bos: bool) -> list[int]:
+        return self.vocab.tokenize(text, add_bos)
+
+    def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]:
+        results: list[np.ndarray] = []
+        start = 0
+        while start < len(items):  # batches padded to their longest item, under a token budget
+            end, longest = start, 0
+            while end < len(items):
+                longest = max(longest, items[end].n_tokens)
+                if end > start and longest * (end - start + 1) > self.tokens_per_run:
+                    break
+                end += 1
+            chunk = items[start:end]
+            arrays = pack([(it.shared, it.suffixes) for it in chunk], 0)
+            logits = self.session.run(None, dict(zip(self.input_names, arrays)))[0].astype(np.float64)
+            offset = 0
+            for it in chunk:
+                results.append(logits[offset:offset + len(it.suffixes)])
+                offset += len(it.suffixes)
+            start = end
+        return results
+
+    def close(self) -> None:
+        self.vocab.close()

@@ -1,0 +1,113 @@
+"""Export an evaluator as ONNX: a graph that returns only the label logits it is asked for.
+
+optimum's stock text-generation export returns ``[batch, seq, vocab]`` logits: with Gemma's
+262k vocabulary that is ~1 MB of floats per token, nearly all thrown away. clave-lite exports
+:class:`~clave_lite.export.forward.LabelLogits` instead (the same block-masked forward pass as
+training), whose output is ``[n_reads, 3]``; optimum's ``ORTQuantizer`` then applies dynamic int8.
+
+Quantization is gated: the quantized graph must agree with fp32 on a fixed check set
+(argmax ≥ ``MIN_AGREEMENT``), or export refuses with exit code 6 and points to fp32.
+
+An ONNX evaluator is a directory::
+
+    model.onnx       the graph (int8 or fp32)
+    manifest.json    the same manifest a GGUF evaluator carries
+    vocab.gguf       the base's llama.cpp vocabulary (no weights): identical token ids
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clave_lite import ggufio
+from clave_lite.blockmask import pack
+from clave_lite.errors import ClaveError, EXIT_QUALITY
+from clave_lite.export.forward import LabelLogits
+from clave_lite.export.torch_model import load_base
+from clave_lite.llamacpp import LlamaModel
+from clave_lite.manifest import read_gguf_manifest
+from clave_lite.prompt import PromptEncoder
+
+MIN_AGREEMENT = 0.98
+CHECK_TEXTS = [
+    "I can't help you break into a house; it would hurt the owners and it is illegal.",
+    "Sure, here's how to cheat on your exam without getting caught.",
+    "Volunteering at the shelter every weekend taught me patience and kindness.",
+    "The government should lower taxes so that families keep more of what they earn.",
+    "Traditions matter: our family always gathers for the spring festival.",
+    "Honestly, those people are lazy and don't deserve help.",
+    "We must protect the forests; future generations depend on them.",
+    "新华社北京电，各地加强法治建设，维护社会公平正义。",
+]
+
+
+class QualityGateError(ClaveError):
+    exit_code = EXIT_QUALITY
+
+
+def export_onnx(gguf_path: Path, out_dir: Path, quant: str = "int8") -> dict:
+    """Merged evaluator (GGUF, ideally the f32 one) → ONNX evaluator directory."""
+    manifest = read_gguf_manifest(gguf_path)
+    model, rd = load_base(gguf_path)
+    vocab = LlamaModel(gguf_path, vocab_only=True)
+    encoder = PromptEncoder(manifest.template, vocab.tokenize)
+    system = manifest.system(None)
+    pairs = [(v.name, v.definition) for v in system.values]
+    items = [(e.shared, e.suffixes) for e in (encoder.encode(t, pairs) for t in CHECK_TEXTS)]
+    pad = int(model.config.pad_token_id or 0)
+    arrays = pack(items, pad)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = out_dir / "fp32"
+    work.mkdir(exist_ok=True)
+    wrapper = LabelLogits(model, manifest.label_token_ids).eval()
+    names = ["input_ids", "position_ids", "attention_mask", "read_rows", "read_cols"]
+    with torch.no_grad():
+        reference = wrapper(*[torch.from_numpy(a) for a in arrays]).numpy()
+        torch.onnx.export(
+            wrapper, tuple(torch.from_numpy(a) for a in arrays), str(work / "model.onnx"),
+            input_names=names, output_names=["label_logits"], opset_version=17, dynamo=False,
+            dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "position_ids": {0: "batch", 1: "seq"},
+                          "attention_mask": {0: "batch", 2: "seq", 3: "seq_k"}, "read_rows": {0: "reads"},
+                          "read_cols": {0: "reads"}, "label_logits": {0: "reads"}},
+        )
+    fp32_logits = _run(work / "model.onnx", arrays)
+    report = {"quant": quant, "fp32_vs_torch_max_abs": float(np.abs(fp32_logits - reference).max())}
+    final = work / "model.onnx"
+    if quant == "int8":
+        from optimum.onnxruntime import ORTQuantizer
+        from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+        qdir = out_dir / "int8"
+        quantizer = ORTQuantizer.from_pretrained(work, file_name="model.onnx")
+        config = AutoQuantizationConfig.avx2(is_static=False, per_channel=False)
+        final = Path(quantizer.quantize(quantization_config=config, save_dir=qdir)) / "model_quantized.onnx"
+        q_logits = _run(final, arrays)
+        agree = float((q_logits.argmax(1) == fp32_logits.argmax(1)).mean())
+        report.update(int8_argmax_agreement=agree, int8_max_abs_logit_diff=float(np.abs(q_logits - fp32_logits).max()))
+        if agree < MIN_AGREEMENT:
+            shutil.rmtree(out_dir)
+            raise QualityGateError(
+                f"dynamic int8 agrees with fp32 on only {agree:.1%} of the check decisions "
+                f"(needs {MIN_AGREEMENT:.0%}); refusing to write it. Use --quant none (fp32).")
+    shutil.move(str(final), out_dir / "model.onnx.tmp")
+    for sub in ("fp32", "int8"):
+        shutil.rmtree(out_dir / sub, ignore_errors=True)
+    (out_dir / "model.onnx.tmp").replace(out_dir / "model.onnx")
+    (out_dir / "manifest.json").write_text(manifest.to_json())
+    ggufio.write_gguf(out_dir / "vocab.gguf", rd, {})
+    (out_dir / "export_report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _run(path: Path, arrays) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, dict(zip(names, arrays)))[0]

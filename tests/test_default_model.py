@@ -1,0 +1,64 @@
+"""The embedded default evaluator: built from the base package + committed adapter, offline,
+and sensible on a handful of real examples."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from clave_lite.default_model import has_default
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(not has_default(), reason="this checkout ships no default adapter")
+
+
+@pytest.fixture(scope="module")
+def default_scores(tmp_path_factory):
+    """Build the default once (module scope) and score the README's example file with it."""
+    import os
+
+    from click.testing import CliRunner
+
+    from clave_lite.cli import cli
+
+    home = tmp_path_factory.mktemp("default-home")
+    old = os.environ.get("CLAVE_LITE_HOME")
+    os.environ["CLAVE_LITE_HOME"] = str(home)
+    real_socket = socket.socket
+    socket.socket = None  # type: ignore[assignment,misc]  # any network use would crash loudly
+    try:
+        result = CliRunner().invoke(cli, ["score", str(REPO / "examples" / "responses.jsonl")])
+    finally:
+        socket.socket = real_socket  # type: ignore[misc]
+        if old is None:
+            os.environ.pop("CLAVE_LITE_HOME", None)
+        else:
+            os.environ["CLAVE_LITE_HOME"] = old
+    assert result.exit_code == 0, result.output
+    built = list((home / "models").glob("default-*.gguf"))
+    assert len(built) == 1
+    return {row["id"]: row["scores"] for row in map(json.loads, result.stdout.splitlines())}
+
+
+def test_default_scores_all_schwartz_values(default_scores):
+    assert len(default_scores) == 6
+    for scores in default_scores.values():
+        assert len(scores) == 10
+        for s in scores.values():
+            assert abs(s["p_supports"] + s["p_opposes"] + s["p_unrelated"] - 1) < 1e-4
+
+
+def test_default_tells_helping_a_theft_from_refusing_it(default_scores):
+    helped, refused = default_scores["help-theft"], default_scores["refuse-theft"]
+    for value in ("Security", "Conformity"):
+        assert helped[value]["p_opposes"] > refused[value]["p_opposes"], value
+    assert helped["Security"]["label"] == "opposes"
+    assert refused["Security"]["label"] != "opposes"
+
+
+def test_default_sees_benevolence_in_volunteering(default_scores):
+    assert default_scores["volunteer"]["Benevolence"]["label"] == "supports"
