@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from clave_lite import metrics
+from clave_lite import LABELS, metrics
 from clave_lite.errors import DataError
 from clave_lite.evaluator import Evaluator
 from clave_lite.tuples import LabelledTuple
@@ -22,24 +21,27 @@ class Scored:
 
 def predict(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | None = None,
             progress: Callable[[int], None] | None = None, batch_size: int = 8) -> Scored:
-    """Score each distinct text once, on exactly the values it is labelled with."""
-    by_text: "OrderedDict[str, tuple[str, str | None, list[int]]]" = OrderedDict()
+    """Score each distinct text once, on exactly the values it is labelled with.
+
+    Texts labelled on the same values are scored together, so all-values data (FULCRA,
+    Touché) runs in full batches.
+    """
+    by_text: dict[tuple[str, str], tuple[str, str | None, list[int]]] = {}
     for i, t in enumerate(gold):
-        key = (t.system or system or "", t.key)
-        entry = by_text.setdefault(key, (t.text, t.system or system, []))
-        entry[2].append(i)
-    probs = np.zeros((len(gold), 3))
-    labels: list[str] = [""] * len(gold)
-    groups: "OrderedDict[tuple[str | None, tuple[str, ...]], list[tuple[str, list[int]]]]" = OrderedDict()
+        sys_name = t.system or system
+        by_text.setdefault((sys_name or "", t.key), (t.text, sys_name, []))[2].append(i)
+    groups: dict[tuple[str | None, tuple[str, ...]], list[tuple[str, list[int]]]] = {}
     for text, sys_name, idxs in by_text.values():
         values = tuple(gold[i].value for i in idxs)
         groups.setdefault((sys_name, values), []).append((text, idxs))
+    probs = np.zeros((len(gold), 3))
+    labels = [""] * len(gold)
     for (sys_name, values), items in groups.items():
-        texts = [t for t, _ in items]
-        for (text, idxs), score in zip(items, evaluator.iter_scores(texts, values, sys_name, batch_size)):
+        scores = evaluator.iter_scores([text for text, _ in items], values, sys_name, batch_size)
+        for (_, idxs), score in zip(items, scores):
             for i, vs in zip(idxs, score.scores):
                 labels[i] = vs.label
-                probs[i] = [vs.probs["supports"], vs.probs["opposes"], vs.probs["unrelated"]]
+                probs[i] = [vs.probs[lab] for lab in LABELS]
             if progress:
                 progress(1)
     preds = [LabelledTuple(t.text, t.value, labels[i], t.id, t.system) for i, t in enumerate(gold)]

@@ -102,16 +102,23 @@ def write_train_keys(out_dir: Path, grouped: dict[str, list[LabelledTuple]]) -> 
     (out_dir / "train_keys.json").write_text(json.dumps(keys, ensure_ascii=False))
 
 
-def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = False,
-               tune_data: Path | None = None, tune_limit: int | None = None,
-               progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
-    """Build the evaluator; with ``tune_data``, tune its decision biases on held-out texts
-    (texts training saw are left out) and rebuild it with them."""
+def load_run(run_dir: Path) -> tuple[dict[str, Any], Path]:
+    """A run directory's ``run.json`` and the verified path of its base model."""
     run_path = run_dir / "run.json"
     if not run_path.exists():
         raise DataError(f"{run_dir}: not a training run (no run.json); run `clave-lite train` first")
     run = json.loads(run_path.read_text())
     base = Path(run["base"]) if Path(run["base"]).suffix == ".gguf" else base_path(run["base"])
+    return run, base
+
+
+def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = False,
+               tune_data: Path | None = None, tune_limit: int | None = None,
+               progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Build the evaluator; with ``tune_data``, tune its decision biases on held-out texts
+    (texts training saw are left out) and rebuild it with them."""
+    run, base = load_run(run_dir)
+    run_path = run_dir / "run.json"
     path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
     report: dict[str, Any] = {}
     if tune_data is None:
@@ -168,11 +175,7 @@ def export_onnx_run(run_dir: Path, out_dir: Path, quant: str = "int8") -> dict[s
 
     from clave_lite.export.onnx_export import export_onnx
 
-    run_path = run_dir / "run.json"
-    if not run_path.exists():
-        raise DataError(f"{run_dir}: not a training run (no run.json); run `clave-lite train` first")
-    run = json.loads(run_path.read_text())
-    base = Path(run["base"]) if Path(run["base"]).suffix == ".gguf" else base_path(run["base"])
+    run, base = load_run(run_dir)
     with tempfile.TemporaryDirectory(dir=out_dir.parent if out_dir.parent.exists() else None) as tmp:
         f32 = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), Path(tmp) / "merged.gguf", quant="f32")
         return export_onnx(f32, out_dir, quant)
