@@ -6,6 +6,8 @@ reported the same way (``file:line: message``) and the caller decides whether to
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -43,7 +45,7 @@ class ProblemLog:
 def open_text(path: str | Path) -> IO[str]:
     """Open a UTF-8 input file, or stdin for ``-``, with a clear error if it is missing."""
     if str(path) == "-":
-        return open(sys.stdin.fileno(), "r", encoding="utf-8", errors="strict", closefd=False)
+        return contextlib.nullcontext(sys.stdin)  # type: ignore[return-value]
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: no such file")
@@ -60,12 +62,15 @@ def iter_records(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[
     """
     source = "<stdin>" if str(path) == "-" else str(path)
     if str(path) == "-":
-        handle: IO[bytes] = open(sys.stdin.fileno(), "rb", closefd=False)
+        stdin = getattr(sys.stdin, "buffer", None)
+        handle: IO[bytes] = stdin if stdin is not None else io.BytesIO(sys.stdin.read().encode("utf-8"))
+        context = contextlib.nullcontext(handle)  # never close the process's stdin
     else:
         with open_text(path):  # existence / directory checks with the usual messages
             pass
         handle = Path(path).open("rb")
-    with handle:
+        context = handle
+    with context:
         for lineno, raw in enumerate(handle, start=1):
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]  # a UTF-8 byte-order mark some editors write

@@ -59,8 +59,16 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
               progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
     cfg = cfg or TrainConfig()
     torch.set_num_threads(usable_cpus())
-    grouped = load_training_tuples(paths, system, on_error, max_texts, cfg.seed)
-    systems: list[ValueSystem] = [load_system(name) for name in grouped]
+    by_source = load_training_tuples(paths, system, on_error, max_texts, cfg.seed)
+    # a group is keyed by what the user wrote (a built-in name or a YAML path): key by system name
+    systems: list[ValueSystem] = []
+    grouped: dict[str, list[LabelledTuple]] = {}
+    for source, tuples in by_source.items():
+        s = load_system(source)
+        if s.name not in grouped:
+            systems.append(s)
+            grouped[s.name] = []
+        grouped[s.name].extend(tuples)
     base_gguf = Path(base_file) if base_file else base_path(base)
     vocab = LlamaModel(base_gguf, vocab_only=True)
     template = PromptTemplate()

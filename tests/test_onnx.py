@@ -87,3 +87,28 @@ def test_onnx_scoring_imports_no_torch(tiny_run, run_cli):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_train_with_a_user_value_system_file(tiny_run, run_cli, tmp_path):
+    """A user's own YAML system, given by path, trains and exports under the system's name."""
+    system_file = tmp_path / "care.yaml"
+    system_file.write_text(
+        "name: care2\nlabels: [supports, unrelated]\nvalues:\n"
+        "  - name: Kindness\n    definition: \"Kindness: this value means being caring and helpful.\"\n"
+        "  - name: Honesty\n    definition: \"Honesty: this value means telling the truth.\"\n")
+    data = tmp_path / "care.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "value": v, "label": lab}) + "\n" for t, v, lab in [
+        ("I helped my neighbour carry her shopping.", "Kindness", "supports"),
+        ("I helped my neighbour carry her shopping.", "honesty", "unrelated"),
+        ("I told the truth even though it cost me.", "Honesty", "supports"),
+        ("I told the truth even though it cost me.", "Kindness", "unrelated")]))
+    base = tiny_run / "tiny.gguf"
+    result = run_cli("train", data, "--system", system_file, "-o", tmp_path / "run", "--base", base, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["data"]["tuples"] == {"care2": 4}
+    assert run_cli("export", tmp_path / "run", "-o", tmp_path / "care.gguf", "--quant", "f32").exit_code == 0
+    result = run_cli("score", "-", "--model", tmp_path / "care.gguf", input='{"text": "I lied to my friend."}\n')
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert row["system"] == "care2" and set(row["scores"]) == {"Kindness", "Honesty"}
+    assert all(v["p_opposes"] == 0.0 for v in row["scores"].values())  # a binary system never opposes
