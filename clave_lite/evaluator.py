@@ -16,7 +16,7 @@ from clave_lite import LABELS
 from clave_lite.backends.base import Backend
 from clave_lite.errors import DataError, ModelError
 from clave_lite.manifest import Manifest, read_gguf_manifest
-from clave_lite.prompt import PromptEncoder
+from clave_lite.prompt import EncodedText, PromptEncoder
 from clave_lite.valuesystem import Value, ValueSystem
 
 BACKENDS = ("gguf", "torch")
@@ -108,6 +108,23 @@ class Evaluator:
     def iter_scores(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
                     batch_size: int = 8) -> Iterator[TextScore]:
         sys_, chosen = self.resolve_values(system, values)
+        for enc, logits in self._logits(texts, chosen, batch_size):
+            scores = []
+            for v, row in zip(chosen, logits):
+                label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name))
+                scores.append(ValueScore(v.name, label, probs))
+            yield TextScore(scores, enc.truncated_tokens)
+
+    def raw_logits(self, texts: Sequence[str], values: Sequence[str], system: str | None = None,
+                   batch_size: int = 8) -> np.ndarray:
+        """Label logits before biases, ``[n_texts, n_values, 3]`` (for tuning decisions)."""
+        _, chosen = self.resolve_values(system, values)
+        out = [logits for _, logits in self._logits(texts, chosen, batch_size)]
+        return np.stack(out) if out else np.zeros((0, len(chosen), 3))
+
+    def _logits(self, texts: Sequence[str], chosen: Sequence[Value],
+                batch_size: int) -> Iterator[tuple[EncodedText, np.ndarray]]:
+        """Encode and run texts in batches; yields each text's encoding and label logits."""
         pairs = [(v.name, v.definition) for v in chosen]
         for start in range(0, len(texts), batch_size):
             chunk = texts[start:start + batch_size]
@@ -115,23 +132,7 @@ class Evaluator:
                 if not isinstance(t, str) or not t.strip():
                     raise DataError("cannot score an empty text")
             encoded = [self.encoder.encode(t, pairs) for t in chunk]
-            for enc, logits in zip(encoded, self.backend.label_logits(encoded)):
-                scores = []
-                for v, row in zip(chosen, logits):
-                    label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name))
-                    scores.append(ValueScore(v.name, label, probs))
-                yield TextScore(scores, enc.truncated_tokens)
-
-    def raw_logits(self, texts: Sequence[str], values: Sequence[str], system: str | None = None,
-                   batch_size: int = 8) -> np.ndarray:
-        """Label logits before biases, ``[n_texts, n_values, 3]`` (for tuning decisions)."""
-        _, chosen = self.resolve_values(system, values)
-        pairs = [(v.name, v.definition) for v in chosen]
-        out = []
-        for start in range(0, len(texts), batch_size):
-            encoded = [self.encoder.encode(t, pairs) for t in texts[start:start + batch_size]]
-            out.extend(self.backend.label_logits(encoded))
-        return np.stack(out) if out else np.zeros((0, len(chosen), 3))
+            yield from zip(encoded, self.backend.label_logits(encoded))
 
     def close(self) -> None:
         self.backend.close()

@@ -60,34 +60,29 @@ def _llama_unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, rows // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+def _layout(arch: str, gguf_name: str, w: np.ndarray, n_head: int, n_head_kv: int,
+            to_gguf: bool, shift_norms: bool = True) -> np.ndarray:
+    """The one place that knows how HF and llama.cpp layouts differ, in either direction."""
+    if arch == "llama" and gguf_name.endswith(("attn_q.weight", "attn_k.weight")):
+        heads = n_head if gguf_name.endswith("attn_q.weight") else n_head_kv
+        return _llama_permute(w, heads) if to_gguf else _llama_unpermute(w, heads)
+    if arch == "gemma3" and shift_norms and gguf_name.endswith("norm.weight"):
+        return w + 1.0 if to_gguf else w - 1.0
+    return w
+
+
 def hf_to_gguf_layout(arch: str, gguf_name: str, w: np.ndarray, n_head: int, n_head_kv: int) -> np.ndarray:
     """An HF weight in the layout llama.cpp expects for ``gguf_name``."""
-    if arch == "llama":
-        if gguf_name.endswith("attn_q.weight"):
-            return _llama_permute(w, n_head)
-        if gguf_name.endswith("attn_k.weight"):
-            return _llama_permute(w, n_head_kv)
-    if arch == "gemma3" and gguf_name.endswith("norm.weight"):
-        return w + 1.0
-    return w
+    return _layout(arch, gguf_name, w, n_head, n_head_kv, to_gguf=True)
 
 
 def delta_to_gguf_layout(arch: str, gguf_name: str, delta: np.ndarray, n_head: int, n_head_kv: int) -> np.ndarray:
     """A weight *difference* (LoRA ``B @ A * scale``): permuted like the weight, never shifted."""
-    if arch == "gemma3" and gguf_name.endswith("norm.weight"):
-        return delta
-    return hf_to_gguf_layout(arch, gguf_name, delta, n_head, n_head_kv)
+    return _layout(arch, gguf_name, delta, n_head, n_head_kv, to_gguf=True, shift_norms=False)
 
 
 def gguf_to_hf_layout(arch: str, gguf_name: str, w: np.ndarray, n_head: int, n_head_kv: int) -> np.ndarray:
-    if arch == "llama":
-        if gguf_name.endswith("attn_q.weight"):
-            return _llama_unpermute(w, n_head)
-        if gguf_name.endswith("attn_k.weight"):
-            return _llama_unpermute(w, n_head_kv)
-    if arch == "gemma3" and gguf_name.endswith("norm.weight"):
-        return w - 1.0
-    return w
+    return _layout(arch, gguf_name, w, n_head, n_head_kv, to_gguf=False)
 
 
 def head_counts(rd) -> tuple[int, int]:
