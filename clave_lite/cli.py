@@ -321,6 +321,18 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         sys.exit(errors.EXIT_PARTIAL)
 
 
+def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> dict[str, int]:
+    """``N`` or ``SYSTEM=N`` (repeatable) → {system or "*": N}."""
+    limits: dict[str, int] = {}
+    for item in items:
+        key, _, number = item.rpartition("=")
+        try:
+            limits[key or "*"] = int(number)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: expected N or SYSTEM=N") from None
+    return limits
+
+
 @cli.command()
 @click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path),
@@ -334,16 +346,25 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
 @click.option("--rank", type=int, default=16, show_default=True, help="LoRA rank.")
 @click.option("--tokens-per-step", type=int, default=2048, show_default=True,
               help="Batch size in tokens (text + value suffixes, padded).")
-@click.option("--max-texts", type=int, default=None, help="Sample at most N texts per value system.")
-@click.option("--max-unrelated", type=int, default=None,
-              help="Train on at most N 'unrelated' values per text (all supports/opposes are kept).")
+@click.option("--max-texts", multiple=True, callback=_per_system, metavar="[SYSTEM=]N",
+              help="Sample at most N texts per value system; SYSTEM=N for one system (repeatable).")
+@click.option("--max-unrelated", multiple=True, callback=_per_system, metavar="[SYSTEM=]N",
+              help="Train on at most N 'unrelated' values per text (all supports/opposes are kept); "
+                   "SYSTEM=N for one system (repeatable).")
+@click.option("--template", "template_name", type=click.Choice(["short", "full"]), default="short",
+              show_default=True,
+              help="Value line of the prompt: 'short' = the value's name (~7 tokens), 'full' = name and "
+                   "definition (~35 tokens, about 3x the training cost per pair).")
+@click.option("--inject-rate", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Fraction of training texts given an appended prompt-injection string with unchanged "
+                   "labels (hardening; see SECURITY.md).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
 @on_error_option
 @json_option
 def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: str, epochs: float, lr: float,
-          rank: int, tokens_per_step: int, max_texts: int | None, max_unrelated: int | None, seed: int, resume: bool, on_error: str,
-          as_json: bool) -> None:
+          rank: int, tokens_per_step: int, max_texts: dict[str, int], max_unrelated: dict[str, int],
+          template_name: str, inject_rate: float, seed: int, resume: bool, on_error: str, as_json: bool) -> None:
     """Fine-tune a LoRA adapter on labelled tuples (needs the bake extra).
 
     One pass reads a text once and all its labelled values at once, so cost grows with
@@ -376,7 +397,7 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
     try:
         run = train_run(list(data), out_dir, system_name, base if not base_file else "gemma3-270m", cfg,
                         resume=resume, on_error=on_error, max_texts=max_texts, max_unrelated=max_unrelated,
-                        base_file=base_file, progress=progress)
+                        base_file=base_file, template=template_name, inject_rate=inject_rate, progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

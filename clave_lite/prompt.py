@@ -18,6 +18,7 @@ through :meth:`PromptTemplate.encode`, so their token ids cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -29,7 +30,11 @@ Tokenize = Callable[[str, bool], list[int]]
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    """A prompt layout, stored inside every evaluator so scoring uses what training used."""
+    """A prompt layout, stored inside every evaluator so scoring uses what training used.
+
+    Field defaults are the v1 layout, so evaluators written before v2 load unchanged; new
+    training runs use :data:`TEMPLATES` (``short`` by default).
+    """
 
     prefix: str = "Judge the human values in this response.\nResponse: "
     after_text: str = "\n"
@@ -39,6 +44,9 @@ class PromptTemplate:
     max_text_tokens: int = 384
     """Longer texts keep their first 2/3 and last 1/3 of this budget (the opening states the
     stance, the end often the verdict); the output says that it was truncated."""
+    escape: bool = False
+    """Neutralise the template's own markers inside the scored text (see :func:`escape_text`),
+    so an untrusted text cannot close the response block or forge a verdict line."""
     version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -48,6 +56,33 @@ class PromptTemplate:
     def from_dict(cls, data: dict[str, Any]) -> "PromptTemplate":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+_V2 = dict(prefix="Judge the human values in the response between the markers.\n<response>\n",
+           after_text="\n</response>\n", escape=True, version=2)
+TEMPLATES: dict[str, PromptTemplate] = {
+    # the value's name only: ~7 tokens per value instead of ~35, so a training pair costs about
+    # a third (measured in docs/training.md); the definitions still travel in the evaluator
+    "short": PromptTemplate(value="Value: {name}\nVerdict:", **_V2),
+    # name and definition in every value suffix: for value systems whose names say little
+    "full": PromptTemplate(value="Value: {name}: {definition}\nVerdict:", **_V2),
+}
+
+_MARKERS = re.compile(r"(</?\s*response\s*>)|(\b(?:verdict|value)\s*:)", re.IGNORECASE)
+
+
+def escape_text(text: str) -> str:
+    """Defang the template's markers in untrusted text: ``<response>``/``</response>`` lose
+    their angle brackets and ``Verdict:``/``Value:`` their colon, so the text can imitate the
+    prompt's words but never its structure."""
+
+    def defang(m: re.Match[str]) -> str:
+        tag, line = m.group(1), m.group(2)
+        if tag:
+            return "[" + tag.strip("<>").strip() + "]"
+        return line.rstrip(":").rstrip() + " -"
+
+    return _MARKERS.sub(defang, text)
 
 
 @dataclass(frozen=True)
@@ -100,6 +135,8 @@ class PromptEncoder:
 
     def encode(self, text: str, values: Sequence[tuple[str, str]]) -> EncodedText:
         """Token ids for ``text`` judged on each ``(name, definition)`` in ``values``."""
+        if self.template.escape:
+            text = escape_text(text)
         body, dropped = truncate_head_tail(self._tokenize(text, False), self.template.max_text_tokens)
         shared = self._prefix + body + self._after
         return EncodedText(shared, [self.value_suffix(n, d) for n, d in values], dropped)

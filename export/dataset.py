@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from clave_lite import LABELS
+from clave_lite import LABELS, injections
 from clave_lite.prompt import PromptEncoder
 from clave_lite.tuples import LabelledTuple
 from clave_lite.valuesystem import ValueSystem
@@ -45,12 +45,16 @@ def build_examples(
     max_values_per_example: int = 24,
     seed: int = 0,
     max_unrelated: int | None = None,
+    inject_rate: float = 0.0,
 ) -> list[Example]:
     """Group tuples by text; split texts with many values into several examples.
 
     ``max_unrelated`` keeps every supports/opposes label but at most that many ``unrelated``
     ones per text (chosen at random): most (text, value) pairs are unrelated, and each one costs
     a value suffix of ~30 tokens. The decision biases stored in the evaluator correct for it.
+
+    ``inject_rate`` appends one of :data:`clave_lite.injections.TRAIN` to that fraction of texts,
+    labels unchanged, so instructions inside a response do not change its verdict.
     """
     by_text: dict[str, tuple[str, list[tuple[str, str]]]] = {}
     for t in tuples:
@@ -64,6 +68,8 @@ def build_examples(
             unrelated = [x for x in labelled if x[1] == "unrelated"][:max_unrelated]
             labelled = [x for x in labelled if x[1] != "unrelated"] + unrelated
             rng.shuffle(labelled)
+        if inject_rate and rng.random() < inject_rate:
+            text = injections.augment(text, rng, rng.choice(system.values).name)
         for start in range(0, len(labelled), max_values_per_example):
             chunk = labelled[start:start + max_values_per_example]
             values = [(name, system.get(name).definition) for name, _ in chunk]

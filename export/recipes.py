@@ -27,13 +27,23 @@ from clave_lite.export.train import TrainConfig, train
 from clave_lite.llamacpp import LlamaModel, usable_cpus
 from clave_lite.manifest import Manifest
 from clave_lite.merge import build_evaluator
-from clave_lite.prompt import PromptEncoder, PromptTemplate
+from clave_lite.prompt import TEMPLATES, PromptEncoder
 from clave_lite.tuples import LabelledTuple, read_tuples
 from clave_lite.valuesystem import ValueSystem, load_system
 
 
+PerSystem = dict[str, int]
+"""A limit per value system; the key ``"*"`` applies to systems not named."""
+
+
+def limit_for(limits: PerSystem | None, system: str) -> int | None:
+    if not limits:
+        return None
+    return limits.get(system, limits.get("*"))
+
+
 def load_training_tuples(paths: Sequence[Path], system: str | None, on_error: str,
-                         max_texts: int | None, seed: int) -> dict[str, list[LabelledTuple]]:
+                         max_texts: PerSystem | None, seed: int) -> dict[str, list[LabelledTuple]]:
     """Tuples grouped by value system (``--system`` or each tuple's own ``system`` field)."""
     grouped: dict[str, list[LabelledTuple]] = defaultdict(list)
     for path in paths:
@@ -43,19 +53,21 @@ def load_training_tuples(paths: Sequence[Path], system: str | None, on_error: st
             if not name:
                 raise DataError(f"{path}: tuple for text {t.key[:40]!r} names no system; pass --system")
             grouped[name].append(t)
-    if max_texts:
-        rng = random.Random(seed)
-        for name, tuples in grouped.items():
+    rng = random.Random(seed)
+    for name, tuples in grouped.items():
+        limit = limit_for(max_texts, load_system(name).name)
+        if limit:
             keys = sorted({t.key for t in tuples})
-            if len(keys) > max_texts:
-                keep = set(rng.sample(keys, max_texts))
+            if len(keys) > limit:
+                keep = set(rng.sample(keys, limit))
                 grouped[name] = [t for t in tuples if t.key in keep]
     return dict(grouped)
 
 
 def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, base: str = "gemma3-270m",
               cfg: TrainConfig | None = None, resume: bool = False, on_error: str = "stop",
-              max_texts: int | None = None, max_unrelated: int | None = None, base_file: Path | None = None,
+              max_texts: PerSystem | None = None, max_unrelated: PerSystem | None = None,
+              base_file: Path | None = None, template: str = "short", inject_rate: float = 0.0,
               progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
     cfg = cfg or TrainConfig()
     torch.set_num_threads(usable_cpus())
@@ -71,7 +83,8 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
         grouped[s.name].extend(tuples)
     base_gguf = Path(base_file) if base_file else base_path(base)
     vocab = LlamaModel(base_gguf, vocab_only=True)
-    template = PromptTemplate()
+    template_name = template
+    template = TEMPLATES[template_name]
     encoder = PromptEncoder(template, vocab.tokenize)
     examples = []
     for s in systems:
@@ -79,7 +92,8 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
             s.get(t.value)  # unknown values fail here, naming the value and the system
             if t.label not in s.labels:
                 raise DataError(f"label '{t.label}' is not used by system '{s.name}'")
-        examples += build_examples(grouped[s.name], s, encoder, seed=cfg.seed, max_unrelated=max_unrelated)
+        examples += build_examples(grouped[s.name], s, encoder, seed=cfg.seed,
+                                   max_unrelated=limit_for(max_unrelated, s.name), inject_rate=inject_rate)
     all_tuples = [t for ts in grouped.values() for t in ts]
     model, rd = load_base(base_gguf)
     pad = model.config.pad_token_id
@@ -96,7 +110,8 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
         "data": {"files": [str(p) for p in paths], "fingerprint": fingerprint(all_tuples),
                  "tuples": {s.name: len(grouped[s.name]) for s in systems},
                  "texts": {s.name: len({t.key for t in grouped[s.name]}) for s in systems},
-                 "max_texts": max_texts, "max_unrelated": max_unrelated, "fallback_system": system},
+                 "max_texts": max_texts, "max_unrelated": max_unrelated, "fallback_system": system,
+                 "template": template_name, "inject_rate": inject_rate},
         "train": summary,
     }
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))

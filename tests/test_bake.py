@@ -22,7 +22,7 @@ from clave_lite.export.train import TrainConfig, train
 from clave_lite.llamacpp import LlamaModel
 from clave_lite.manifest import Manifest, read_gguf_manifest
 from clave_lite.merge import build_evaluator
-from clave_lite.prompt import PromptEncoder, PromptTemplate
+from clave_lite.prompt import TEMPLATES, PromptEncoder, PromptTemplate
 from clave_lite.tuples import LabelledTuple
 from clave_lite.valuesystem import load_system
 
@@ -85,7 +85,7 @@ def test_token_ids_identical_in_training_and_scoring(tiny_base, schwartz):
 
 def test_train_merge_export_matches_torch(tiny_base, schwartz, tmp_path):
     path, _ = tiny_base
-    template = PromptTemplate()
+    template = TEMPLATES["short"]
     vocab = LlamaModel(path, vocab_only=True)
     encoder = PromptEncoder(template, vocab.tokenize)
     examples = build_examples(_tuples(schwartz), schwartz, encoder)
@@ -177,7 +177,7 @@ def test_cli_train_export_score_eval(tiny_base, schwartz, tmp_path, run_cli):
     assert json.loads(result.stdout)["bytes"] == model.stat().st_size
     manifest = read_gguf_manifest(model)
     assert manifest.default_system == "schwartz10"
-    assert manifest.training["data"]["max_unrelated"] == 2
+    assert manifest.training["data"]["max_unrelated"] == {"*": 2}
 
     texts = tmp_path / "texts.csv"
     texts.write_text('id,text\na,"I won\'t help, that would hurt people."\nb,Sure here is how\n')
