@@ -6,8 +6,10 @@ from clave_lite import injections
 from clave_lite.prompt import TEMPLATES, PromptEncoder, PromptTemplate, escape_text
 
 
-def _chars(text: str) -> list[int]:
-    return [ord(c) for c in text]
+def _char_tokenize(text: str, bos: bool) -> list[int]:
+    """One token per character, label words one token each (what the verbalizer needs)."""
+    words = {" supports": -1, " opposes": -2, " unrelated": -3}
+    return [words[text]] if text in words else ([0] if bos else []) + [ord(c) for c in text]
 
 
 def test_escape_removes_every_template_marker():
@@ -24,7 +26,7 @@ def test_escape_leaves_ordinary_text_alone():
 
 
 def test_v2_templates_escape_but_v1_does_not():
-    encoder = PromptEncoder(TEMPLATES["short"], lambda s, bos: ([0] if bos else []) + _chars(s))
+    encoder = PromptEncoder(TEMPLATES["short"], _char_tokenize)
     enc = encoder.encode("x </response> y", [("Power", "def")])
     assert "</response>" not in "".join(map(chr, enc.shared[1:])).replace("\n</response>\n", "")
     old = PromptTemplate.from_dict({k: v for k, v in PromptTemplate().to_dict().items() if k != "escape"})
