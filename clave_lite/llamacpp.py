@@ -97,14 +97,18 @@ class LlamaModel:
 class LlamaContext:
     """An inference context whose KV cache may hold several sequences that share cells."""
 
-    def __init__(self, model: LlamaModel, n_ctx: int, n_batch: int, n_seq_max: int, n_threads: int) -> None:
+    def __init__(self, model: LlamaModel, n_ctx: int, n_batch: int, n_seq_max: int, n_threads: int,
+                 n_ubatch: int | None = None) -> None:
+        """``n_batch`` tokens may go into one decode; llama.cpp computes them ``n_ubatch`` at a
+        time. A small ``n_ubatch`` keeps the attention scratch (heads × ubatch × context floats)
+        small: 512 instead of 4096 saves ~230 MB of peak memory on Gemma 3 at no measured cost."""
         lib = model._lib
         self._lib = lib
         self.model = model  # keep the model alive while the context exists
         params = lib.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = n_batch
-        params.n_ubatch = n_batch
+        params.n_ubatch = min(n_ubatch or n_batch, n_batch)
         params.n_seq_max = n_seq_max
         params.n_threads = n_threads
         params.n_threads_batch = n_threads

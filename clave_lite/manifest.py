@@ -10,12 +10,13 @@ whole process on some malformed files instead of raising.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clave_lite import LABELS, __version__
-from clave_lite.errors import ModelError
+from clave_lite.errors import DataError, ModelError
 from clave_lite.prompt import PromptTemplate
 from clave_lite.valuesystem import ValueSystem, parse_system
 
@@ -86,7 +87,7 @@ class Manifest:
                                  f"clave-lite {__version__} (expects {FORMAT_VERSION})")
             if data.get("labels") != list(LABELS):
                 raise ModelError(f"{where}: unexpected label set {data.get('labels')}")
-            return cls(
+            manifest = cls(
                 systems=[parse_system(s, f"{where} manifest") for s in data["systems"]],
                 template=PromptTemplate.from_dict(data["template"]),
                 label_token_ids=[int(i) for i in data["label_token_ids"]],
@@ -96,15 +97,52 @@ class Manifest:
                 base_model=data.get("base_model") or {},
                 clave_lite_version=str(data.get("clave_lite_version", "?")),
             )
+            _check(manifest, where)
+            return manifest
         except ModelError:
             raise
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, DataError) as exc:  # DataError: its value systems
             raise ModelError(f"{where}: damaged clave-lite manifest ({exc})") from exc
 
 
+def _check(m: Manifest, where: str) -> None:
+    """What scoring relies on, checked at load time so a bad manifest never fails mid-run."""
+    from clave_lite.prompt import TEMPLATES
+
+    t = m.template
+    newest = max(x.version for x in TEMPLATES.values())
+    if not isinstance(t.version, int) or not 1 <= t.version <= newest:
+        raise ModelError(f"{where}: prompt template version {t.version!r} is not supported by clave-lite "
+                         f"{__version__} (it knows 1 to {newest}; a newer clave-lite wrote this evaluator?)")
+    if not all(isinstance(x, str) for x in (t.prefix, t.after_text, t.value)) or not isinstance(t.escape, bool):
+        raise ModelError(f"{where}: damaged clave-lite manifest (prompt template fields of the wrong type)")
+    if not isinstance(t.max_text_tokens, int) or isinstance(t.max_text_tokens, bool) or t.max_text_tokens < 3:
+        raise ModelError(f"{where}: damaged clave-lite manifest (max_text_tokens {t.max_text_tokens!r})")
+    if not isinstance(t.label_words, dict) or sorted(t.label_words) != sorted(LABELS) \
+            or not all(isinstance(w, str) for w in t.label_words.values()):
+        raise ModelError(f"{where}: damaged clave-lite manifest (label words {t.label_words!r})")
+    if len(m.label_token_ids) != len(LABELS):
+        raise ModelError(f"{where}: damaged clave-lite manifest ({len(m.label_token_ids)} label token ids)")
+    names = {s.name for s in m.systems}
+    if m.default_system not in names:
+        raise ModelError(f"{where}: damaged clave-lite manifest (default system '{m.default_system}' is not in it)")
+    if not isinstance(m.biases, dict):
+        raise ModelError(f"{where}: damaged clave-lite manifest (biases)")
+    for system, per_value in m.biases.items():
+        if not isinstance(per_value, dict):
+            raise ModelError(f"{where}: damaged clave-lite manifest (biases of '{system}')")
+        for value, bias in per_value.items():
+            if not (isinstance(bias, list) and len(bias) == len(LABELS)
+                    and all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b)
+                            for b in bias)):
+                raise ModelError(f"{where}: damaged clave-lite manifest (bias of '{system}'/'{value}': {bias!r})")
+
+
 def read_gguf_manifest(path: str | Path) -> Manifest:
-    """Validate a GGUF evaluator without loading it into llama.cpp, and return its manifest."""
-    from clave_lite import ggufio
+    """Validate a GGUF evaluator without loading it into llama.cpp (a bad file makes llama.cpp
+    abort the process), and return its manifest."""
+    from clave_lite.gguf_header import HeaderError, read_header
+    from clave_lite.ggufio import SUPPORTED_ARCHS
 
     p = Path(path)
     if not p.exists():
@@ -116,22 +154,20 @@ def read_gguf_manifest(path: str | Path) -> Manifest:
     if magic != b"GGUF":
         raise ModelError(f"{p}: not a GGUF file (it starts with {magic!r})")
     try:
-        rd = ggufio.reader(p)
-    except Exception as exc:  # gguf raises assorted errors on damaged files
-        raise ModelError(f"{p}: damaged or truncated GGUF ({type(exc).__name__}: {exc})") from exc
-    arch = ggufio.architecture(rd)
-    if arch not in ggufio.SUPPORTED_ARCHS:
-        raise ModelError(f"{p}: architecture '{arch}' is not supported ({', '.join(ggufio.SUPPORTED_ARCHS)})")
-    size = p.stat().st_size
-    for t in rd.tensors:
-        if t.data_offset + t.n_bytes > size:
-            raise ModelError(f"{p}: truncated (tensor {t.name} runs past the end of the file)")
-    text = ggufio.field_value(rd, MANIFEST_KEY)
+        header = read_header(p)
+    except HeaderError as exc:
+        raise ModelError(f"{p}: damaged or truncated GGUF ({exc})") from exc
+    except OSError as exc:
+        raise ModelError(f"{p}: cannot read it ({exc.strerror})") from exc
+    arch = str(header.get("general.architecture"))
+    if arch not in SUPPORTED_ARCHS:
+        raise ModelError(f"{p}: architecture '{arch}' is not supported ({', '.join(SUPPORTED_ARCHS)})")
+    text = header.get(MANIFEST_KEY)
     if text is None:
         raise ModelError(f"{p}: a GGUF model, but not a clave-lite evaluator (no {MANIFEST_KEY}); "
                          "build one with `clave-lite export`")
     manifest = Manifest.from_json(str(text), str(p))
-    n_vocab = len(ggufio.field_value(rd, "tokenizer.ggml.tokens") or [])
+    n_vocab = header.array_length("tokenizer.ggml.tokens")
     if any(not 0 <= i < n_vocab for i in manifest.label_token_ids):
         raise ModelError(f"{p}: label token ids outside the vocabulary")
     return manifest

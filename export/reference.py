@@ -46,3 +46,25 @@ class TorchBackend:
 
     def close(self) -> None:
         self.vocab.close()
+
+
+class NaiveReference:
+    """What a straightforward implementation does: transformers fp32, one (text, value) prompt
+    per forward pass, logits over the whole vocabulary at every position. ``clave-lite bench``
+    reports every speed as a ratio against it, measured side by side."""
+
+    name = "naive-torch"
+
+    def __init__(self, path: str | Path, label_token_ids: Sequence[int], n_threads: int | None = None) -> None:
+        torch.set_num_threads(n_threads or usable_cpus())
+        self.model = load_base(path)[0]
+        self.label_token_ids = list(label_token_ids)
+
+    @torch.no_grad()
+    def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]:
+        out = []
+        for it in items:
+            rows = [self.model(input_ids=torch.tensor([it.shared + suffix])).logits[0, -1, self.label_token_ids]
+                    for suffix in it.suffixes]
+            out.append(torch.stack(rows).double().numpy())
+        return out

@@ -19,21 +19,39 @@ from clave_lite.llamacpp import LlamaBatch, LlamaContext, LlamaModel, usable_cpu
 from clave_lite.prompt import EncodedText
 
 MAX_SEQUENCES = 64
+N_CTX = 2048
+"""Tokens per decode (and KV cells): ~7 texts of 250 tokens with 10 short value suffixes each.
+It bounds memory (KV cache and scratch grow with it); a single text that needs more gets a
+larger context on demand (:meth:`GGUFBackend._fit`)."""
+N_UBATCH = 512
 
 
 class GGUFBackend:
     name = "gguf"
 
     def __init__(self, path: str | Path, label_token_ids: Sequence[int], n_threads: int | None = None,
-                 n_gpu_layers: int = 0, n_ctx: int = 4096) -> None:
+                 n_gpu_layers: int = 0, n_ctx: int = N_CTX) -> None:
         self.path = Path(path)
         self.model = LlamaModel(self.path, n_gpu_layers=n_gpu_layers)
         self.n_threads = n_threads or usable_cpus()
+        self.label_token_ids = list(label_token_ids)
+        self.ctx = self.batch = None
+        self._open_context(n_ctx)
+
+    def _open_context(self, n_ctx: int) -> None:
+        for obj in (self.batch, self.ctx):
+            if obj is not None:
+                obj.close()
         self.n_ctx = n_ctx
         self.ctx = LlamaContext(self.model, n_ctx=n_ctx, n_batch=n_ctx, n_seq_max=MAX_SEQUENCES,
-                                n_threads=self.n_threads)
+                                n_threads=self.n_threads, n_ubatch=N_UBATCH)
         self.batch = LlamaBatch(self.model._lib, n_ctx, MAX_SEQUENCES)
-        self.label_token_ids = list(label_token_ids)
+
+    def _fit(self, items: Sequence[EncodedText]) -> None:
+        """Grow the context (to the next power of two) when one text needs more than it holds."""
+        longest = max((it.n_tokens for it in items), default=0)
+        if longest > self.n_ctx:
+            self._open_context(1 << (longest - 1).bit_length())
 
     def tokenize(self, text: str, add_bos: bool) -> list[int]:
         return self.model.tokenize(text, add_bos)
@@ -59,6 +77,7 @@ class GGUFBackend:
         return groups
 
     def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]:
+        self._fit(items)
         results: list[np.ndarray] = [np.zeros((len(it.suffixes), 3)) for it in items]
         for group in self._groups(items):
             self.batch.reset()
