@@ -175,11 +175,16 @@ gpu_option = click.option("--gpu-layers", type=int, default=0, envvar="CLAVE_LIT
                           help="Layers to offload to a GPU (llama.cpp n_gpu_layers; -1 = all).")
 
 
-def _load_evaluator(model_path: Path | None, backend: str = "gguf", threads: int | None = None, gpu_layers: int = 0):
+def _default_evaluator_path() -> Path:
     from clave_lite.default_model import default_evaluator_path
+
+    return default_evaluator_path(progress=lambda msg: click.echo(msg, err=True))
+
+
+def _load_evaluator(model_path: Path | None, backend: str = "gguf", threads: int | None = None, gpu_layers: int = 0):
     from clave_lite.evaluator import Evaluator
 
-    path = model_path or default_evaluator_path(progress=lambda msg: click.echo(msg, err=True))
+    path = model_path or _default_evaluator_path()
     return Evaluator.load(path, backend=backend, n_threads=threads, n_gpu_layers=gpu_layers)
 
 
@@ -189,13 +194,20 @@ def _load_evaluator(model_path: Path | None, backend: str = "gguf", threads: int
 @click.option("--system", "system_name", default=None, help="Value system inside the evaluator (default: its first).")
 @click.option("--values", default=None, help="Comma-separated values to score (default: all of the system).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write JSONL here (appends line by line); default stdout.")
+              help="Write JSONL here, one line per text as it is scored, in input order; default stdout. "
+                   "An existing non-empty file is refused unless --resume or --force.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run into -o FILE: its lines are checked against this input, "
+                   "evaluator and options, a torn last line is dropped, and the result equals an "
+                   "uninterrupted run's.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o FILE.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Texts per llama.cpp decode.")
 @threads_option
 @gpu_option
 @on_error_option
 def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
-          output: Path | None, batch_size: int, threads: int | None, gpu_layers: int, on_error: str) -> None:
+          output: Path | None, resume: bool, force: bool, batch_size: int, threads: int | None, gpu_layers: int,
+          on_error: str) -> None:
     """Score texts: per value, a label and the three probabilities.
 
     INPUT is JSONL (or .csv) with `text` and optional `id` and `prompt` ('-' or
@@ -209,29 +221,37 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
       clave-lite score examples/responses.jsonl
       cat replies.jsonl | clave-lite score --values Security,Benevolence > scored.jsonl
       clave-lite score --model my.gguf --system csv12 texts.csv -o scores.jsonl
+      clave-lite score texts.csv -o scores.jsonl --resume   # after a crash or kill
     """
     from clave_lite.jsonl import ProblemLog
-    from clave_lite.scoring import ScoreWriter, read_texts
+    from clave_lite.output import ScoreOutput, run_state
+    from clave_lite.scoring import read_texts
 
+    writer = ScoreOutput(output, resume=resume, force=force)  # refuses an existing file before any work
     log = ProblemLog(on_error)
     records = list(read_texts(input_path, log))
     skipped = _report_problems(log.problems)
     evaluator = _load_evaluator(model_path, "gguf", threads, gpu_layers)
     value_list = [v.strip() for v in values.split(",")] if values else None
     sys_, chosen = evaluator.resolve_values(system_name, value_list)
-    writer = ScoreWriter(output)
     truncated = 0
     try:
-        with click.progressbar(length=len(records), label="scoring", file=sys.stderr,
+        done = writer.begin(run_state(records, evaluator, sys_.name, [v.name for v in chosen], batch_size),
+                            [r.id for r in records])
+        if done:
+            click.echo(f"resuming {output}: {done} of {len(records)} texts already scored", err=True)
+        todo = records[done:]
+        with click.progressbar(length=len(todo), label="scoring", file=sys.stderr,
                                show_eta=True, show_pos=True) as bar:
-            scores = evaluator.iter_scores([r.text for r in records], [v.name for v in chosen], sys_.name, batch_size)
-            for rec, result in zip(records, scores):
+            scores = evaluator.iter_scores([r.text for r in todo], [v.name for v in chosen], sys_.name, batch_size)
+            for rec, result in zip(todo, scores):
                 out: dict[str, Any] = {"id": rec.id, "system": sys_.name, "scores": result.to_dict()}
                 if result.truncated_tokens:
                     out["truncated_tokens"] = result.truncated_tokens
                     truncated += 1
                 writer.write(out)
                 bar.update(1)
+        writer.finish()
     finally:
         writer.close()
         evaluator.close()
@@ -256,12 +276,19 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
 @click.option("--system", "system_name", default=None,
               help="Value system of DATA when its tuples carry none.")
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N texts (quick checks).")
+@click.option("--compare", "compare_specs", multiple=True, metavar="MODEL",
+              help="Evaluate several models side by side (repeatable): a .gguf file, an ONNX directory, or "
+                   "torch:FILE.gguf for the fp32 reference, which the others' agreement is measured against.")
+@click.option("--inject", is_flag=True,
+              help="Prompt-injection check: score each text clean and with held-out appended instructions; "
+                   "report how often a verdict flips.")
 @threads_option
 @on_error_option
 @json_option
 def evaluate(data: Path, model_path: Path | None, backend: str, reference_backend: str | None,
              predictions: Path | None, save_predictions: Path | None, system_name: str | None,
-             limit: int | None, threads: int | None, on_error: str, as_json: bool) -> None:
+             limit: int | None, compare_specs: tuple[str, ...], inject: bool, threads: int | None,
+             on_error: str, as_json: bool) -> None:
     """Measure an evaluator on labelled tuples: accuracy, macro_f1, value_f1_mean,
     per-value F1 and confusion matrices.
 
@@ -270,7 +297,16 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
       clave-lite eval dev.jsonl                               # the default evaluator
       clave-lite eval dev.jsonl --model my.gguf --reference torch --json
       clave-lite eval dev.jsonl --predictions predicted.jsonl # no model: compare files
+      clave-lite eval dev.jsonl --compare torch:m.f32.gguf --compare m.gguf --compare m-onnx/
+      clave-lite eval dev.jsonl --inject --limit 100          # verdict flip rate under attack
     """
+    if compare_specs:
+        from clave_lite.comparison import ModelSpec, compare, render
+
+        specs = [ModelSpec.parse(spec) for spec in compare_specs]
+        result = compare(specs, data, system_name, limit, threads, progress=lambda m: click.echo(m, err=True))
+        click.echo(json.dumps(result, indent=2) if as_json else render(result))
+        return
     from clave_lite.evaluation import agreement, evaluate as run_eval, predict
     from clave_lite.jsonl import write_jsonl_atomic
     from clave_lite.metrics import compute, join
@@ -290,6 +326,13 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         result: dict[str, Any] = compute(join(gold, pred))
     else:
         evaluator = _load_evaluator(model_path, backend, threads)
+        if inject:
+            from clave_lite.injection_eval import flip_rates, render as render_flips
+
+            report = flip_rates(evaluator, gold, system_name, progress=lambda m: click.echo(f"inject: {m}", err=True))
+            evaluator.close()
+            click.echo(json.dumps(report, indent=2) if as_json else render_flips(report))
+            return
         n_texts = len({t.key for t in gold})
         with click.progressbar(length=n_texts, label=f"eval ({backend})", file=sys.stderr, show_eta=True) as bar:
             scored = predict(evaluator, gold, system_name, progress=bar.update)
@@ -319,6 +362,48 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
                        f"max prob diff {agree['max_prob_diff']:.4f} over {agree['n']} tuples")
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@model_option
+@click.option("--system", "system_name", default=None, help="Value system to score (default: the evaluator's first).")
+@click.option("--limit", type=int, default=20, show_default=True, help="Distinct texts to time.")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Texts per decode / onnxruntime run.")
+@click.option("--reference-texts", type=int, default=3, show_default=True,
+              help="Texts for the naive transformers reference (0 = skip; needs the bake extra).")
+@click.option("--latency-texts", type=int, default=10, show_default=True, help="Texts timed one at a time.")
+@threads_option
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Also write the JSON result here.")
+@json_option
+def bench(data: Path, model_path: Path | None, system_name: str | None, limit: int, batch_size: int,
+          reference_texts: int, latency_texts: int, threads: int | None, output: Path | None, as_json: bool) -> None:
+    """Time an evaluator here: responses/s, pairs/s, latency, memory, roofline.
+
+    DATA is JSONL with a `text` field (scoring input or labelled tuples; each distinct
+    text is used once). Every figure comes with its ratio to what it should be compared
+    with, measured in the same run: one value vs all values, a naive transformers
+    reference (one prompt per (text, value)), and numpy's matmul peak on this CPU.
+
+    \b
+    Examples:
+      clave-lite bench examples/responses.jsonl
+      clave-lite bench fulcra-dev.jsonl --limit 40 --json -o bench.json
+      clave-lite bench dev.jsonl --model evaluator-onnx/ --reference-texts 0
+    """
+    from clave_lite.bench import distinct_texts, render, run_bench, save_result
+
+    texts = distinct_texts(data, limit)
+    path = model_path or _default_evaluator_path()
+    result = run_bench(path, texts, system_name, batch_size, threads, reference_texts, latency_texts,
+                       progress=lambda m: click.echo(f"bench: {m}", err=True))
+    result["command"] = "clave-lite " + " ".join(sys.argv[1:])
+    if output:
+        save_result(output, result)
+    if as_json:
+        _emit_json(result)
+    else:
+        click.echo(render(result, result["command"]))
 
 
 def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> dict[str, int]:
@@ -415,9 +500,9 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Evaluator file to write.")
 @click.option("--format", "fmt", type=click.Choice(["gguf", "onnx"]), default="gguf", show_default=True,
               help="gguf: one file for llama.cpp. onnx: a directory for onnxruntime.")
-@click.option("--quant", type=click.Choice(["q8_0", "q4_k_m", "f16", "f32", "int8", "none"]), default=None,
-              help="gguf: q8_0 (default), q4_k_m, f16, f32. onnx: int8 (default, refused if it disagrees "
-                   "with fp32 on >2% of check decisions) or none.")
+@click.option("--quant", type=click.Choice(["q8_0", "q4_k_m", "f16", "f32", "int8", "fp16", "none"]), default=None,
+              help="gguf: q8_0 (default), q4_k_m, f16, f32. onnx: int8 (default) or fp16, each refused if it "
+                   "disagrees with fp32 on >2% of check decisions, or none (fp32).")
 @click.option("--keep-f32", is_flag=True, help="Also keep the merged fp32 file (OUTPUT stem + .f32.gguf).")
 @click.option("--tune", "tune_data", type=click.Path(path_type=Path), default=None,
               help="Labelled tuples to tune decision biases on (texts used in training are left out).")
@@ -432,7 +517,7 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
     """
     from clave_lite.export.recipes import export_onnx_run, export_run
 
-    valid = {"gguf": ("q8_0", "q4_k_m", "f16", "f32"), "onnx": ("int8", "none")}[fmt]
+    valid = {"gguf": ("q8_0", "q4_k_m", "f16", "f32"), "onnx": ("int8", "fp16", "none")}[fmt]
     quant = quant or valid[0]
     if quant not in valid:
         raise click.UsageError(f"--quant {quant} does not apply to --format {fmt} (choose {', '.join(valid)})")
@@ -453,6 +538,162 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
         _emit_json(info)
     else:
         click.echo(f"wrote {path} ({info['bytes'] / 2**20:.1f} MiB, {quant})")
+
+
+class _StageBars:
+    """calibrate's stages (embedding, calls) as click progress bars on stderr."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def start(self, stage: str, total: int) -> None:
+        self.finish()
+        self._bar = click.progressbar(length=total, label=stage, file=sys.stderr, show_eta=True, show_pos=True)
+        self._bar.__enter__()
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _csv_list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@cli.command()
+@click.option("--system", "system_name", required=True, help="Value system of the labels (built-in name or YAML file).")
+@click.option("--labels", "labels_path", required=True, type=click.Path(path_type=Path),
+              help="Labelled-tuple JSONL: the human-labelled samples.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Concept pool to write (JSONL); its plan and status go to OUTPUT.run.json.")
+@click.option("--llm-base-url", envvar="CLAVE_LITE_LLM_BASE_URL", default=None,
+              help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1. [env CLAVE_LITE_LLM_BASE_URL]")
+@click.option("--llm-model", envvar="CLAVE_LITE_LLM_MODEL", required=True,
+              help="Model name sent to the endpoint (also the cache's key). [env CLAVE_LITE_LLM_MODEL]")
+@click.option("--budget", type=click.IntRange(min=1), default=None,
+              help="At most N samples (one call each, plus JSON repairs): K-Means representatives per "
+                   "value and label. Default: every sample.")
+@click.option("--values", default=None, help="Comma-separated values to extract (default: all).")
+@click.option("--only-labels", default=None, help="Comma-separated labels to extract, e.g. supports,opposes.")
+@click.option("--embedder", type=click.Choice(["minilm", "ngram"]), default="minilm", show_default=True,
+              help="Sample embeddings for K-Means (only used when --budget cuts): all-MiniLM-L6-v2 "
+                   "(calibrate extra), or hashed character n-grams (numpy, any language).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True, help="Calls in flight.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds to wait for one answer.")
+@click.option("--max-retries", type=click.IntRange(0, 20), default=5, show_default=True,
+              help="Retries per call on timeouts, connection errors, 429 and 5xx.")
+@click.option("--retry-base-delay", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="First backoff in seconds (doubles per retry, with jitter; Retry-After wins if longer).")
+@click.option("--json-retries", type=click.IntRange(0, 10), default=2, show_default=True,
+              help="Repair prompts for an answer that is not valid concept JSON, before the sample is skipped.")
+@click.option("--max-tokens", type=click.IntRange(min=16), default=256, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0, 2), default=0.2, show_default=True)
+@click.option("--response-format", type=click.Choice(["auto", "json_schema", "json_object", "none"]),
+              default="auto", show_default=True,
+              help="How the JSON schema is sent; auto falls back json_schema → json_object → none.")
+@click.option("--max-text-chars", type=click.IntRange(min=100), default=2000, show_default=True,
+              help="Longer texts are cut to this many characters in the prompt.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Answer cache (default: $CLAVE_LITE_HOME/llm-cache).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue OUTPUT.run.json's plan; cached answers are not asked again.")
+@click.option("--force", is_flag=True, help="Start over even if OUTPUT or an unfinished run exists.")
+@click.option("--dry-run", is_flag=True, help="Print calls and estimated tokens, send nothing.")
+@on_error_option
+@json_option
+def calibrate(system_name: str, labels_path: Path, output: Path, llm_base_url: str | None, llm_model: str,
+              budget: int | None, values: str | None, only_labels: str | None, embedder: str, concurrency: int,
+              timeout: float, max_retries: int, retry_base_delay: float, json_retries: int, max_tokens: int,
+              temperature: float, response_format: str, max_text_chars: int, cache_dir: Path | None, seed: int,
+              resume: bool, force: bool, dry_run: bool, on_error: str, as_json: bool) -> None:
+    """Extract value concepts from labelled samples with an LLM (CLAVE's calibration).
+
+    Calls any OpenAI-compatible chat-completions endpoint (hosted, vLLM, llama.cpp) once per
+    selected sample and writes the concept pool: one JSONL row per concept with its value,
+    human label and source samples. The API key comes from CLAVE_LITE_LLM_API_KEY (or
+    OPENAI_API_KEY), never from a flag. Every answer is cached, so a rerun or --resume after
+    a crash never pays twice.
+
+    \b
+    Example (a local llama.cpp server):
+      python -m llama_cpp.server --model SmolLM2-135M-Instruct.Q4_1.gguf --port 8080
+      clave-lite calibrate --system schwartz10 --labels fulcra-train.jsonl -o concepts.jsonl \\
+          --llm-base-url http://127.0.0.1:8080/v1 --llm-model smollm2 --budget 40 --dry-run
+      clave-lite calibrate ... (same flags, without --dry-run)
+      clave-lite concepts show concepts.jsonl
+    """
+    from clave_lite.calibrate import CalibrateOptions, calibrate as run_calibration, dry_run as estimate
+
+    opts = CalibrateOptions(
+        system=system_name, labels=labels_path, output=output, model=llm_model, base_url=llm_base_url,
+        budget=budget, values=_csv_list(values), only_labels=_csv_list(only_labels), embedder=embedder, seed=seed,
+        concurrency=concurrency, timeout=timeout, max_retries=max_retries, retry_base_delay=retry_base_delay,
+        json_retries=json_retries, max_tokens=max_tokens, temperature=temperature, response_format=response_format,
+        max_text_chars=max_text_chars, cache_dir=cache_dir, resume=resume, force=force, on_error=on_error)
+    if opts.only_labels:
+        from clave_lite.tuples import normalize_label
+
+        bad = [lab for lab in opts.only_labels if normalize_label(lab) is None]
+        if bad:
+            raise click.BadParameter(f"{', '.join(bad)}: not a label", param_hint="--only-labels")
+        opts.only_labels = [normalize_label(lab) for lab in opts.only_labels]  # type: ignore[misc]
+    report = estimate(opts, _StageBars()) if dry_run else run_calibration(opts, _StageBars())
+    problems = report.pop("problems", [])
+    skipped = _report_problems(problems)
+    if as_json:
+        _emit_json({**report, "problems": [str(p) for p in problems]})
+    elif dry_run:
+        click.echo(f"dry run: {report['samples']} samples in {report['groups']} (value, label) groups, "
+                   f"{report['cached']} already cached; {report['calls']} calls to pay for "
+                   f"(at most {report['max_calls']} with JSON repairs), about {report['prompt_tokens_estimate']} "
+                   f"prompt tokens and at most {report['completion_tokens_max']} completion tokens. Nothing was sent.")
+    elif report["status"] == "already complete":
+        click.echo(f"{report['pool']}: already complete (see {report['run_file']}); nothing to do")
+    else:
+        click.echo(f"wrote {report['concepts']} concepts from {report['samples_with_concepts']} of {report['samples']} "
+                   f"samples to {report['pool']}: {report['calls']} calls ({report['retries']} retries, "
+                   f"{report['repairs']} JSON repairs), {report['cache_hits']} cache hits, "
+                   f"{report['prompt_tokens']}+{report['completion_tokens']} tokens, {report['seconds']} s")
+    if skipped:
+        sys.exit(errors.EXIT_PARTIAL)
+
+
+@cli.group()
+def concepts() -> None:
+    """Inspect a concept pool written by `calibrate` (`concepts show POOL`)."""
+
+
+@concepts.command("show")
+@click.argument("pool", type=click.Path(path_type=Path))
+@click.option("--examples", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Example concepts per value and label.")
+@on_error_option
+@json_option
+def concepts_show(pool: Path, examples: int, on_error: str, as_json: bool) -> None:
+    """Summarise a concept pool: per value and label, counts and example concepts.
+
+    \b
+    Example:
+      clave-lite concepts show concepts.jsonl
+      clave-lite concepts show concepts.jsonl --json --examples 10
+    """
+    from clave_lite.concepts import format_summary, read_pool, summarize
+
+    rows, problems = read_pool(pool, on_error)
+    skipped = _report_problems(problems)
+    summary = summarize(rows, examples)
+    if as_json:
+        _emit_json({"pool": str(pool), **summary})
+    else:
+        click.echo(format_summary(summary, str(pool)))
+    if skipped:
+        sys.exit(errors.EXIT_PARTIAL)
 
 
 def main() -> None:
