@@ -122,7 +122,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None, batch_size: int = 8,
               threads: int | None = None, reference_texts: int = 3, latency_texts: int = 10,
-              progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+              provider: str = "cpu", progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Measure one evaluator on ``texts`` (all values of ``system``); see the module docstring."""
     if not texts:
         raise ValueError("no texts to benchmark")
@@ -130,7 +130,7 @@ def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None,
     peak = matmul_gflops()
 
     progress("cold start")
-    cold, ev = _timed(lambda: Evaluator.load(model_path, n_threads=threads))
+    cold, ev = _timed(lambda: Evaluator.load(model_path, n_threads=threads, provider=provider))
     try:
         sys_, chosen = ev.resolve_values(system)
         names = [v.name for v in chosen]

@@ -171,6 +171,9 @@ model_option = click.option(
     help="Evaluator file (.gguf). Default: the embedded default evaluator, built on first use. [env CLAVE_LITE_MODEL]")
 threads_option = click.option("--threads", type=int, default=None, envvar="CLAVE_LITE_THREADS",
                               help="CPU threads (default: the CPUs this process may use).")
+provider_option = click.option(
+    "--provider", type=click.Choice(["cpu", "cuda"]), default="cpu", envvar="CLAVE_LITE_PROVIDER", show_default=True,
+    help="onnxruntime execution provider for ONNX evaluators (cuda needs onnxruntime-gpu).")
 gpu_option = click.option("--gpu-layers", type=int, default=0, envvar="CLAVE_LITE_GPU_LAYERS", show_default=True,
                           help="Layers to offload to a GPU (llama.cpp n_gpu_layers; -1 = all).")
 
@@ -181,11 +184,12 @@ def _default_evaluator_path() -> Path:
     return default_evaluator_path(progress=lambda msg: click.echo(msg, err=True))
 
 
-def _load_evaluator(model_path: Path | None, backend: str = "gguf", threads: int | None = None, gpu_layers: int = 0):
+def _load_evaluator(model_path: Path | None, backend: str = "gguf", threads: int | None = None, gpu_layers: int = 0,
+                    provider: str = "cpu"):
     from clave_lite.evaluator import Evaluator
 
     path = model_path or _default_evaluator_path()
-    return Evaluator.load(path, backend=backend, n_threads=threads, n_gpu_layers=gpu_layers)
+    return Evaluator.load(path, backend=backend, n_threads=threads, n_gpu_layers=gpu_layers, provider=provider)
 
 
 @cli.command()
@@ -279,6 +283,7 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
 @click.option("--compare", "compare_specs", multiple=True, metavar="MODEL",
               help="Evaluate several models side by side (repeatable): a .gguf file, an ONNX directory, or "
                    "torch:FILE.gguf for the fp32 reference, which the others' agreement is measured against.")
+@provider_option
 @click.option("--inject", is_flag=True,
               help="Prompt-injection check: score each text clean and with held-out appended instructions; "
                    "report how often a verdict flips.")
@@ -287,7 +292,7 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
 @json_option
 def evaluate(data: Path, model_path: Path | None, backend: str, reference_backend: str | None,
              predictions: Path | None, save_predictions: Path | None, system_name: str | None,
-             limit: int | None, compare_specs: tuple[str, ...], inject: bool, threads: int | None,
+             limit: int | None, compare_specs: tuple[str, ...], provider: str, inject: bool, threads: int | None,
              on_error: str, as_json: bool) -> None:
     """Measure an evaluator on labelled tuples: accuracy, macro_f1, value_f1_mean,
     per-value F1 and confusion matrices.
@@ -325,7 +330,7 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         problems += p2
         result: dict[str, Any] = compute(join(gold, pred))
     else:
-        evaluator = _load_evaluator(model_path, backend, threads)
+        evaluator = _load_evaluator(model_path, backend, threads, provider=provider)
         if inject:
             from clave_lite.injection_eval import flip_rates, render as render_flips
 
@@ -374,10 +379,12 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
               help="Texts for the naive transformers reference (0 = skip; needs the bake extra).")
 @click.option("--latency-texts", type=int, default=10, show_default=True, help="Texts timed one at a time.")
 @threads_option
+@provider_option
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Also write the JSON result here.")
 @json_option
 def bench(data: Path, model_path: Path | None, system_name: str | None, limit: int, batch_size: int,
-          reference_texts: int, latency_texts: int, threads: int | None, output: Path | None, as_json: bool) -> None:
+          reference_texts: int, latency_texts: int, threads: int | None, provider: str, output: Path | None,
+          as_json: bool) -> None:
     """Time an evaluator here: responses/s, pairs/s, latency, memory, roofline.
 
     DATA is JSONL with a `text` field (scoring input or labelled tuples; each distinct
@@ -395,7 +402,7 @@ def bench(data: Path, model_path: Path | None, system_name: str | None, limit: i
 
     texts = distinct_texts(data, limit)
     path = model_path or _default_evaluator_path()
-    result = run_bench(path, texts, system_name, batch_size, threads, reference_texts, latency_texts,
+    result = run_bench(path, texts, system_name, batch_size, threads, reference_texts, latency_texts, provider,
                        progress=lambda m: click.echo(f"bench: {m}", err=True))
     result["command"] = "clave-lite " + " ".join(sys.argv[1:])
     if output:
