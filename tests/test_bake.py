@@ -197,3 +197,18 @@ def test_cli_train_export_score_eval(tiny_base, schwartz, tmp_path, run_cli):
 
     result = run_cli("score", texts, "--model", model, "--values", "Nonsense")
     assert result.exit_code == 3 and "unknown value 'Nonsense'" in result.stderr
+
+
+def test_naive_reference_equals_the_block_masked_pass(tiny_base, schwartz):
+    """bench's naive reference (one prompt per pair, full logits) computes the same numbers as
+    the one-pass block-masked forward: only the cost differs."""
+    from clave_lite.export.reference import NaiveReference, TorchBackend
+
+    path, _ = tiny_base
+    vocab = LlamaModel(path, vocab_only=True)
+    encoder = PromptEncoder(TEMPLATES["short"], vocab.tokenize)
+    items = [encoder.encode(t, [(v.name, v.definition) for v in schwartz.values[:3]]) for t in TEXTS[:2]]
+    naive = NaiveReference(path, encoder.label_ids).label_logits(items)
+    blocked = TorchBackend(path, encoder.label_ids).label_logits(items)
+    for a, b in zip(naive, blocked):
+        assert a.shape == (3, 3) and np.abs(a - b).max() < 1e-3
