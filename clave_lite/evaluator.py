@@ -89,8 +89,11 @@ class Evaluator:
         for needed in ("model.onnx", "manifest.json", "vocab.gguf"):
             if not (directory / needed).exists():
                 raise ModelError(f"{directory}: not an ONNX evaluator directory (no {needed})")
-        manifest = Manifest.from_json((directory / "manifest.json").read_text(encoding="utf-8"),
-                                      str(directory / "manifest.json"))
+        try:
+            text = (directory / "manifest.json").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{directory / 'manifest.json'}: cannot read it ({exc})") from exc
+        manifest = Manifest.from_json(text, str(directory / "manifest.json"))
         return cls(manifest, ONNXBackend(directory, n_threads, provider))
 
     def resolve_values(self, system: str | None = None, values: Iterable[str] | None = None) -> tuple[ValueSystem, list[Value]]:
@@ -133,6 +136,31 @@ class Evaluator:
                     raise DataError("cannot score an empty text")
             encoded = [self.encoder.encode(t, pairs) for t in chunk]
             yield from zip(encoded, self.backend.label_logits(encoded))
+
+    @property
+    def explains(self) -> bool:
+        """Trained with value concepts (``clave-lite train --concepts``), so it can say why."""
+        return bool(self.manifest.training.get("data", {}).get("concepts"))
+
+    def explain(self, text: str, decisions: dict[str, str], system: str | None = None,
+                max_tokens: int = 32) -> dict[str, str]:
+        """The model's own value concept for each ``{value: label}`` decision on ``text``,
+        generated offline after ``label`` + the template's ``explain`` words."""
+        if not hasattr(self.backend, "generate"):
+            raise ModelError(f"explanations need a GGUF evaluator; the {self.backend.name} backend "
+                             "returns label logits only")
+        if not self.explains:
+            raise ModelError("this evaluator was trained without value concepts, so it cannot explain; "
+                             "train with `clave-lite train --concepts POOL.jsonl`")
+        if not decisions:
+            return {}
+        sys_ = self.manifest.system(system)
+        chosen = sys_.select(decisions)
+        item = self.encoder.encode(text, [(v.name, v.definition) for v in chosen])
+        leads = [self.encoder.explanation_lead(decisions[v.name]) for v in chosen]
+        stop = self.backend.tokenize("\n", False)
+        generated = self.backend.generate(item, leads, max_tokens, stop)  # type: ignore[attr-defined]
+        return {v.name: self.backend.detokenize(ids).strip() for v, ids in zip(chosen, generated)}  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.backend.close()

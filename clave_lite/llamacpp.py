@@ -85,6 +85,19 @@ class LlamaModel:
             n = self._lib.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_bos, False)
         return list(buf[:n])
 
+    def detokenize(self, ids: Sequence[int]) -> str:
+        """Text of generated token ids (special tokens rendered as nothing)."""
+        if not ids:
+            return ""
+        tokens = (self._lib.llama_token * len(ids))(*ids)
+        capacity = 8 * len(ids) + 16
+        buf = ctypes.create_string_buffer(capacity)
+        n = self._lib.llama_detokenize(self.vocab, tokens, len(ids), buf, capacity, False, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self._lib.llama_detokenize(self.vocab, tokens, len(ids), buf, -n, False, False)
+        return buf.raw[:n].decode("utf-8", errors="replace")
+
     def close(self) -> None:
         if getattr(self, "_ptr", None):
             self._lib.llama_model_free(self._ptr)
@@ -129,6 +142,11 @@ class LlamaContext:
         rc = self._lib.llama_decode(self._ptr, batch.raw)
         if rc != 0:
             raise ModelError(f"llama_decode failed with code {rc}")
+
+    def argmax_at(self, index: int) -> int:
+        """The most likely next token at batch output ``index`` (greedy generation)."""
+        ptr = self._lib.llama_get_logits_ith(self._ptr, index)
+        return int(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).argmax())
 
     def logits_at(self, index: int, token_ids: Sequence[int]) -> np.ndarray:
         """Logits of ``token_ids`` at batch output ``index`` (only those floats are copied)."""

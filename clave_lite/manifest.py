@@ -60,7 +60,8 @@ class Manifest:
             default_system=systems[0].name,
             biases=run.get("biases") or {},
             training={"data": run["data"],
-                      "train": {k: run["train"].get(k) for k in ("steps", "examples", "final_loss", "config")}},
+                      "train": {k: run["train"].get(k) for k in ("steps", "examples", "final_loss", "config", "seconds",
+                                                               "seconds_per_pair", "pairs_trained_this_run")}},
             base_model=run["base_card"],
         )
 

@@ -44,6 +44,8 @@ class PromptTemplate:
     max_text_tokens: int = 384
     """Longer texts keep their first 2/3 and last 1/3 of this budget (the opening states the
     stance, the end often the verdict); the output says that it was truncated."""
+    explain: str = "\nBecause:"
+    """After the label, what introduces the model's own explanation (concept-aware training)."""
     escape: bool = False
     """Neutralise the template's own markers inside the scored text (see :func:`escape_text`),
     so an untrusted text cannot close the response block or forge a verdict line."""
@@ -132,6 +134,17 @@ class PromptEncoder:
             self._suffix_cache[key] = self._tokenize(
                 self.template.value.format(name=name, definition=definition), False)
         return self._suffix_cache[key]
+
+    def explanation_lead(self, label: str) -> list[int]:
+        """What follows a value's read position before the explanation: the label token and
+        the template's ``explain`` words; generation continues from here."""
+        return [self.label_ids[LABELS.index(label)]] + self._tokenize(self.template.explain, False)
+
+    def explanation(self, label: str, concept: str) -> tuple[list[int], int]:
+        """Training tail for one value: lead, the concept, a newline; and the tail index from
+        which the next token is learned as text (the lead's last token predicts the concept)."""
+        lead = self.explanation_lead(label)
+        return lead + self._tokenize(" " + concept.strip(), False) + self._tokenize("\n", False), len(lead) - 1
 
     def encode(self, text: str, values: Sequence[tuple[str, str]]) -> EncodedText:
         """Token ids for ``text`` judged on each ``(name, definition)`` in ``values``."""

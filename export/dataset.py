@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 from clave_lite import LABELS, injections
 from clave_lite.prompt import PromptEncoder
@@ -24,6 +24,14 @@ class Example:
     shared: list[int]
     suffixes: list[list[int]]
     targets: list[int]  # index into LABELS, one per suffix
+    tails: list[int] = field(default_factory=list)
+    """Per suffix: tokens after the read position (label + explanation; 0 = none)."""
+    learn_from: list[int] = field(default_factory=list)
+    """Per suffix: first tail index whose next token is learned (see blockmask.explanation_positions)."""
+
+    @property
+    def has_explanations(self) -> bool:
+        return any(self.tails)
 
     @property
     def n_tokens(self) -> int:
@@ -46,6 +54,7 @@ def build_examples(
     seed: int = 0,
     max_unrelated: int | None = None,
     inject_rate: float = 0.0,
+    concepts: Mapping[tuple[str, str], str] | None = None,
 ) -> list[Example]:
     """Group tuples by text; split texts with many values into several examples.
 
@@ -55,6 +64,10 @@ def build_examples(
 
     ``inject_rate`` appends one of :data:`clave_lite.injections.TRAIN` to that fraction of texts,
     labels unchanged, so instructions inside a response do not change its verdict.
+
+    ``concepts`` maps (text key, value name) to a value concept (from ``clave-lite calibrate``'s
+    pool, or human-written items): that pair's suffix then also carries the label and
+    ``Because: <concept>``, learned as text, so the model can explain its verdicts.
     """
     by_text: dict[str, tuple[str, list[tuple[str, str]]]] = {}
     for t in tuples:
@@ -62,7 +75,7 @@ def build_examples(
         by_text.setdefault(t.key, (t.text, []))[1].append((value.name, t.label))
     rng = random.Random(seed)
     examples: list[Example] = []
-    for text, labelled in by_text.values():
+    for key, (text, labelled) in by_text.items():
         rng.shuffle(labelled)
         if max_unrelated is not None:
             unrelated = [x for x in labelled if x[1] == "unrelated"][:max_unrelated]
@@ -74,5 +87,13 @@ def build_examples(
             chunk = labelled[start:start + max_values_per_example]
             values = [(name, system.get(name).definition) for name, _ in chunk]
             enc = encoder.encode(text, values)
-            examples.append(Example(enc.shared, enc.suffixes, [LABELS.index(lab) for _, lab in chunk]))
+            suffixes, tails, learn_from = list(enc.suffixes), [0] * len(chunk), [0] * len(chunk)
+            for k, (name, label) in enumerate(chunk):
+                concept = concepts.get((key, name)) if concepts else None
+                if concept:
+                    tail, learn_from[k] = encoder.explanation(label, concept)
+                    suffixes[k] = suffixes[k] + tail
+                    tails[k] = len(tail)
+            examples.append(Example(enc.shared, suffixes, [LABELS.index(lab) for _, lab in chunk],
+                                    tails, learn_from))
     return examples

@@ -12,13 +12,27 @@ from typing import Sequence
 
 import torch
 
-from clave_lite.blockmask import pack
+from clave_lite.blockmask import explanation_positions, pack
 
 
 def label_logits(model, items, label_ids: Sequence[int], pad_id: int) -> torch.Tensor:
     """Logits of the label tokens at every suffix's last token: ``[n_suffixes, n_labels]``."""
     arrays = [torch.from_numpy(a) for a in pack(items, pad_id)]
     return LabelLogits(model, label_ids)(*arrays)
+
+
+def label_and_explanation_logits(model, items, tails, learn_from, label_ids: Sequence[int], pad_id: int):
+    """One pass for both losses of concept-aware training: label logits at the read positions
+    (``[n_suffixes, 3]``) and full-vocabulary logits where an explanation token is predicted
+    (``[n_positions, vocab]``, with their targets). Only those few positions pay for the
+    262k-row output matrix."""
+    arrays = [torch.from_numpy(a) for a in pack(items, pad_id, tails)]
+    rows, cols, targets = (torch.from_numpy(a) for a in explanation_positions(items, tails, learn_from))
+    wrapper = LabelLogits(model, label_ids)
+    hidden = wrapper.hidden(*arrays[:3])
+    labels = wrapper.head(hidden[arrays[3], arrays[4]], wrapper.label_ids)
+    vocab = wrapper.head(hidden[rows, cols], None)
+    return labels, vocab, targets
 
 
 class LabelLogits(torch.nn.Module):
@@ -31,11 +45,17 @@ class LabelLogits(torch.nn.Module):
         self.softcap = getattr(self.base.config, "final_logit_softcapping", None)
 
     def forward(self, input_ids, position_ids, attention_mask, read_rows, read_cols):
-        out = self.base.model(input_ids=input_ids, position_ids=position_ids, attention_mask=attention_mask,
-                              use_cache=False)
-        picked = out.last_hidden_state[read_rows, read_cols]  # [N, H]
-        head = self.base.get_output_embeddings().weight[self.label_ids]  # [n_labels, H]
-        logits = picked @ head.T
+        hidden = self.hidden(input_ids, position_ids, attention_mask)
+        return self.head(hidden[read_rows, read_cols], self.label_ids)  # [N, n_labels]
+
+    def hidden(self, input_ids, position_ids, attention_mask):
+        return self.base.model(input_ids=input_ids, position_ids=position_ids, attention_mask=attention_mask,
+                               use_cache=False).last_hidden_state
+
+    def head(self, picked, token_ids):
+        """Output logits of ``picked`` hidden states for ``token_ids`` (None: the whole vocabulary)."""
+        weight = self.base.get_output_embeddings().weight
+        logits = picked @ (weight if token_ids is None else weight[token_ids]).T
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits

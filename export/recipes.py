@@ -68,6 +68,7 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
               cfg: TrainConfig | None = None, resume: bool = False, on_error: str = "stop",
               max_texts: PerSystem | None = None, max_unrelated: PerSystem | None = None,
               base_file: Path | None = None, template: str = "short", inject_rate: float = 0.0,
+              concepts: Path | None = None,
               progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
     cfg = cfg or TrainConfig()
     torch.set_num_threads(usable_cpus())
@@ -86,14 +87,18 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
     template_name = template
     template = TEMPLATES[template_name]
     encoder = PromptEncoder(template, vocab.tokenize)
-    examples = []
     for s in systems:
         for t in grouped[s.name]:
             s.get(t.value)  # unknown values fail here, naming the value and the system
             if t.label not in s.labels:
                 raise DataError(f"label '{t.label}' is not used by system '{s.name}'")
+    explained, concept_report = (attach_concepts(concepts, systems, grouped, system) if concepts
+                                 else ({}, None))
+    examples = []
+    for s in systems:
         examples += build_examples(grouped[s.name], s, encoder, seed=cfg.seed,
-                                   max_unrelated=limit_for(max_unrelated, s.name), inject_rate=inject_rate)
+                                   max_unrelated=limit_for(max_unrelated, s.name), inject_rate=inject_rate,
+                                   concepts=explained.get(s.name))
     all_tuples = [t for ts in grouped.values() for t in ts]
     model, rd = load_base(base_gguf)
     pad = model.config.pad_token_id
@@ -111,12 +116,48 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
                  "tuples": {s.name: len(grouped[s.name]) for s in systems},
                  "texts": {s.name: len({t.key for t in grouped[s.name]}) for s in systems},
                  "max_texts": max_texts, "max_unrelated": max_unrelated, "fallback_system": system,
-                 "template": template_name, "inject_rate": inject_rate},
+                 "template": template_name, "inject_rate": inject_rate, "concepts": concept_report},
         "train": summary,
     }
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
     write_train_keys(out_dir, grouped)
     return run
+
+
+def attach_concepts(pool: Path, systems: Sequence[ValueSystem], grouped: dict[str, list[LabelledTuple]],
+                    fallback_system: str | None) -> tuple[dict[str, dict[tuple[str, str], str]], dict[str, Any]]:
+    """Concept-aware training data from a concept pool (``clave-lite calibrate``, or hand-written).
+
+    Two uses, as in CLAVE: (1) a labelled pair whose text a concept was extracted from, with the
+    same human label, learns to write that concept after its verdict (``score --explain``);
+    (2) every concept becomes a short training text of its own, labelled on its value, so the
+    model learns the value boundary from abstractions as well as from surface wording.
+    Returns ``{system: {(text key, value): concept}}`` (tuples of use 2 are added to ``grouped``).
+    """
+    from clave_lite.concepts import read_pool
+
+    rows, _ = read_pool(pool)
+    by_name = {s.name: s for s in systems}
+    explained: dict[str, dict[tuple[str, str], str]] = defaultdict(dict)
+    added: dict[str, int] = defaultdict(int)
+    for i, c in enumerate(rows):
+        fallback = load_system(fallback_system).name if fallback_system else None
+        name = c.system or fallback or (systems[0].name if len(systems) == 1 else None)
+        if name not in by_name:
+            raise DataError(f"{pool}: concept row {i + 1} names system {name!r}, which training has no tuples for")
+        s = by_name[name]
+        value = s.get(c.value).name
+        if c.label not in s.labels:
+            raise DataError(f"{pool}: concept row {i + 1}: label '{c.label}' is not used by system '{name}'")
+        ids, texts = set(c.source_ids), set(c.source_texts)  # tuples without an id are keyed by text
+        for t in grouped[name]:
+            if (t.key in ids or t.text in texts) and s.get(t.value).name == value and t.label == c.label:
+                explained[name].setdefault((t.key, value), c.concept)
+        grouped[name].append(LabelledTuple(c.concept, value, c.label, f"concept:{i + 1}", name))
+        added[name] += 1
+    report = {"pool": str(pool), "rows": len(rows), "concept_texts": dict(added),
+              "explained_pairs": {k: len(v) for k, v in explained.items()}}
+    return dict(explained), report
 
 
 def write_train_keys(out_dir: Path, grouped: dict[str, list[LabelledTuple]]) -> None:

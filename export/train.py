@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 
 from clave_lite.export.dataset import Example
-from clave_lite.export.forward import label_logits
+from clave_lite.export.forward import label_and_explanation_logits, label_logits
 
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -34,6 +34,7 @@ class TrainConfig:
     warmup_steps: int = 10
     seed: int = 0
     checkpoint_every: int = 50
+    explain_weight: float = 0.5  # weight of the explanation (concept text) loss beside the label loss
     target_modules: list[str] = field(default_factory=lambda: list(TARGET_MODULES))
 
 
@@ -120,9 +121,18 @@ def train(
         batch = [examples[i] for i in schedule[step]]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
-        logits = label_logits(model, [(e.shared, e.suffixes) for e in batch], label_ids, pad_id)
+        items = [(e.shared, e.suffixes) for e in batch]
         targets = torch.tensor([t for e in batch for t in e.targets])
-        loss = torch.nn.functional.cross_entropy(logits, targets)
+        if any(e.has_explanations for e in batch):
+            logits, vocab_logits, text_targets = label_and_explanation_logits(
+                model, items, [e.tails or [0] * len(e.suffixes) for e in batch],
+                [e.learn_from or [0] * len(e.suffixes) for e in batch], label_ids, pad_id)
+            loss = torch.nn.functional.cross_entropy(logits, targets)
+            if len(text_targets):
+                loss = loss + cfg.explain_weight * torch.nn.functional.cross_entropy(vocab_logits, text_targets)
+        else:
+            logits = label_logits(model, items, label_ids, pad_id)
+            loss = torch.nn.functional.cross_entropy(logits, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -16,6 +16,7 @@ from clave_lite import ggufio
 from clave_lite.errors import ModelError
 from clave_lite.evaluator import Evaluator
 from clave_lite.export.dataset import build_examples
+from clave_lite.export.forward import label_logits
 from clave_lite.export.reference import TorchBackend
 from clave_lite.export.torch_model import load_base, to_gguf_tensors
 from clave_lite.export.train import TrainConfig, train
@@ -212,3 +213,73 @@ def test_naive_reference_equals_the_block_masked_pass(tiny_base, schwartz):
     blocked = TorchBackend(path, encoder.label_ids).label_logits(items)
     for a, b in zip(naive, blocked):
         assert a.shape == (3, 3) and np.abs(a - b).max() < 1e-3
+
+
+def test_explanation_tail_leaves_label_logits_unchanged(tiny_base, schwartz):
+    """Concept-aware training appends label + "Because:" + concept after the read position;
+    causal attention means the label logits are exactly those of the plain suffix."""
+    from clave_lite.blockmask import explanation_positions
+    from clave_lite.export.forward import label_and_explanation_logits
+
+    path, _ = tiny_base
+    vocab = LlamaModel(path, vocab_only=True)
+    encoder = PromptEncoder(TEMPLATES["short"], vocab.tokenize)
+    enc = encoder.encode(TEXTS[0], [(v.name, v.definition) for v in schwartz.values[:2]])
+    tail, learn_from = encoder.explanation("supports", "Refusing to harm others")
+    model, _ = load_base(path)
+    with torch.no_grad():
+        plain = label_logits(model, [(enc.shared, enc.suffixes)], encoder.label_ids, 0)
+        items = [(enc.shared, [enc.suffixes[0] + tail, enc.suffixes[1]])]
+        labels, vocab_logits, targets = label_and_explanation_logits(
+            model, items, [[len(tail), 0]], [[learn_from, 0]], encoder.label_ids, 0)
+    assert torch.allclose(plain, labels, atol=1e-4)
+    concept_ids = vocab.tokenize(" Refusing to harm others", False) + vocab.tokenize("\n", False)
+    assert targets.tolist() == concept_ids and vocab_logits.shape == (len(concept_ids), vocab.n_vocab)
+    rows, cols, _ = explanation_positions(items, [[len(tail), 0]], [[learn_from, 0]])
+    assert rows.tolist() == [0] * len(concept_ids)
+
+
+def test_train_with_concepts_then_explain(tiny_base, schwartz, tmp_path, run_cli):
+    """train --concepts → export → score --explain: pairs learn to write their concept; the
+    concepts also become training texts; an evaluator trained without concepts refuses."""
+    path, _ = tiny_base
+    data = tmp_path / "tuples.jsonl"
+    data.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in _tuples(schwartz)))
+    supports = [t for t in _tuples(schwartz) if t.label == "supports"][:2]
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps({"value": t.value, "label": "supports", "concept": "Keeping others safe",
+                                        "source_ids": [t.id]}) + "\n" for t in supports))
+    run = tmp_path / "run"
+    result = run_cli("train", data, "-o", run, "--base", path, "--epochs", "6", "--lr", "1e-2",
+                     "--concepts", pool, "--json")
+    assert result.exit_code == 0, result.output
+    concepts = json.loads(result.stdout)["data"]["concepts"]
+    assert concepts["rows"] == 2 and concepts["concept_texts"] == {"schwartz10": 2}
+    assert concepts["explained_pairs"] == {"schwartz10": 2}
+    model = tmp_path / "ev.gguf"
+    assert run_cli("export", run, "-o", model, "--quant", "f32").exit_code == 0
+    with Evaluator.load(model) as ev:
+        assert ev.explains
+        said = ev.explain(supports[0].text, {supports[0].value: "supports", "Power": "opposes"})
+    assert set(said) == {supports[0].value, "Power"} and all(isinstance(v, str) for v in said.values())
+    # generation mechanics: llama.cpp's greedy tokens equal torch's on the merged f32 model
+    with Evaluator.load(model) as ev:
+        value = supports[0].value
+        item = ev.encoder.encode(supports[0].text, [(value, schwartz.get(value).definition)])
+        lead = ev.encoder.explanation_lead("supports")
+        got = ev.backend.generate(item, [lead], 4, [])[0]
+    merged, _ = load_base(model)
+    ids = item.shared + item.suffixes[0] + lead
+    want = []
+    with torch.no_grad():
+        for _ in range(4):
+            want.append(int(merged(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
+            ids.append(want[-1])
+    assert got == want
+    plain = tmp_path / "plain-run"
+    assert run_cli("train", data, "-o", plain, "--base", path, "--epochs", "1").exit_code == 0
+    assert run_cli("export", plain, "-o", tmp_path / "plain.gguf").exit_code == 0
+    with Evaluator.load(tmp_path / "plain.gguf") as ev:
+        assert not ev.explains
+        with pytest.raises(ModelError, match="trained without value concepts"):
+            ev.explain(TEXTS[0], {"Power": "supports"})

@@ -100,6 +100,49 @@ class GGUFBackend:
             self.ctx.clear()
         return results
 
+    def generate(self, item: EncodedText, leads: Sequence[Sequence[int]], max_tokens: int,
+                 stop_ids: Sequence[int]) -> list[list[int]]:
+        """Greedy continuations of one text: sequence k holds the text, suffix k and ``leads[k]``
+        (label + "Because:"); all sequences then advance one token per decode until each has
+        produced a stop token or ``max_tokens``."""
+        n = len(item.suffixes)
+        need = item.n_tokens + sum(len(lead) for lead in leads) + n * max_tokens
+        if need > self.n_ctx:
+            self._open_context(1 << (need - 1).bit_length())
+        self.batch.reset()
+        for pos, tok in enumerate(item.shared):
+            self.batch.add(tok, pos, list(range(n)), False)
+        start = len(item.shared)
+        last: dict[int, int] = {}
+        next_pos: dict[int, int] = {}
+        for k, (suffix, lead) in enumerate(zip(item.suffixes, leads)):
+            tokens = list(suffix) + list(lead)
+            for j, tok in enumerate(tokens):
+                last[k] = self.batch.add(tok, start + j, [k], j == len(tokens) - 1)
+            next_pos[k] = start + len(tokens)
+        out: list[list[int]] = [[] for _ in range(n)]
+        stop = set(stop_ids)
+        try:
+            self.ctx.decode(self.batch)
+            active = list(range(n))
+            for _ in range(max_tokens):
+                chosen = {k: self.ctx.argmax_at(last[k]) for k in active}
+                active = [k for k in active if chosen[k] not in stop]
+                if not active:
+                    break
+                self.batch.reset()
+                for k in active:
+                    out[k].append(chosen[k])
+                    last[k] = self.batch.add(chosen[k], next_pos[k], [k], True)
+                    next_pos[k] += 1
+                self.ctx.decode(self.batch)
+        finally:
+            self.ctx.clear()
+        return out
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.model.detokenize(ids)
+
     def close(self) -> None:
         for obj in (getattr(self, "batch", None), getattr(self, "ctx", None), getattr(self, "model", None)):
             if obj is not None:
