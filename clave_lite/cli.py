@@ -447,6 +447,10 @@ def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ..
               show_default=True,
               help="Value line of the prompt: 'short' = the value's name (~7 tokens), 'full' = name and "
                    "definition (~35 tokens, about 3x the training cost per pair).")
+@click.option("--concepts", "concepts_pool", type=click.Path(path_type=Path), default=None,
+              help="A concept pool (from `clave-lite calibrate`, or hand-written): concepts become extra "
+                   "training texts, and pairs they were extracted from learn to explain their verdict "
+                   "(`score --explain`).")
 @click.option("--inject-rate", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Fraction of training texts given an appended prompt-injection string with unchanged "
                    "labels (hardening; see SECURITY.md).")
@@ -456,7 +460,8 @@ def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ..
 @json_option
 def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: str, epochs: float, lr: float,
           rank: int, tokens_per_step: int, max_texts: dict[str, int], max_unrelated: dict[str, int],
-          template_name: str, inject_rate: float, seed: int, resume: bool, on_error: str, as_json: bool) -> None:
+          template_name: str, concepts_pool: Path | None, inject_rate: float, seed: int, resume: bool,
+          on_error: str, as_json: bool) -> None:
     """Fine-tune a LoRA adapter on labelled tuples (needs the bake extra).
 
     One pass reads a text once and all its labelled values at once, so cost grows with
@@ -489,7 +494,8 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
     try:
         run = train_run(list(data), out_dir, system_name, base if not base_file else "gemma3-270m", cfg,
                         resume=resume, on_error=on_error, max_texts=max_texts, max_unrelated=max_unrelated,
-                        base_file=base_file, template=template_name, inject_rate=inject_rate, progress=progress)
+                        base_file=base_file, template=template_name, inject_rate=inject_rate,
+                        concepts=concepts_pool, progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

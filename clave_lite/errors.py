@@ -40,6 +40,22 @@ class ModelError(ClaveError):
     exit_code = EXIT_MODEL
 
 
+class UsageError(ClaveError):
+    """A combination of flags or a state on disk the user must resolve (exit code 2, like click)."""
+
+    exit_code = EXIT_USAGE
+
+
+class LLMError(ClaveError):
+    """A hosted (or local) LLM endpoint failed after all retries, or refused the request.
+
+    Answers received before the failure stay in the on-disk cache, so the message tells the
+    user to rerun with ``--resume``: nothing already paid for is asked again.
+    """
+
+    exit_code = EXIT_NETWORK
+
+
 class MissingDependencyError(ClaveError):
     """An optional extra is needed; the message carries the exact pip command."""
 
@@ -61,7 +77,13 @@ class Problem:
         if self.field:
             where += f": field '{self.field}'"
         prefix = "note: " if self.kind == "note" else "skipped: "
-        return f"{prefix}{where}: {self.message}"
+        return one_line(f"{prefix}{where}: {self.message}")
+
+
+def one_line(message: str) -> str:
+    """A message quoting user data stays one printable line (no raw newlines or surrogates)."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    return message.encode("utf-8", "replace").decode("utf-8")
 
 
 def require(module: str, extra: str):

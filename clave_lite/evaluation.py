@@ -26,6 +26,7 @@ def predict(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | N
     Texts labelled on the same values are scored together, so all-values data (FULCRA,
     Touché) runs in full batches.
     """
+    check_against(evaluator, gold, system)
     by_text: dict[tuple[str, str], tuple[str, str | None, list[int]]] = {}
     for i, t in enumerate(gold):
         sys_name = t.system or system
@@ -46,6 +47,29 @@ def predict(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | N
                 progress(1)
     preds = [LabelledTuple(t.text, t.value, labels[i], t.id, t.system) for i, t in enumerate(gold)]
     return Scored(preds, probs)
+
+
+def check_against(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | None = None) -> None:
+    """Before any scoring: every tuple's system and value must exist in the evaluator; the first
+    that does not is a :class:`DataError` naming its file, line and field."""
+    from clave_lite.errors import ModelError, one_line
+
+    known: dict[str | None, Any] = {}
+    for t in gold:
+        where = f"{t.source}:{t.line}: " if t.source else ""
+        sys_name = t.system or system
+        if sys_name not in known:
+            try:
+                known[sys_name] = evaluator.manifest.system(sys_name)
+            except ModelError:
+                names = ", ".join(s.name for s in evaluator.manifest.systems)
+                field = "field 'system': " if t.system else ""
+                raise DataError(one_line(f"{where}{field}the evaluator has no value system '{sys_name}' "
+                                         f"(it has: {names})")) from None
+        sys_ = known[sys_name]
+        if sys_.find(t.value) is None:
+            raise DataError(one_line(f"{where}field 'value': unknown value '{t.value}' in system '{sys_.name}' "
+                                     f"(known: {', '.join(sys_.value_names)})"))
 
 
 def evaluate(gold: Sequence[LabelledTuple], scored: Scored) -> dict[str, Any]:

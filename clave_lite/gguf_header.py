@@ -131,7 +131,10 @@ def read_header(path: str | Path) -> GGUFHeader:
                     header.metadata[key] = cur.value(GGUFValueType(cur.unpack("<I")))
                 for _ in range(n_tensors):
                     name = cur.string()
-                    shape = tuple(cur.unpack("<Q") for _ in range(cur.unpack("<I")))
+                    n_dims = cur.unpack("<I")
+                    if n_dims > 4:  # GGML_MAX_DIMS: a larger count is damage, not a tensor
+                        raise HeaderError(f"tensor {name!r} claims {n_dims} dimensions")
+                    shape = tuple(cur.unpack("<Q") for _ in range(n_dims))
                     qtype = GGMLQuantizationType(cur.unpack("<I"))
                     offset = cur.unpack("<Q")
                     block, type_size = GGML_QUANT_SIZES[qtype]

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from clave_lite.errors import DataError, Problem
+from clave_lite.errors import DataError, Problem, one_line
 
 ON_ERROR_CHOICES = ("stop", "skip")
 
@@ -32,9 +32,9 @@ class ProblemLog:
 
     def add(self, problem: Problem) -> None:
         if self.on_error == "stop":
-            raise DataError(f"{problem.source}:{problem.line}: "
-                            + (f"field '{problem.field}': " if problem.field else "")
-                            + f"{problem.message} (use --on-error skip to skip such lines)")
+            raise DataError(one_line(f"{problem.source}:{problem.line}: "
+                                     + (f"field '{problem.field}': " if problem.field else "")
+                                     + f"{problem.message} (use --on-error skip to skip such lines)"))
         self.problems.append(problem)
 
     def note(self, problem: Problem) -> None:
@@ -82,14 +82,70 @@ def iter_records(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(line, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as exc:
                 log.add(Problem(source, lineno, None, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+                continue
+            except _DuplicateKey as exc:
+                log.add(Problem(source, lineno, exc.key, "appears twice in one object (which one is meant?)"))
+                continue
+            except RecursionError:
+                log.add(Problem(source, lineno, None, "invalid JSON (nested too deeply)"))
+                continue
+            except ValueError as exc:  # e.g. an integer with more digits than Python converts
+                log.add(Problem(source, lineno, None, f"invalid JSON ({exc})"))
                 continue
             if not isinstance(obj, dict):
                 log.add(Problem(source, lineno, None, f"expected a JSON object, got {type(obj).__name__}"))
                 continue
+            if "\\u" in line:  # only \uXXXX escapes can smuggle in a lone UTF-16 surrogate
+                bad = _field_with_surrogate(obj)
+                if bad is not None:
+                    log.add(Problem(source, lineno, bad, "holds an unpaired UTF-16 surrogate escape "
+                                    "(\\ud800-\\udfff), which is not text"))
+                    continue
             yield lineno, obj
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key.encode("utf-8", "replace").decode("utf-8")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: a key given twice is ambiguous (parsers disagree on which wins)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _field_with_surrogate(obj: dict[str, Any]) -> str | None:
+    """The top-level field whose key or (nested) value holds an unpaired surrogate, if any."""
+    for key, value in obj.items():
+        stack = [key, value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if _has_surrogate(item):
+                    return key.encode("utf-8", "replace").decode("utf-8")
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return None
 
 
 def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> int:

@@ -9,11 +9,11 @@ as soon as it is scored, so a long run never loses what it already paid for.
 from __future__ import annotations
 
 import csv
-import json
-import sys
+import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any, Iterator
 
 from clave_lite.errors import DataError, Problem
 from clave_lite.jsonl import ProblemLog, iter_records, open_text
@@ -30,18 +30,21 @@ def _record(obj: dict[str, Any], source: str, lineno: int, ordinal: int) -> Text
     text = obj.get("text")
     if not isinstance(text, str):
         return Problem(source, lineno, "text", "missing" if text is None else f"must be a string, got {type(text).__name__}")
-    if not text.strip():
-        return Problem(source, lineno, "text", "is empty")
     if "\x00" in text:
         text = text.replace("\x00", " ")
+    if not text.strip():
+        return Problem(source, lineno, "text", "is empty")
     prompt = obj.get("prompt")
     if prompt is not None:
         if not isinstance(prompt, str):
             return Problem(source, lineno, "prompt", "must be a string")
         text = f"Human: {prompt}\nBob: {text}"
     raw_id = obj.get("id")
-    if raw_id is not None and not isinstance(raw_id, (str, int)):
-        return Problem(source, lineno, "id", "must be a string or integer")
+    if raw_id is not None and (not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool)):
+        return Problem(source, lineno, "id", f"must be a string or integer, got {type(raw_id).__name__}")
+    for name, cell in (("text", obj.get("text")), ("prompt", prompt), ("id", raw_id)):
+        if isinstance(cell, str) and _UNDECODABLE.search(cell):
+            return Problem(source, lineno, name, "not valid UTF-8")
     return TextRecord(str(raw_id) if raw_id is not None else str(ordinal), text, lineno)
 
 
@@ -62,38 +65,64 @@ def read_texts(path: str | Path, log: ProblemLog) -> Iterator[TextRecord]:
         yield rec
 
     if str(path).lower().endswith(".csv"):
-        with open_text(path) as handle:
-            reader = csv.DictReader(handle)
-            try:
-                if reader.fieldnames is None or "text" not in reader.fieldnames:
-                    raise DataError(f"{source}:1: no 'text' column (columns: {reader.fieldnames})")
-                for row in reader:
-                    ordinal += 1
-                    if None in row:
-                        log.add(Problem(source, reader.line_num, None, "more cells than header columns"))
-                        continue
-                    yield from checked(_record(dict(row), source, reader.line_num, ordinal))
-            except csv.Error as exc:
-                raise DataError(f"{source}:{reader.line_num}: {exc}") from exc
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{source}: not valid UTF-8 ({exc.reason})") from exc
+        for lineno, row in _csv_rows(path, source, log):
+            ordinal += 1
+            yield from checked(_record(row, source, lineno, ordinal))
         return
     for lineno, obj in iter_records(path, log):
         ordinal += 1
         yield from checked(_record(obj, source, lineno, ordinal))
 
 
-class ScoreWriter:
-    """Appends one JSON line per scored text and flushes it, to a file or stdout."""
+# Bytes that are not UTF-8 survive CSV decoding as lone surrogates (``surrogateescape``), so a
+# bad byte costs only its own row (with ``--on-error skip``) and is reported with its line.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_CSV_FIELD_LIMIT = 1 << 27  # csv's default (128 KiB per cell) would refuse long texts
 
-    def __init__(self, path: str | Path | None) -> None:
-        self._own = path is not None and str(path) != "-"
-        self.handle: IO[str] = open(path, "a", encoding="utf-8") if self._own else sys.stdout  # type: ignore[arg-type]
 
-    def write(self, record: dict[str, Any]) -> None:
-        self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.handle.flush()
+def _csv_rows(path: str | Path, source: str, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(first line of the row, row)`` for each CSV data row; odd quoting is an error on its line.
 
-    def close(self) -> None:
-        if self._own:
-            self.handle.close()
+    Quoting is strict: a quote that opens a cell and never closes would otherwise silently
+    swallow every following row into one text.
+    """
+    with open_text(path):  # existence / directory checks with the usual messages
+        pass
+    data = Path(path).read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    text = data.decode("utf-8", errors="surrogateescape")
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DataError(f"{source}:1: bad CSV header ({exc})") from exc
+    if header is None or "text" not in header:
+        raise DataError(f"{source}:1: no 'text' column (columns: {header})")
+    for name in header:
+        if header.count(name) > 1:
+            raise DataError(f"{source}:1: column '{name}' appears twice in the header")
+        if _UNDECODABLE.search(name):
+            raise DataError(f"{source}:1: the header is not valid UTF-8")
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                log.add(Problem(source, start, None, f"a quoted cell opens here and never closes "
+                                f"(lines {start}-{reader.line_num} were read into it)"))
+                return
+            log.add(Problem(source, start, None, f"bad CSV quoting ({exc})"))
+            continue
+        if not cells:
+            continue  # a blank line
+        if len(cells) > len(header):
+            log.add(Problem(source, start, None, f"{len(cells)} cells, more than the {len(header)} header columns"))
+            continue
+        row: dict[str, Any] = dict(zip(header, cells))
+        yield start, row

@@ -6,7 +6,7 @@ Labels may be written as words or as numbers (1 supports, -1 opposes, 0 unrelate
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ class LabelledTuple:
     label: str
     id: str | None = None
     system: str | None = None
+    source: str | None = field(default=None, compare=False, repr=False)
+    """Where the tuple was read (file and line), for error messages; not part of its identity."""
+    line: int = field(default=0, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -85,12 +88,13 @@ def parse_tuple(obj: dict[str, Any], source: str, lineno: int, system: ValueSyst
     if system is not None and label not in system.labels:
         return problem("label", f"'{label}' is not in the label set of system '{system.name}' ({', '.join(system.labels)})")
     raw_id = obj.get("id")
-    if raw_id is not None and not isinstance(raw_id, (str, int)):
+    if raw_id is not None and (not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool)):
         return problem("id", f"must be a string or integer, got {type(raw_id).__name__}")
     sys_name = obj.get("system")
     if sys_name is not None and not isinstance(sys_name, str):
         return problem("system", "must be a string")
-    return LabelledTuple(text, value.strip(), label, None if raw_id is None else str(raw_id), sys_name)
+    return LabelledTuple(text, value.strip(), label, None if raw_id is None else str(raw_id), sys_name,
+                         source=source, line=lineno)
 
 
 def read_tuples(

@@ -51,3 +51,27 @@ def run_cli():
         return _runner().invoke(cli, [str(a) for a in args], input=input)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def default_model(tmp_path_factory):
+    """The embedded default evaluator, built once per test session (about 80 s) into a home of
+    its own, with every socket forbidden while it builds (merging + quantizing is the export
+    path of the default). Returns ``(home, gguf_path, socket_attempts_during_the_build)``."""
+    from clave_lite.default_model import default_evaluator_path, has_default
+    from netguard import forbid_network
+
+    if not has_default():
+        pytest.skip("this checkout ships no default adapter")
+    home = tmp_path_factory.mktemp("default-model-home")
+    old = os.environ.get("CLAVE_LITE_HOME")
+    os.environ["CLAVE_LITE_HOME"] = str(home)
+    try:
+        with forbid_network() as attempts:
+            path = default_evaluator_path()
+    finally:
+        if old is None:
+            os.environ.pop("CLAVE_LITE_HOME", None)
+        else:
+            os.environ["CLAVE_LITE_HOME"] = old
+    return home, path, list(attempts)

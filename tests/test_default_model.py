@@ -4,7 +4,6 @@ and sensible on a handful of real examples."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,30 +16,32 @@ pytestmark = pytest.mark.skipif(not has_default(), reason="this checkout ships n
 
 
 @pytest.fixture(scope="module")
-def default_scores(tmp_path_factory):
-    """Build the default once (module scope) and score the README's example file with it."""
+def default_scores(default_model):
+    """Score the README's example file with the default (built once per session, offline, by
+    the ``default_model`` fixture in conftest.py) through its embedded path: no --model."""
     import os
 
     from click.testing import CliRunner
 
     from clave_lite.cli import cli
+    from netguard import forbid_network
 
-    home = tmp_path_factory.mktemp("default-home")
+    home, path, build_attempts = default_model
+    assert build_attempts == []  # building it (merge + quantize) opened no socket
     old = os.environ.get("CLAVE_LITE_HOME")
     os.environ["CLAVE_LITE_HOME"] = str(home)
-    real_socket = socket.socket
-    socket.socket = None  # type: ignore[assignment,misc]  # any network use would crash loudly
     try:
-        result = CliRunner().invoke(cli, ["score", str(REPO / "examples" / "responses.jsonl")])
+        with forbid_network() as attempts:  # any network use would be recorded and refused
+            result = CliRunner().invoke(cli, ["score", str(REPO / "examples" / "responses.jsonl")])
     finally:
-        socket.socket = real_socket  # type: ignore[misc]
         if old is None:
             os.environ.pop("CLAVE_LITE_HOME", None)
         else:
             os.environ["CLAVE_LITE_HOME"] = old
     assert result.exit_code == 0, result.output
+    assert attempts == []
     built = list((home / "models").glob("default-*.gguf"))
-    assert len(built) == 1
+    assert built == [path]
     return {row["id"]: row["scores"] for row in map(json.loads, result.stdout.splitlines())}
 
 

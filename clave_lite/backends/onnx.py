@@ -15,6 +15,11 @@ from clave_lite.llamacpp import LlamaModel, usable_cpus
 from clave_lite.prompt import EncodedText
 
 
+INPUT_NAMES = ("input_ids", "position_ids", "attention_mask", "read_rows", "read_cols")
+OUTPUT_NAME = "label_logits"
+"""The graph ``clave-lite export --format onnx`` writes (clave_lite/export/onnx_export.py)."""
+
+
 class ONNXBackend:
     name = "onnx"
 
@@ -36,8 +41,13 @@ class ONNXBackend:
             self.session = ort.InferenceSession(str(self.path / "model.onnx"), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad graphs
             raise ModelError(f"{self.path / 'model.onnx'}: onnxruntime cannot load it ({exc})") from exc
-        self.vocab = LlamaModel(self.path / "vocab.gguf", vocab_only=True)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        if self.input_names != list(INPUT_NAMES) or outputs[:1] != [OUTPUT_NAME]:
+            raise ModelError(f"{self.path / 'model.onnx'}: an ONNX model, but not a clave-lite evaluator graph "
+                             f"(inputs {self.input_names}, outputs {outputs}; expected inputs {list(INPUT_NAMES)} "
+                             f"and output {OUTPUT_NAME!r})")
+        self.vocab = LlamaModel(self.path / "vocab.gguf", vocab_only=True)
         self.tokens_per_run = tokens_per_run
 
     def tokenize(self, text: str, add_bos: bool) -> list[int]:
