@@ -513,9 +513,11 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Evaluator file to write.")
 @click.option("--format", "fmt", type=click.Choice(["gguf", "onnx"]), default="gguf", show_default=True,
               help="gguf: one file for llama.cpp. onnx: a directory for onnxruntime.")
-@click.option("--quant", type=click.Choice(["q8_0", "q4_k_m", "f16", "f32", "int8", "fp16", "none"]), default=None,
-              help="gguf: q8_0 (default), q4_k_m, f16, f32. onnx: int8 (default) or fp16, each refused if it "
-                   "disagrees with fp32 on >2% of check decisions, or none (fp32).")
+@click.option("--quant", type=click.Choice(["q8_0", "q4_k_m", "f16", "f32", "int8", "int8-dynamic", "fp16", "none"]),
+              default=None,
+              help="gguf: q8_0 (default), q4_k_m, f16, f32. onnx: int8 (default: int8 weights, fp32 "
+                   "activations), int8-dynamic (optimum: activations too), fp16 — each refused if it disagrees "
+                   "with fp32 on >2% of check decisions — or none (fp32).")
 @click.option("--keep-f32", is_flag=True, help="Also keep the merged fp32 file (OUTPUT stem + .f32.gguf).")
 @click.option("--tune", "tune_data", type=click.Path(path_type=Path), default=None,
               help="Labelled tuples to tune decision biases on (texts used in training are left out).")
@@ -530,7 +532,7 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
     """
     from clave_lite.export.recipes import export_onnx_run, export_run
 
-    valid = {"gguf": ("q8_0", "q4_k_m", "f16", "f32"), "onnx": ("int8", "fp16", "none")}[fmt]
+    valid = {"gguf": ("q8_0", "q4_k_m", "f16", "f32"), "onnx": ("int8", "int8-dynamic", "fp16", "none")}[fmt]
     quant = quant or valid[0]
     if quant not in valid:
         raise click.UsageError(f"--quant {quant} does not apply to --format {fmt} (choose {', '.join(valid)})")
