@@ -206,12 +206,16 @@ def _load_evaluator(model_path: Path | None, backend: str = "gguf", threads: int
                    "uninterrupted run's.")
 @click.option("--force", is_flag=True, help="Overwrite an existing -o FILE.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Texts per llama.cpp decode.")
+@click.option("--explain", is_flag=True,
+              help="Add, per supports/opposes verdict, the value concept the model itself writes (offline; "
+                   "a GGUF evaluator trained with `train --concepts`).")
 @threads_option
 @gpu_option
+@provider_option
 @on_error_option
 def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
-          output: Path | None, resume: bool, force: bool, batch_size: int, threads: int | None, gpu_layers: int,
-          on_error: str) -> None:
+          output: Path | None, resume: bool, force: bool, batch_size: int, explain: bool, threads: int | None,
+          gpu_layers: int, provider: str, on_error: str) -> None:
     """Score texts: per value, a label and the three probabilities.
 
     INPUT is JSONL (or .csv) with `text` and optional `id` and `prompt` ('-' or
@@ -226,6 +230,7 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
       cat replies.jsonl | clave-lite score --values Security,Benevolence > scored.jsonl
       clave-lite score --model my.gguf --system csv12 texts.csv -o scores.jsonl
       clave-lite score texts.csv -o scores.jsonl --resume   # after a crash or kill
+      clave-lite score --model mine.gguf --explain texts.jsonl  # + the model's own concepts
     """
     from clave_lite.jsonl import ProblemLog
     from clave_lite.output import ScoreOutput, run_state
@@ -235,13 +240,17 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
     log = ProblemLog(on_error)
     records = list(read_texts(input_path, log))
     skipped = _report_problems(log.problems)
-    evaluator = _load_evaluator(model_path, "gguf", threads, gpu_layers)
+    evaluator = _load_evaluator(model_path, "gguf", threads, gpu_layers, provider)
     value_list = [v.strip() for v in values.split(",")] if values else None
     sys_, chosen = evaluator.resolve_values(system_name, value_list)
+    if explain:
+        evaluator.require_explanations()
     truncated = 0
     try:
-        done = writer.begin(run_state(records, evaluator, sys_.name, [v.name for v in chosen], batch_size),
-                            [r.id for r in records])
+        state = run_state(records, evaluator, sys_.name, [v.name for v in chosen], batch_size)
+        if explain:
+            state["explain"] = True
+        done = writer.begin(state, [r.id for r in records])
         if done:
             click.echo(f"resuming {output}: {done} of {len(records)} texts already scored", err=True)
         todo = records[done:]
@@ -250,6 +259,9 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
             scores = evaluator.iter_scores([r.text for r in todo], [v.name for v in chosen], sys_.name, batch_size)
             for rec, result in zip(todo, scores):
                 out: dict[str, Any] = {"id": rec.id, "system": sys_.name, "scores": result.to_dict()}
+                if explain:
+                    decided = {v.value: v.label for v in result.scores if v.label != "unrelated"}
+                    out["explanations"] = evaluator.explain(rec.text, decided, sys_.name)
                 if result.truncated_tokens:
                     out["truncated_tokens"] = result.truncated_tokens
                     truncated += 1

@@ -142,16 +142,20 @@ class Evaluator:
         """Trained with value concepts (``clave-lite train --concepts``), so it can say why."""
         return bool(self.manifest.training.get("data", {}).get("concepts"))
 
-    def explain(self, text: str, decisions: dict[str, str], system: str | None = None,
-                max_tokens: int = 32) -> dict[str, str]:
-        """The model's own value concept for each ``{value: label}`` decision on ``text``,
-        generated offline after ``label`` + the template's ``explain`` words."""
+    def require_explanations(self) -> None:
+        """Refuse before any work when this evaluator cannot explain."""
         if not hasattr(self.backend, "generate"):
             raise ModelError(f"explanations need a GGUF evaluator; the {self.backend.name} backend "
                              "returns label logits only")
         if not self.explains:
             raise ModelError("this evaluator was trained without value concepts, so it cannot explain; "
                              "train with `clave-lite train --concepts POOL.jsonl`")
+
+    def explain(self, text: str, decisions: dict[str, str], system: str | None = None,
+                max_tokens: int = 32) -> dict[str, str]:
+        """The model's own value concept for each ``{value: label}`` decision on ``text``,
+        generated offline after ``label`` + the template's ``explain`` words."""
+        self.require_explanations()
         if not decisions:
             return {}
         sys_ = self.manifest.system(system)

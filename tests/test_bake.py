@@ -262,6 +262,13 @@ def test_train_with_concepts_then_explain(tiny_base, schwartz, tmp_path, run_cli
         assert ev.explains
         said = ev.explain(supports[0].text, {supports[0].value: "supports", "Power": "opposes"})
     assert set(said) == {supports[0].value, "Power"} and all(isinstance(v, str) for v in said.values())
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text(json.dumps({"id": "a", "text": supports[0].text}) + "\n")
+    result = run_cli("score", texts, "--model", model, "--explain")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    decided = {v for v, s in row["scores"].items() if s["label"] != "unrelated"}
+    assert set(row["explanations"]) == decided
     # generation mechanics: llama.cpp's greedy tokens equal torch's on the merged f32 model
     with Evaluator.load(model) as ev:
         value = supports[0].value
@@ -279,6 +286,8 @@ def test_train_with_concepts_then_explain(tiny_base, schwartz, tmp_path, run_cli
     plain = tmp_path / "plain-run"
     assert run_cli("train", data, "-o", plain, "--base", path, "--epochs", "1").exit_code == 0
     assert run_cli("export", plain, "-o", tmp_path / "plain.gguf").exit_code == 0
+    refused = run_cli("score", texts, "--model", tmp_path / "plain.gguf", "--explain")
+    assert refused.exit_code == 4 and "trained without value concepts" in refused.stderr
     with Evaluator.load(tmp_path / "plain.gguf") as ev:
         assert not ev.explains
         with pytest.raises(ModelError, match="trained without value concepts"):
