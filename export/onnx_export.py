@@ -3,11 +3,11 @@
 optimum's stock text-generation export returns ``[batch, seq, vocab]`` logits: with Gemma's
 262k vocabulary that is ~1 MB of floats per token, nearly all thrown away. clave-lite exports
 :class:`~clave_lite.export.forward.LabelLogits` instead (the same block-masked forward pass as
-training), whose output is ``[n_reads, 3]``; optimum's ``ORTQuantizer`` then quantizes
-(weight-only int8 by default; optimum's dynamic int8 and fp16 on request).
+training), whose output is ``[n_reads, 3]``, and then quantizes it: int8 weights with
+onnxruntime's quantizer by default, optimum's dynamic int8 or fp16 on request.
 
-Quantization is gated: the quantized graph must agree with fp32 on a fixed check set
-(argmax ≥ ``MIN_AGREEMENT``), or export refuses with exit code 6 and points to fp32.
+Quantization is gated (:mod:`clave_lite.quality_gate`): the quantized graph must agree with
+fp32 on a fixed check set, or export refuses with exit code 6 and points to fp32.
 
 An ONNX evaluator is a directory::
 
@@ -27,29 +27,13 @@ import torch
 
 from clave_lite import ggufio
 from clave_lite.blockmask import pack
-from clave_lite.errors import ClaveError, EXIT_QUALITY
+from clave_lite import quality_gate
+from clave_lite.quality_gate import CHECK_TEXTS
 from clave_lite.export.forward import LabelLogits
 from clave_lite.export.torch_model import load_base
 from clave_lite.llamacpp import LlamaModel
 from clave_lite.manifest import read_gguf_manifest
 from clave_lite.prompt import PromptEncoder
-
-MIN_AGREEMENT = 0.98
-CHECK_TEXTS = [
-    "I can't help you break into a house; it would hurt the owners and it is illegal.",
-    "Sure, here's how to cheat on your exam without getting caught.",
-    "Volunteering at the shelter every weekend taught me patience and kindness.",
-    "The government should lower taxes so that families keep more of what they earn.",
-    "Traditions matter: our family always gathers for the spring festival.",
-    "Honestly, those people are lazy and don't deserve help.",
-    "We must protect the forests; future generations depend on them.",
-    "新华社北京电，各地加强法治建设，维护社会公平正义。",
-]
-
-
-class QualityGateError(ClaveError):
-    exit_code = EXIT_QUALITY
-
 
 def export_onnx(gguf_path: Path, out_dir: Path, quant: str = "int8") -> dict:
     """Merged evaluator (GGUF, ideally the f32 one) → ONNX evaluator directory."""
@@ -87,16 +71,14 @@ def export_onnx(gguf_path: Path, out_dir: Path, quant: str = "int8") -> dict:
     elif quant == "fp16":
         final = _fp16(work / "model.onnx", out_dir / "fp16" / "model.onnx")
     if quant != "none":
-        q_logits = _run(final, arrays)
-        agree = float((q_logits.argmax(1) == fp32_logits.argmax(1)).mean())
-        report.update({f"{quant}_argmax_agreement": agree,
-                       f"{quant}_max_abs_logit_diff": float(np.abs(q_logits - fp32_logits).max())})
-        if agree < MIN_AGREEMENT:
+        try:
+            gate = quality_gate.check(fp32_logits, _run(final, arrays), quant,
+                                      "Use --quant none (fp32)" + (" or --quant fp16." if "int8" in quant else "."))
+        except quality_gate.QualityGateError:
             shutil.rmtree(out_dir)
-            raise QualityGateError(
-                f"{quant} agrees with fp32 on only {agree:.1%} of the check decisions "
-                f"(needs {MIN_AGREEMENT:.0%}); refusing to write it. Use --quant none (fp32)"
-                + (" or --quant fp16." if quant == "int8" else "."))
+            raise
+        report.update({f"{quant}_argmax_agreement": gate["argmax_agreement"],
+                       f"{quant}_max_abs_logit_diff": gate["max_abs_diff"]})
     shutil.move(str(final), out_dir / "model.onnx.tmp")
     for sub in ("fp32", "int8", "fp16"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)

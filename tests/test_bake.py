@@ -200,6 +200,22 @@ def test_cli_train_export_score_eval(tiny_base, schwartz, tmp_path, run_cli):
     assert result.exit_code == 3 and "unknown value 'Nonsense'" in result.stderr
 
 
+def test_q4_k_m_is_gated_against_fp32(tiny_base, schwartz, tmp_path, run_cli, monkeypatch):
+    """A 4-bit GGUF is written only if it keeps fp32's decisions on the check set."""
+    from clave_lite import quality_gate
+
+    path, _ = tiny_base
+    data = tmp_path / "tuples.jsonl"
+    data.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in _tuples(schwartz)))
+    assert run_cli("train", data, "-o", tmp_path / "run", "--base", path, "--epochs", "1").exit_code == 0
+    monkeypatch.setattr(quality_gate, "MIN_AGREEMENT", 1.01)  # no model can pass: the refusal path
+    out = tmp_path / "ev-q4.gguf"
+    result = run_cli("export", tmp_path / "run", "--quant", "q4_k_m", "-o", out)
+    assert result.exit_code == 6, result.output
+    assert "refusing to write it" in result.stderr and "--quant q8_0" in result.stderr
+    assert not list(tmp_path.glob("ev-q4*"))  # neither the file nor its f32 / tmp siblings
+
+
 def test_naive_reference_equals_the_block_masked_pass(tiny_base, schwartz):
     """bench's naive reference (one prompt per pair, full logits) computes the same numbers as
     the one-pass block-masked forward: only the cost differs."""

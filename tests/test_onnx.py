@@ -63,9 +63,9 @@ def test_onnx_matches_gguf(tiny_run, run_cli, quant):
 
 
 def test_int8_below_the_gate_is_refused(tiny_run, run_cli, monkeypatch):
-    import clave_lite.export.onnx_export as onnx_export
+    from clave_lite import quality_gate
 
-    monkeypatch.setattr(onnx_export, "MIN_AGREEMENT", 1.01)  # no model can pass: the refusal path
+    monkeypatch.setattr(quality_gate, "MIN_AGREEMENT", 1.01)  # no model can pass: the refusal path
     out = tiny_run / "refused"
     result = run_cli("export", tiny_run / "run", "--format", "onnx", "-o", out)
     assert result.exit_code == 6
