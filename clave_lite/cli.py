@@ -178,6 +178,22 @@ gpu_option = click.option("--gpu-layers", type=int, default=0, envvar="CLAVE_LIT
                           help="Layers to offload to a GPU (llama.cpp n_gpu_layers; -1 = all).")
 
 
+def _command_line(ctx: click.Context) -> str:
+    """The command as it would be typed to rerun it: arguments and every non-default option."""
+    import shlex
+
+    parts = ["clave-lite", ctx.info_name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if isinstance(param, click.Argument):
+            parts.append(str(value))
+        elif value is not None and value is not False and value != param.default and isinstance(param, click.Option):
+            parts.append(param.opts[-1] if len(param.opts) > 1 and param.opts[-1].startswith("--") else param.opts[0])
+            if not param.is_flag:
+                parts.append(str(value))
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def _default_evaluator_path() -> Path:
     from clave_lite.default_model import default_evaluator_path
 
@@ -416,7 +432,7 @@ def bench(data: Path, model_path: Path | None, system_name: str | None, limit: i
     path = model_path or _default_evaluator_path()
     result = run_bench(path, texts, system_name, batch_size, threads, reference_texts, latency_texts, provider,
                        progress=lambda m: click.echo(f"bench: {m}", err=True))
-    result["command"] = "clave-lite " + " ".join(sys.argv[1:])
+    result["command"] = _command_line(click.get_current_context())
     if output:
         save_result(output, result)
     if as_json:
