@@ -225,9 +225,9 @@ def distinct_texts(path: Path, limit: int) -> list[str]:
 
 
 def save_result(path: Path, result: dict[str, Any]) -> None:
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from clave_lite.jsonl import write_text_atomic
+
+    write_text_atomic(path, json.dumps(result, indent=2) + "\n")
 
 
 def _params_source(model_path: Path) -> Path:

@@ -16,12 +16,9 @@ crashes:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -34,10 +31,11 @@ from clave_lite.concept_prompt import (CONCEPT_SCHEMA, PROMPT_VERSION, AnswerErr
                                        parse_answer, repair_messages)
 from clave_lite.concepts import Concept, write_pool
 from clave_lite.errors import DataError, LLMError, Problem, UsageError
-from clave_lite.jsonl import ProblemLog, iter_records
+from clave_lite.base_models import sha256_file
+from clave_lite.jsonl import write_text_atomic
 from clave_lite.llm_client import CallStats, ChatClient, RetryPolicy, api_key_from_env
 from clave_lite.selection import interleave, select
-from clave_lite.tuples import LabelledTuple, parse_tuple
+from clave_lite.tuples import LabelledTuple, read_tuples
 from clave_lite.valuesystem import ValueSystem, load_system
 
 RUN_FORMAT = "clave-lite-calibrate-run/1"
@@ -121,46 +119,14 @@ def run_file(output: Path) -> Path:
     return output.with_name(output.name + ".run.json")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(obj, out, ensure_ascii=False, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(obj, ensure_ascii=False, indent=1))
 
 
 def read_labelled(path: Path, system: ValueSystem, on_error: str) -> tuple[list[tuple[int, LabelledTuple]], list[Problem]]:
     """Labelled tuples with their line numbers (the plan refers to samples by line)."""
-    log = ProblemLog(on_error)
-    source = str(path)
-    out: list[tuple[int, LabelledTuple]] = []
-    seen: dict[tuple[str, str], int] = {}
-    for line, obj in iter_records(path, log):
-        result = parse_tuple(obj, source, line, system)
-        if isinstance(result, Problem):
-            log.add(result)
-            continue
-        pair = (result.key, result.value.casefold())
-        if pair in seen:
-            log.add(Problem(source, line, "value", f"'{result.value}' already labelled for this text on line {seen[pair]}"))
-            continue
-        seen[pair] = line
-        out.append((line, result))
-    return out, log.problems
+    tuples, problems = read_tuples(path, system, on_error)
+    return [(t.line, t) for t in tuples], problems
 
 
 def _sample_id(line: int, t: LabelledTuple) -> str:
@@ -201,7 +167,7 @@ def make_plan(opts: CalibrateOptions, system: ValueSystem, progress: Progress) -
 
 def _plan_record(opts: CalibrateOptions, system: ValueSystem, samples: list[Sample]) -> dict[str, Any]:
     return {"format": RUN_FORMAT, "status": "running", "prompt_version": PROMPT_VERSION,
-            "system": system.name, "labels": str(opts.labels), "labels_sha256": _sha256(opts.labels),
+            "system": system.name, "labels": str(opts.labels), "labels_sha256": sha256_file(opts.labels),
             "model": opts.model, "selection": {"budget": opts.budget, "embedder": opts.embedder, "seed": opts.seed,
                                                "values": opts.values, "only_labels": opts.only_labels},
             "max_text_chars": opts.max_text_chars, "started": time.time(),
@@ -218,7 +184,7 @@ def _load_plan(record: dict[str, Any], opts: CalibrateOptions, system: ValueSyst
     if record.get("system") != system.name:
         raise UsageError(f"{where}: this run was started with --system {record.get('system')}; resume it with "
                          "the same system, or start over with --force")
-    if record.get("labels_sha256") != _sha256(opts.labels):
+    if record.get("labels_sha256") != sha256_file(opts.labels):
         raise UsageError(f"{opts.labels}: changed since the run started ({where}); start over with --force "
                          "(cached answers are still reused)")
     rows, _ = read_labelled(opts.labels, system, "skip")

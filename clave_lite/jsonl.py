@@ -148,15 +148,28 @@ def _field_with_surrogate(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync it, and rename it into place:
+    a crash leaves either the old file or the new one, never half of one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     """Write all records to ``path`` via a temporary file, so a crash never leaves half a file."""
-    if str(path) == "-":
-        count = 0
-        for record in records:
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
-        sys.stdout.flush()
-        return count
+    lines = [json.dumps(record, ensure_ascii=False) + "\n" for record in records]
+    write_text_atomic(path, "".join(lines))
+    return len(lines)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from clave_lite.errors import DataError, UsageError
+from clave_lite.jsonl import write_text_atomic
 
 STATE_SUFFIX = ".resume.json"
 STATE_FORMAT = 1
@@ -70,15 +71,6 @@ def run_state(records: Sequence[Any], evaluator: Any, system: str, values: Seque
         "values": list(values),
         "batch_size": batch_size,
     }
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 _WHAT = {"input_sha256": "input texts or ids", "texts": "number of input texts", "model": "evaluator",
@@ -128,7 +120,7 @@ class ScoreOutput:
             done = self._resume_point(state, ids)
         if done == 0:
             self.state_file.unlink(missing_ok=True)
-            _write_atomic(self.state_file, json.dumps(state, indent=1) + "\n")
+            write_text_atomic(self.state_file, json.dumps(state, indent=1) + "\n")
             self.handle = open(self.path, "w", encoding="utf-8", newline="\n")
         else:
             self.handle = open(self.path, "a", encoding="utf-8", newline="\n")
