@@ -483,13 +483,16 @@ def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ..
               help="Fraction of training texts given an appended prompt-injection string with unchanged "
                    "labels (hardening; see SECURITY.md).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--init-from", "init_from", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Warm-start the LoRA from an earlier run directory (same base and --rank), e.g. a "
+                   "second pass over one system's data; its training texts stay out of bias tuning.")
 @click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
 @on_error_option
 @json_option
 def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: str, epochs: float, lr: float,
           rank: int, tokens_per_step: int, max_texts: dict[str, int], max_unrelated: dict[str, int],
-          template_name: str, concepts_pool: Path | None, inject_rate: float, seed: int, resume: bool,
-          on_error: str, as_json: bool) -> None:
+          template_name: str, concepts_pool: Path | None, inject_rate: float, seed: int, init_from: Path | None,
+          resume: bool, on_error: str, as_json: bool) -> None:
     """Fine-tune a LoRA adapter on labelled tuples (needs the bake extra).
 
     One pass reads a text once and all its labelled values at once, so cost grows with
@@ -523,7 +526,7 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
         run = train_run(list(data), out_dir, system_name, base if not base_file else "gemma3-270m", cfg,
                         resume=resume, on_error=on_error, max_texts=max_texts, max_unrelated=max_unrelated,
                         base_file=base_file, template=template_name, inject_rate=inject_rate,
-                        concepts=concepts_pool, progress=progress)
+                        concepts=concepts_pool, init_from=init_from, progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -550,9 +553,12 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
 @click.option("--tune", "tune_data", type=click.Path(path_type=Path), default=None,
               help="Labelled tuples to tune decision biases on (texts used in training are left out).")
 @click.option("--tune-limit", type=int, default=None, help="Tune on at most N texts per value system.")
+@click.option("--tune-per-value/--tune-per-system", "per_value", default=True, show_default=True,
+              help="After the system's bias, move each value's 'supports' bias on its own where that lifts the "
+                   "held-out objective (values with >=5 labelled positives only).")
 @json_option
 def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: bool, tune_data: Path | None,
-           tune_limit: int | None, as_json: bool) -> None:
+           tune_limit: int | None, per_value: bool, as_json: bool) -> None:
     """Merge a training run's adapter into its base and write one evaluator file.
 
     The file carries its value systems, prompt template, label tokens and training-data
@@ -572,11 +578,15 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
             click.echo(f"wrote {output}/ (onnx, {quant}): " + ", ".join(f"{k} {v}" for k, v in report.items()))
         return
     path, tuning = export_run(run_dir, output, quant=quant, keep_f32=keep_f32, tune_data=tune_data,
-                              tune_limit=tune_limit, progress=lambda m: click.echo(m, err=True))
+                              tune_limit=tune_limit, per_value=per_value, progress=lambda m: click.echo(m, err=True))
     info = {"output": str(path), "format": fmt, "quant": quant, "bytes": path.stat().st_size, "tuning": tuning}
     for name, t in tuning.items():
         click.echo(f"{name}: bias {t['bias']} on {t['texts']} held-out texts: "
                    f"{t['objective_before']:.3f} -> {t['objective_after']:.3f}", err=True)
+        if t.get("value_biases"):
+            click.echo(f"{name}: per-value 'supports' biases " + ", ".join(
+                f"{v} {b[0]:+.2f}" for v, b in t["value_biases"].items())
+                + f": -> {t['objective_after_values']:.3f}", err=True)
     if as_json:
         _emit_json(info)
     else:
@@ -735,6 +745,40 @@ def concepts_show(pool: Path, examples: int, on_error: str, as_json: bool) -> No
         _emit_json({"pool": str(pool), **summary})
     else:
         click.echo(format_summary(summary, str(pool)))
+    if skipped:
+        sys.exit(errors.EXIT_PARTIAL)
+
+
+@concepts.command("from-fulcra")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The concept pool to write.")
+@on_error_option
+@json_option
+def concepts_from_fulcra(inputs: tuple[Path, ...], output: Path, on_error: str, as_json: bool) -> None:
+    """Human-written concepts: FULCRA's fine-grained value items as a concept pool.
+
+    One concept per item and sign ("be honest", "against: be honest"), its sources the
+    dialogues annotated with it (ids as `convert fulcra` writes them), so `train --concepts`
+    teaches the model to name the items behind its verdicts. No LLM involved.
+
+    \b
+    Example:
+      clave-lite convert fulcra ../shared/data/fulcra/train.jsonl -o fulcra-train.jsonl
+      clave-lite concepts from-fulcra ../shared/data/fulcra/train.jsonl -o items.jsonl
+      clave-lite train fulcra-train.jsonl --concepts items.jsonl -o runs/items
+    """
+    from clave_lite.concepts import write_pool
+    from clave_lite.human_concepts import fulcra_item_pool
+
+    pool, problems = fulcra_item_pool(list(inputs), on_error)
+    count = write_pool(output, pool)
+    skipped = _report_problems(problems)
+    summary = {"output": str(output), "concepts": count, "sources": sum(len(c.source_ids) for c in pool),
+               "notes": sum(p.kind == "note" for p in problems), "skipped_lines": skipped}
+    if as_json:
+        _emit_json(summary)
+    else:
+        click.echo(f"wrote {count} concepts ({summary['sources']} annotated (dialogue, item) sources) to {output}")
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
 

@@ -68,9 +68,12 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
               cfg: TrainConfig | None = None, resume: bool = False, on_error: str = "stop",
               max_texts: PerSystem | None = None, max_unrelated: PerSystem | None = None,
               base_file: Path | None = None, template: str = "short", inject_rate: float = 0.0,
-              concepts: Path | None = None,
+              concepts: Path | None = None, init_from: Path | None = None,
               progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
     cfg = cfg or TrainConfig()
+    earlier = load_run(Path(init_from))[0] if init_from else None
+    if earlier and earlier["base"] != (base if not base_file else str(base_file)):
+        raise DataError(f"{init_from}: was trained on base {earlier['base']!r}, not {base!r}")
     torch.set_num_threads(usable_cpus())
     by_source = load_training_tuples(paths, system, on_error, max_texts, cfg.seed)
     # a group is keyed by what the user wrote (a built-in name or a YAML path): key by system name
@@ -103,7 +106,8 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
     model, rd = load_base(base_gguf)
     pad = model.config.pad_token_id
     model, summary = train(model, examples, encoder.label_ids, int(pad) if pad is not None else 0,
-                           out_dir, cfg, resume=resume, progress=progress)
+                           out_dir, cfg, resume=resume, progress=progress,
+                           init_adapter=Path(init_from) / "adapter" if init_from else None)
     model.save_pretrained(out_dir / "adapter")
     run = {
         "clave_lite_version": __version__,
@@ -119,8 +123,11 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
                  "template": template_name, "inject_rate": inject_rate, "concepts": concept_report},
         "train": summary,
     }
+    if earlier:
+        run["data"]["init_from"] = {"run": str(init_from), "fingerprint": earlier["data"]["fingerprint"],
+                                    "files": earlier["data"]["files"], "train": earlier["train"]}
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
-    write_train_keys(out_dir, grouped)
+    write_train_keys(out_dir, grouped, also=Path(init_from) / "train_keys.json" if init_from else None)
     return run
 
 
@@ -160,9 +167,16 @@ def attach_concepts(pool: Path, systems: Sequence[ValueSystem], grouped: dict[st
     return dict(explained), report
 
 
-def write_train_keys(out_dir: Path, grouped: dict[str, list[LabelledTuple]]) -> None:
-    """Which texts training saw, so tuning and evaluation can leave them out."""
-    keys = {name: sorted({t.key for t in tuples}) for name, tuples in grouped.items()}
+def write_train_keys(out_dir: Path, grouped: dict[str, list[LabelledTuple]], also: Path | None = None) -> None:
+    """Which texts training saw, so tuning and evaluation can leave them out; ``also`` adds the
+    keys of the run this one was warm-started from (its texts are in the weights too)."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for name, tuples in grouped.items():
+        seen[name].update(t.key for t in tuples)
+    if also is not None and also.exists():
+        for name, keys in json.loads(also.read_text()).items():
+            seen[name].update(keys)
+    keys = {name: sorted(k) for name, k in seen.items()}
     (out_dir / "train_keys.json").write_text(json.dumps(keys, ensure_ascii=False))
 
 
@@ -177,7 +191,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], Path]:
 
 
 def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = False,
-               tune_data: Path | None = None, tune_limit: int | None = None,
+               tune_data: Path | None = None, tune_limit: int | None = None, per_value: bool = True,
                progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Build the evaluator; with ``tune_data``, tune its decision biases on held-out texts
     (texts training saw are left out) and rebuild it with them."""
@@ -188,7 +202,7 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
     if tune_data is None:
         return path, report
     from clave_lite.evaluator import Evaluator
-    from clave_lite.thresholds import tune_bias
+    from clave_lite.thresholds import tune_bias, tune_value_biases
 
     keys_file = run_dir / "train_keys.json"
     seen = json.loads(keys_file.read_text()) if keys_file.exists() else {}
@@ -226,6 +240,11 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
             bias, before, after = tune_bias(np.array(rows), gold, values, s.labels)
             biases[s.name] = {n: bias for n in names}
             report[s.name] = {"texts": len(texts), "bias": bias, "objective_before": before, "objective_after": after}
+            if per_value:
+                tuned, after_values = tune_value_biases(np.array(rows), gold, values, s.labels, bias)
+                biases[s.name].update(tuned)
+                report[s.name].update(value_biases={n: b for n, b in tuned.items() if b != bias},
+                                      objective_after_values=after_values)
     run["biases"] = biases
     run["tuning"] = {"data": str(tune_data), "limit": tune_limit, "report": report}
     run_path.write_text(json.dumps(run, indent=2, ensure_ascii=False))

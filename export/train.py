@@ -61,6 +61,22 @@ def make_batches(examples: Sequence[Example], tokens_per_step: int, rng: random.
     return batches
 
 
+def load_adapter_weights(adapter_dir: Path, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """An earlier run's LoRA weights (safetensors only: no pickle), checked to fit ``cfg``."""
+    from safetensors.torch import load_file
+
+    from clave_lite.errors import DataError
+
+    config_file, weights = adapter_dir / "adapter_config.json", adapter_dir / "adapter_model.safetensors"
+    if not config_file.exists() or not weights.exists():
+        raise DataError(f"{adapter_dir}: not a LoRA adapter (needs adapter_config.json and adapter_model.safetensors)")
+    config = json.loads(config_file.read_text())
+    if int(config.get("r", -1)) != cfg.rank or sorted(config.get("target_modules") or []) != sorted(cfg.target_modules):
+        raise DataError(f"{adapter_dir}: adapter has rank {config.get('r')} on {config.get('target_modules')}; "
+                        f"this run uses rank {cfg.rank} on {cfg.target_modules} (pass --rank {config.get('r')})")
+    return load_file(str(weights))
+
+
 def add_lora(model, cfg: TrainConfig):
     from peft import LoraConfig, get_peft_model
 
@@ -78,8 +94,12 @@ def train(
     cfg: TrainConfig,
     resume: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
+    init_adapter: Path | None = None,
 ):
     """Train a LoRA adapter; checkpoints to ``out_dir/checkpoint`` and resumes from there.
+
+    ``init_adapter`` (a peft adapter directory) warm-starts the LoRA from an earlier run, so a
+    second pass over one system's data costs that pass only, not a retrain of everything.
 
     Returns the peft model (adapter attached) and a summary dict.
     """
@@ -107,6 +127,8 @@ def train(
         return cfg.lr * max(0.0, (total - step) / max(1, total - cfg.warmup_steps))
 
     start_step, losses = 0, []
+    if init_adapter is not None:
+        set_peft_model_state_dict(model, load_adapter_weights(init_adapter, cfg))
     if resume and (ckpt / "state.pt").exists():
         state = torch.load(ckpt / "state.pt", weights_only=True)
         set_peft_model_state_dict(model, state["adapter"])

@@ -122,6 +122,35 @@ def test_resume_continues_from_checkpoint(tiny_base, schwartz, tmp_path):
     assert s_res["resumed_from"] == s_full["steps"] and s_res["pairs_trained_this_run"] == 0
 
 
+def test_warm_start_from_an_earlier_run(tiny_base, schwartz, tmp_path, run_cli):
+    """--init-from starts from the earlier adapter (not from zero) and keeps its texts out of tuning."""
+    from safetensors.torch import load_file
+
+    path, _ = tiny_base
+    tuples = _tuples(schwartz)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in tuples if t.key in ("t0", "t1")))
+    second.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in tuples if t.key in ("t2", "t3")))
+    args = ("--base", path, "--epochs", "1", "--json")
+    assert run_cli("train", first, "-o", tmp_path / "a", "--lr", "5e-3", *args).exit_code == 0
+    result = run_cli("train", second, "-o", tmp_path / "b", "--init-from", tmp_path / "a", "--lr", "0", *args)
+    assert result.exit_code == 0, result.output
+    # lr 0: the warm-started adapter is the earlier one, unchanged (a fresh LoRA has lora_B == 0)
+    before = load_file(tmp_path / "a" / "adapter" / "adapter_model.safetensors")
+    after = load_file(tmp_path / "b" / "adapter" / "adapter_model.safetensors")
+    assert before.keys() == after.keys()
+    assert any(float(t.abs().max()) > 0 for k, t in after.items() if "lora_B" in k)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert json.loads((tmp_path / "b" / "train_keys.json").read_text()) == {"schwartz10": ["t0", "t1", "t2", "t3"]}
+    run = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run["data"]["init_from"]["run"] == str(tmp_path / "a")
+
+    result = run_cli("train", second, "-o", tmp_path / "c", "--init-from", tmp_path / "a", "--rank", "4", *args)
+    assert result.exit_code != 0 and "pass --rank 16" in result.stderr
+    result = run_cli("train", second, "-o", tmp_path / "d", "--init-from", tmp_path / "nowhere", *args)
+    assert result.exit_code != 0 and "not a training run" in result.stderr
+
+
 def test_refuses_foreign_and_damaged_files(tiny_base, tmp_path):
     path, _ = tiny_base
     with pytest.raises(ModelError, match="not a clave-lite evaluator"):

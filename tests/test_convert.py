@@ -385,3 +385,31 @@ def test_cli_convert_stop_exits_3_without_output(run_cli, tmp_path):
     assert result.stderr.startswith(f"error: {src}:1: invalid JSON")
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_fulcra_items_pool_matches_the_converted_tuples(run_cli, shared_data, tmp_path):
+    """Every FULCRA train item maps to a schwartz10 value, and each concept's sources are
+    dialogues whose converted tuple carries the concept's value with the concept's label."""
+    from clave_lite.concepts import read_pool
+    from clave_lite.human_concepts import FULCRA_ITEM_VALUE
+    from clave_lite.valuesystem import load_system
+
+    source = shared_data / "fulcra" / "train.jsonl"
+    pool_path = tmp_path / "items.jsonl"
+    result = run_cli("concepts", "from-fulcra", source, "-o", pool_path, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["notes"] == 0  # no unknown or unreadable item in the shipped train split
+    pool, problems = read_pool(pool_path)
+    assert problems == [] and len(pool) == summary["concepts"] > 50
+    names = {v.name for v in load_system("schwartz10").values}
+    assert set(FULCRA_ITEM_VALUE.values()) == names
+    tuples, _ = convert_fulcra([source])
+    label_of = {(t.key, t.value): t.label for t in tuples}
+    agree = total = 0
+    for c in pool:
+        assert c.concept.startswith("against: ") == (c.label == "opposes")
+        for sid in c.source_ids:
+            total += 1
+            agree += label_of[(sid, c.value)] == c.label
+    assert agree / total > 0.95  # the item's value/sign is the dialogue's value_types entry
