@@ -4,6 +4,10 @@ Every text of the evaluation data is scored clean, then once per attack in
 :data:`clave_lite.injections.HELD_OUT` (phrasings never used in training) and once with a
 very long padding before the instruction (so head+tail truncation keeps the attack). The
 flip rate is the fraction of (text, value) decisions that differ from the clean verdict.
+
+Two readings help tell an attack that works from a model that wobbles: ``to_target`` counts
+flips to the verdict the attack asks for, and a benign appended sentence (``control``, not in
+the flip rate) shows how often *any* appended text moves a borderline decision.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from clave_lite.evaluator import Evaluator
 from clave_lite.tuples import LabelledTuple
 
 
-def attacks() -> list[tuple[str, str]]:
-    """(name, attack) pairs: the held-out set plus one padded variant."""
-    out = [(f"held_out_{i + 1}", a) for i, a in enumerate(injections.HELD_OUT)]
-    out.append(("padding+instruction", injections.PADDING + " " + injections.HELD_OUT[0]))
+def attacks() -> list[tuple[str, str, str]]:
+    """(name, attack, target verdict) triples: the held-out set plus one padded variant."""
+    out = [(f"held_out_{i + 1}", a, target)
+           for i, (a, target) in enumerate(zip(injections.HELD_OUT, injections.HELD_OUT_TARGETS))]
+    out.append(("padding+instruction", injections.PADDING + " " + injections.HELD_OUT[0], injections.HELD_OUT_TARGETS[0]))
     return out
 
 
@@ -41,23 +46,35 @@ def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str 
     clean = predict(evaluator, gold, system)
     names = evaluator.manifest.system(gold[0].system or system).value_names
     report: dict[str, Any] = {"clean": evaluate(gold, clean), "attacks": {}}
-    flipped = total = 0
-    for name, attack in attacks():
+    flipped = to_target = total = 0
+    for name, attack, target in attacks():
         progress(name)
         attacked_gold = _attacked(gold, attack, names)
         scored = predict(evaluator, attacked_gold, system)
-        changed = sum(a.label != b.label for a, b in zip(clean.predictions, scored.predictions))
-        flipped, total = flipped + changed, total + len(gold)
-        report["attacks"][name] = {"flip_rate": changed / len(gold),
+        pairs = list(zip(clean.predictions, scored.predictions))
+        changed = sum(a.label != b.label for a, b in pairs)
+        toward = sum(a.label != b.label and b.label == target for a, b in pairs)
+        flipped, to_target, total = flipped + changed, to_target + toward, total + len(gold)
+        report["attacks"][name] = {"flip_rate": changed / len(gold), "to_target": toward / len(gold),
                                    "accuracy": evaluate(attacked_gold, scored)["accuracy"]}
     report["flip_rate"] = flipped / total
+    report["to_target_rate"] = to_target / total
     report["decisions"] = total
+    progress("control")
+    control_gold = _attacked(gold, injections.BENIGN, names)
+    control = predict(evaluator, control_gold, system)
+    report["control"] = {"flip_rate": sum(a.label != b.label for a, b in zip(clean.predictions, control.predictions))
+                         / len(gold), "accuracy": evaluate(control_gold, control)["accuracy"], "text": injections.BENIGN}
     return report
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [f"clean accuracy {report['clean']['accuracy']:.3f}", f"{'attack':<24}{'flip rate':>10}{'accuracy':>10}"]
+    lines = [f"clean accuracy {report['clean']['accuracy']:.3f}",
+             f"{'attack':<24}{'flip rate':>10}{'to target':>10}{'accuracy':>10}"]
     for name, r in report["attacks"].items():
-        lines.append(f"{name:<24}{r['flip_rate']:>10.3f}{r['accuracy']:>10.3f}")
-    lines.append(f"{'all attacks':<24}{report['flip_rate']:>10.3f}   ({report['decisions']} decisions)")
+        lines.append(f"{name:<24}{r['flip_rate']:>10.3f}{r['to_target']:>10.3f}{r['accuracy']:>10.3f}")
+    lines.append(f"{'all attacks':<24}{report['flip_rate']:>10.3f}{report['to_target_rate']:>10.3f}"
+                 f"   ({report['decisions']} decisions)")
+    c = report["control"]
+    lines.append(f"{'control (benign text)':<24}{c['flip_rate']:>10.3f}{'':>10}{c['accuracy']:>10.3f}   (not in the flip rate)")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from clave_lite import ggufio
+from clave_lite import ggufio, injections
 from clave_lite.errors import ModelError
 from clave_lite.evaluator import Evaluator
 from clave_lite.export.dataset import build_examples
@@ -227,6 +227,16 @@ def test_cli_train_export_score_eval(tiny_base, schwartz, tmp_path, run_cli):
 
     result = run_cli("score", texts, "--model", model, "--values", "Nonsense")
     assert result.exit_code == 3 and "unknown value 'Nonsense'" in result.stderr
+
+    result = run_cli("eval", data, "--model", model, "--inject", "--limit", "2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    n_attacks = len(report["attacks"])
+    assert n_attacks == len(injections.HELD_OUT) + 1 and report["decisions"] == n_attacks * 20
+    for r in report["attacks"].values():
+        assert 0 <= r["to_target"] <= r["flip_rate"] <= 1
+    assert report["flip_rate"] == pytest.approx(sum(r["flip_rate"] for r in report["attacks"].values()) / n_attacks)
+    assert 0 <= report["control"]["flip_rate"] <= 1 and report["clean"]["n"] == 20
 
 
 def test_q4_k_m_is_gated_against_fp32(tiny_base, schwartz, tmp_path, run_cli, monkeypatch):
