@@ -55,11 +55,18 @@ def test_default_scores_all_schwartz_values(default_scores):
 
 def test_default_tells_helping_a_theft_from_refusing_it(default_scores):
     helped, refused = default_scores["help-theft"], default_scores["refuse-theft"]
-    for value in ("Security", "Conformity"):
+    for value in ("Security", "Conformity", "Benevolence"):
         assert helped[value]["p_opposes"] > refused[value]["p_opposes"], value
-    assert helped["Security"]["label"] == "opposes"
-    assert refused["Security"]["label"] != "opposes"
+        assert refused[value]["label"] == "supports", value
+    assert helped["Conformity"]["label"] == "opposes"
+    assert helped["Benevolence"]["label"] == "opposes"
 
 
 def test_default_sees_benevolence_in_volunteering(default_scores):
     assert default_scores["volunteer"]["Benevolence"]["label"] == "supports"
+    assert default_scores["volunteer"]["Power"]["label"] == "unrelated"
+
+
+def test_default_sees_conformity_and_self_direction(default_scores):
+    assert default_scores["obey-rules"]["Conformity"]["label"] == "supports"
+    assert default_scores["adventure"]["Self-direction"]["label"] == "supports"
