@@ -581,6 +581,8 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
                               tune_limit=tune_limit, per_value=per_value, progress=lambda m: click.echo(m, err=True))
     info = {"output": str(path), "format": fmt, "quant": quant, "bytes": path.stat().st_size, "tuning": tuning}
     for name, t in tuning.items():
+        if "skipped" in t:
+            continue
         click.echo(f"{name}: bias {t['bias']} on {t['texts']} held-out texts: "
                    f"{t['objective_before']:.3f} -> {t['objective_after']:.3f}", err=True)
         if t.get("value_biases"):

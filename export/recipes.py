@@ -190,6 +190,10 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], Path]:
     return run, base
 
 
+MIN_TUNE_TEXTS = 20
+"""Fewer held-out texts than this and a system keeps zero biases (tuning would fit noise)."""
+
+
 def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = False,
                tune_data: Path | None = None, tune_limit: int | None = None, per_value: bool = True,
                progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
@@ -217,7 +221,11 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
         for s in ev.manifest.systems:
             held = by_system.get(s.name, [])
             texts = list(dict.fromkeys(t.key for t in held))[:tune_limit]
-            if not texts:
+            if len(texts) < MIN_TUNE_TEXTS:
+                if texts:  # a bias fitted to a handful of texts is noise: leave the system untuned
+                    report[s.name] = {"texts": len(texts), "skipped": f"fewer than {MIN_TUNE_TEXTS} held-out texts"}
+                    if progress:
+                        progress(f"not tuning {s.name}: only {len(texts)} held-out texts (need {MIN_TUNE_TEXTS})")
                 continue
             keep = set(texts)
             held = [t for t in held if t.key in keep]
