@@ -123,9 +123,14 @@ def schema_errors(instance: Any, schema: dict[str, Any], where: str = "$") -> li
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
+_LIST_MARKER = re.compile(r"^(?:[-*\u2022]|\(?\d{1,2}[.):])\s+")
+
+
 def normalize_concept(text: str) -> str:
-    """One line, single spaces, no wrapping quotes or trailing full stop."""
+    """One line, single spaces, no list marker ("1. ", "- "), wrapping quotes or trailing full
+    stop: small models number their concepts, and "1. Patriotism" must still read as an echo."""
     text = " ".join(text.split()).strip().strip("\"'").strip()
+    text = _LIST_MARKER.sub("", text).strip("\"'").strip()
     return text[:-1].rstrip() if text.endswith(".") else text
 
 

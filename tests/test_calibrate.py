@@ -82,6 +82,8 @@ def test_answer_validation_against_the_schema():
     assert parse_answer('{"concepts": ["Refusing to help with theft.", "refusing to help with theft"]}') == [
         "Refusing to help with theft"]  # normalised and de-duplicated
     assert parse_answer('```json\n{"concepts": ["Caring for family"]}\n```') == ["Caring for family"]
+    assert parse_answer('{"concepts": ["1. Loyalty to one\'s country", "- Helping strangers"]}') == [
+        "Loyalty to one's country", "Helping strangers"]  # list markers go
     for bad, reason in [("", "empty"), ("{concepts: []}", "not valid JSON"), ('{"concepts": []}', "at least 1"),
                         ('{"concepts": ["a", "b", "c", "d"]}', "more than 3"),
                         ('{"concepts": ["ok concept"], "why": "x"}', "not allowed"),
@@ -95,6 +97,8 @@ def test_answer_validation_against_the_schema():
         "Refusing to help with theft"]  # echoes of the value's name and definition are dropped
     with pytest.raises(AnswerError, match="only repeat the value's name"):
         parse_answer('{"concepts": ["Security value", "This value means safety"]}', security)
+    with pytest.raises(AnswerError, match="only repeat the value's name"):
+        parse_answer('{"concepts": ["1. Security", "2) safety"]}', security)  # numbered echoes too
 
 
 # --- the cache -------------------------------------------------------------------------------
