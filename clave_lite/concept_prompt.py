@@ -134,8 +134,15 @@ def normalize_concept(text: str) -> str:
     return text[:-1].rstrip() if text.endswith(".") else text
 
 
+# Words of the prompt's own scaffolding that small models copy back as "concepts".
+_PROMPT_WORDS = {"text", "human label", "label", "value", "value concept", "value concepts", "concept",
+                 "concepts", "definition", "json"}
+_PROMPT_PHRASES = ("this value means", "the text supports", "the text opposes", "the text is unrelated")
+
+
 def is_echo(concept: str, value: Value) -> bool:
-    """A "concept" that only repeats the value's name, an alias, or words of its definition.
+    """A "concept" that only repeats the value's name, an alias, words of its definition, or the
+    prompt's own scaffolding ("Human label", "Text:", "the text supports this value").
 
     Small models do this a lot ("Security", "Safety" for Security); such rows teach the
     evaluator nothing about the text, so they are dropped, and an answer made only of them
@@ -145,7 +152,7 @@ def is_echo(concept: str, value: Value) -> bool:
     names = {value.name.casefold(), *(a.casefold() for a in value.aliases)}
     definition = " ".join(value.definition.casefold().split())
     return (text in names or text.removesuffix(" value") in names or text in definition
-            or text.startswith("this value means"))
+            or text.rstrip(": ") in _PROMPT_WORDS or text.startswith(_PROMPT_PHRASES))
 
 
 def parse_answer(content: str, value: Value | None = None) -> list[str]:
@@ -174,6 +181,6 @@ def parse_answer(content: str, value: Value | None = None) -> list[str]:
     if value is not None:
         concepts = [c for c in concepts if not is_echo(c, value)]
         if not concepts:
-            raise AnswerError(f"the concepts only repeat the value's name or definition; describe, in general "
+            raise AnswerError(f"the concepts only repeat the value's name, its definition or the prompt's words; describe, in general "
                               f"terms, the behaviour in the text that relates to {value.name}")
     return concepts

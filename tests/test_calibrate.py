@@ -99,6 +99,10 @@ def test_answer_validation_against_the_schema():
         parse_answer('{"concepts": ["Security value", "This value means safety"]}', security)
     with pytest.raises(AnswerError, match="only repeat the value's name"):
         parse_answer('{"concepts": ["1. Security", "2) safety"]}', security)  # numbered echoes too
+    assert parse_answer('{"concepts": ["Human Label", "Text:", "Refusing to help with theft"]}', security) == [
+        "Refusing to help with theft"]  # echoes of the prompt's scaffolding
+    with pytest.raises(AnswerError, match="only repeat"):
+        parse_answer('{"concepts": ["the text supports this value", "Value concept"]}', security)
 
 
 # --- the cache -------------------------------------------------------------------------------
