@@ -484,8 +484,9 @@ def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ..
                    "labels (hardening; see SECURITY.md).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--init-from", "init_from", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Warm-start the LoRA from an earlier run directory (same base and --rank), e.g. a "
-                   "second pass over one system's data; its training texts stay out of bias tuning.")
+              help="Warm-start the LoRA from an earlier run directory (same base and --rank), or from "
+                   "'default', the embedded default evaluator (a good start for a new value system); "
+                   "its training texts stay out of bias tuning.")
 @click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
 @on_error_option
 @json_option
@@ -522,6 +523,9 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
         bar.label = f"training (loss {loss:.3f})"
         bar.update(1)
 
+    if init_from is not None and str(init_from) == "default" and not init_from.is_dir():
+        from clave_lite.default_model import default_dir
+        init_from = default_dir()
     try:
         run = train_run(list(data), out_dir, system_name, base if not base_file else "gemma3-270m", cfg,
                         resume=resume, on_error=on_error, max_texts=max_texts, max_unrelated=max_unrelated,

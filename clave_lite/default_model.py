@@ -20,12 +20,14 @@ from clave_lite.paths import subdir
 DEFAULT_QUANT = "q8_0"
 
 
-def _default_dir() -> Path:
+def default_dir() -> Path:
+    """The embedded default's run directory (adapter, run.json, train_keys.json) inside the
+    installed package: what `score` builds from, and what `train --init-from default` starts at."""
     return Path(str(resources.files("clave_lite.models") / "default"))
 
 
 def has_default() -> bool:
-    d = _default_dir()
+    d = default_dir()
     return (d / "run.json").exists() and (d / "adapter" / "adapter_model.safetensors").exists()
 
 
@@ -34,7 +36,7 @@ def default_evaluator_path(progress: Callable[[str], None] | None = None) -> Pat
     from clave_lite.base_models import base_path
     from clave_lite.merge import build_evaluator
 
-    d = _default_dir()
+    d = default_dir()
     if not has_default():
         raise ModelError("this build of clave-lite ships no embedded default evaluator; pass --model FILE "
                          "(build one with `clave-lite train` and `clave-lite export`)")

@@ -72,8 +72,9 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
               progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
     cfg = cfg or TrainConfig()
     earlier = load_run(Path(init_from))[0] if init_from else None
-    if earlier and earlier["base"] != (base if not base_file else str(base_file)):
-        raise DataError(f"{init_from}: was trained on base {earlier['base']!r}, not {base!r}")
+    this_base = base if not base_file else str(base_file)
+    if earlier and earlier["base"] != this_base:
+        raise DataError(f"{init_from}: was trained on base {earlier['base']!r}, not {this_base!r}")
     torch.set_num_threads(usable_cpus())
     by_source = load_training_tuples(paths, system, on_error, max_texts, cfg.seed)
     # a group is keyed by what the user wrote (a built-in name or a YAML path): key by system name

@@ -149,6 +149,9 @@ def test_warm_start_from_an_earlier_run(tiny_base, schwartz, tmp_path, run_cli):
     assert result.exit_code != 0 and "pass --rank 16" in result.stderr
     result = run_cli("train", second, "-o", tmp_path / "d", "--init-from", tmp_path / "nowhere", *args)
     assert result.exit_code != 0 and "not a training run" in result.stderr
+    # 'default' names the embedded default's run directory (trained on gemma3-270m, not this base)
+    result = run_cli("train", second, "-o", tmp_path / "e", "--init-from", "default", *args)
+    assert result.exit_code != 0 and "default: was trained on base 'gemma3-270m'" in result.stderr
 
 
 def test_refuses_foreign_and_damaged_files(tiny_base, tmp_path):
