@@ -181,6 +181,6 @@ def parse_answer(content: str, value: Value | None = None) -> list[str]:
     if value is not None:
         concepts = [c for c in concepts if not is_echo(c, value)]
         if not concepts:
-            raise AnswerError(f"the concepts only repeat the value's name, its definition or the prompt's words; describe, in general "
-                              f"terms, the behaviour in the text that relates to {value.name}")
+            raise AnswerError(f"the concepts only repeat the value's name, its definition or the prompt's words; "
+                              f"describe, in general terms, the behaviour in the text that relates to {value.name}")
     return concepts
