@@ -31,7 +31,8 @@ from clave_lite.evaluator import Evaluator
 from clave_lite.llamacpp import usable_cpus
 from clave_lite.prompt import EncodedText
 
-ISA_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "neon", "asimd")
+ISA_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
+             "neon", "asimd")
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,11 @@ def machine_facts() -> dict[str, Any]:
                 flags.update(val.split())
     except OSError:
         pass
+    from clave_lite.cpu import llama_features
+
     return {"cpu": model, "isa": [f for f in ISA_FLAGS if f in flags], "usable_cpus": usable_cpus(),
-            "logical_cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()}
+            "logical_cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform(),
+            "llama_cpp": llama_features()}
 
 
 def matmul_gflops(n: int = 1024, seconds: float = 1.5) -> float:
@@ -246,6 +250,9 @@ def render(r: dict[str, Any], command: str) -> str:
     lines = [
         f"command: {command}",
         f"machine: {m['cpu']}; {m['usable_cpus']} usable of {m['logical_cpus']} CPUs; ISA {' '.join(m['isa']) or '-'}",
+        *([f"llama.cpp: {m['llama_cpp']['system_info']}",
+           f"extra buffer types: {'on' if m['llama_cpp']['use_extra_bufts'] else 'off'} ({m['llama_cpp']['reason']})"]
+          if m.get("llama_cpp") else []),
         f"model: {r['model']} ({r['backend']}, {r['model_bytes'] / 2**20:.0f} MiB), {r['threads']} threads, "
         f"batch {r['batch_size']}",
         f"data: {r['texts']} texts (mean {r['mean_text_tokens']} text tokens) x {r['values']} values of {r['system']}",

@@ -2,7 +2,8 @@
 
 Exit codes (scripts may rely on them): 0 ok, 1 internal error (a bug), 2 usage, 3 bad input
 data, 4 bad model file, 5 hosted LLM failed after retries, 6 a quality gate refused, 7 finished
-but some input lines were skipped (``--on-error skip``).
+but some input lines were skipped (``--on-error skip``), 141 the reader of stdout went away
+(``| head``; nothing is printed, as for Unix tools killed by SIGPIPE).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from clave_lite import __version__, errors
 from clave_lite.jsonl import ON_ERROR_CHOICES
 
 DEBUG_ENV = "CLAVE_LITE_DEBUG"
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
 
 
 class _Group(click.Group):
@@ -36,6 +38,10 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `clave-lite score ... | head -1`: the reader left; stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
+            ctx.exit(EXIT_BROKEN_PIPE)
         except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
             if os.environ.get(DEBUG_ENV):
                 raise
@@ -64,8 +70,25 @@ on_error_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 
 
+def cpu_paths_line() -> str:
+    """What llama.cpp was built with and which of its CPU paths clave-lite lets it use."""
+    from clave_lite.cpu import llama_features
+
+    f = llama_features()
+    return (f"llama.cpp (llama-cpp-python {f['llama_cpp_python']}): {f['system_info']}\n"
+            f"extra buffer types: {'on' if f['use_extra_bufts'] else 'off'} ({f['reason']})")
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"clave-lite {__version__}\n{cpu_paths_line()}")
+    ctx.exit()
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="clave-lite")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version, llama.cpp's CPU features and the CPU-path decision, and exit.")
 def cli() -> None:
     """Tell, offline, which human values an LLM response supports or opposes.
 
@@ -122,18 +145,21 @@ def systems_show(name: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("fmt", metavar="FORMAT", type=click.Choice(["fulcra", "touche23", "valuecsv"]))
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["fulcra", "fulcra-teacher", "touche23", "valuecsv"]))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Labelled-tuple JSONL to write ('-' for stdout).")
+              help="Labelled-tuple JSONL to write ('-' for stdout); an existing non-empty file needs --force.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o FILE (never one of the inputs).")
 @on_error_option
 @json_option
-def convert(fmt: str, inputs: tuple[Path, ...], output: Path, on_error: str, as_json: bool) -> None:
+def convert(fmt: str, inputs: tuple[Path, ...], output: Path, force: bool, on_error: str, as_json: bool) -> None:
     """Turn a shipped raw data set into labelled tuples.
 
     \b
     FORMAT and INPUT:
       fulcra    FULCRA jsonl file(s)            → 10 Schwartz tuples per dialogue
+      fulcra-teacher  FULCRA evaluator_outputs/*.jsonl (machine scores, for distillation)
+                → up to 10 tuples per answer: ≥0.5 supports, ≤-0.5 opposes, |s|<0.2 unrelated
       touche23  ARGUMENTS.tsv [LABELS.tsv]      → 20 tuples per argument
                 (LABELS defaults to the labels-*.tsv beside ARGUMENTS)
       valuecsv  ValueCSV csv file(s)            → 12 tuples per text
@@ -143,8 +169,9 @@ def convert(fmt: str, inputs: tuple[Path, ...], output: Path, on_error: str, as_
       clave-lite convert fulcra ../shared/data/fulcra/dev.jsonl -o dev.jsonl
     """
     from clave_lite.convert import CONVERTERS
-    from clave_lite.jsonl import write_jsonl_atomic
+    from clave_lite.jsonl import check_output, write_jsonl_atomic
 
+    check_output(output, inputs, force)
     tuples, problems = CONVERTERS[fmt](list(inputs), on_error)
     count = write_jsonl_atomic(output, (t.to_dict() for t in tuples))
     skipped = _report_problems(problems)
@@ -166,15 +193,61 @@ def convert(fmt: str, inputs: tuple[Path, ...], output: Path, on_error: str, as_
         sys.exit(errors.EXIT_PARTIAL)
 
 
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--validation-texts", "n_texts", type=click.IntRange(min=1), required=True,
+              help="Whole texts to put in the validation file.")
+@click.option("--exclude-keys", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="A run's train_keys.json: texts it trained on never go to validation.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Training tuples to write.")
+@click.option("--validation", "val_out", required=True, type=click.Path(path_type=Path),
+              help="Validation tuples to write.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files (never the input).")
+@on_error_option
+@json_option
+def split(data: Path, n_texts: int, exclude_keys: Path | None, seed: int, output: Path, val_out: Path,
+          force: bool, on_error: str, as_json: bool) -> None:
+    """Carve a seeded validation split, by whole texts, out of training tuples.
+
+    Recipe decisions are made on this split, never on a dev split (docs/accuracy.md).
+
+    \b
+    Example (validation the default evaluator never trained on):
+      clave-lite split touche-train.jsonl --validation-texts 500 \\
+        --exclude-keys models/default/train_keys.json -o touche-fit.jsonl --validation touche-val.jsonl
+    """
+    from clave_lite.jsonl import check_output, write_jsonl_atomic
+    from clave_lite.splits import carve, read_seen_keys
+    from clave_lite.tuples import read_tuples
+
+    if Path(output) == Path(val_out):
+        raise click.UsageError("-o and --validation must be different files")
+    for path in (output, val_out):
+        check_output(path, [data], force)
+    tuples, problems = read_tuples(data, None, on_error)
+    result = carve(tuples, n_texts, seed, read_seen_keys(exclude_keys) if exclude_keys else None)
+    write_jsonl_atomic(output, (t.to_dict() for t in result.train))
+    write_jsonl_atomic(val_out, (t.to_dict() for t in result.validation))
+    summary = {"input": str(data), "seed": seed, **result.to_dict()}
+    if as_json:
+        _emit_json(summary)
+    else:
+        click.echo(f"train: {summary['train_texts']} texts → {output}; validation: "
+                   f"{summary['validation_texts']} texts → {val_out}", err=True)
+    if _report_problems(problems):
+        sys.exit(errors.EXIT_PARTIAL)
+
+
 model_option = click.option(
     "--model", "model_path", type=click.Path(path_type=Path), envvar="CLAVE_LITE_MODEL",
     help="Evaluator file (.gguf). Default: the embedded default evaluator, built on first use. [env CLAVE_LITE_MODEL]")
-threads_option = click.option("--threads", type=int, default=None, envvar="CLAVE_LITE_THREADS",
+threads_option = click.option("--threads", type=click.IntRange(min=1), default=None, envvar="CLAVE_LITE_THREADS",
                               help="CPU threads (default: the CPUs this process may use).")
 provider_option = click.option(
     "--provider", type=click.Choice(["cpu", "cuda"]), default="cpu", envvar="CLAVE_LITE_PROVIDER", show_default=True,
     help="onnxruntime execution provider for ONNX evaluators (cuda needs onnxruntime-gpu).")
-gpu_option = click.option("--gpu-layers", type=int, default=0, envvar="CLAVE_LITE_GPU_LAYERS", show_default=True,
+gpu_option = click.option("--gpu-layers", type=click.IntRange(min=-1), default=0, envvar="CLAVE_LITE_GPU_LAYERS", show_default=True,
                           help="Layers to offload to a GPU (llama.cpp n_gpu_layers; -1 = all).")
 
 
@@ -221,7 +294,7 @@ def _load_evaluator(model_path: Path | None, backend: str = "gguf", threads: int
                    "evaluator and options, a torn last line is dropped, and the result equals an "
                    "uninterrupted run's.")
 @click.option("--force", is_flag=True, help="Overwrite an existing -o FILE.")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Texts per llama.cpp decode.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True, help="Texts per llama.cpp decode.")
 @click.option("--explain", is_flag=True,
               help="Add, per supports/opposes verdict, the value concept the model itself writes (offline; "
                    "a GGUF evaluator trained with `train --concepts`).")
@@ -256,6 +329,8 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
     log = ProblemLog(on_error)
     records = list(read_texts(input_path, log))
     skipped = _report_problems(log.problems)
+    if not records:  # documented: exit 0 (or 7 if every line was skipped), and say so
+        click.echo(f"note: no texts in {'stdin' if str(input_path) == '-' else input_path}; nothing to score", err=True)
     evaluator = _load_evaluator(model_path, "gguf", threads, gpu_layers, provider)
     value_list = [v.strip() for v in values.split(",")] if values else None
     sys_, chosen = evaluator.resolve_values(system_name, value_list)
@@ -304,10 +379,18 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
               help="Score these predicted tuples instead of running a model.")
 @click.option("--save-predictions", type=click.Path(path_type=Path), default=None,
-              help="Write the model's predicted tuples (JSONL) here.")
+              help="Write the model's predicted tuples (JSONL) here (checked before scoring; an existing "
+                   "non-empty file needs --force, an input file is never overwritten).")
+@click.option("--force", is_flag=True, help="Let --save-predictions overwrite an existing file.")
 @click.option("--system", "system_name", default=None,
               help="Value system of DATA when its tuples carry none.")
-@click.option("--limit", type=int, default=None, help="Evaluate only the first N texts (quick checks).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Evaluate only the first N texts (quick checks; reported figures use full splits).")
+@click.option("--baselines", "baseline_spec", default=None, metavar="LIST",
+              help="Also train and score anchors on the same texts, comma-separated: majority, tfidf, "
+                   "minilm (these need --train), zeroshot (the bare base model). Needs the baselines extra.")
+@click.option("--train", "train_data", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Labelled tuples the baselines are trained on (the evaluator's own training data).")
 @click.option("--compare", "compare_specs", multiple=True, metavar="MODEL",
               help="Evaluate several models side by side (repeatable): a .gguf file, an ONNX directory, or "
                    "torch:FILE.gguf for the fp32 reference, which the others' agreement is measured against.")
@@ -319,9 +402,9 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
 @on_error_option
 @json_option
 def evaluate(data: Path, model_path: Path | None, backend: str, reference_backend: str | None,
-             predictions: Path | None, save_predictions: Path | None, system_name: str | None,
-             limit: int | None, compare_specs: tuple[str, ...], provider: str, inject: bool, threads: int | None,
-             on_error: str, as_json: bool) -> None:
+             predictions: Path | None, save_predictions: Path | None, force: bool, system_name: str | None,
+             limit: int | None, baseline_spec: str | None, train_data: Path | None, compare_specs: tuple[str, ...],
+             provider: str, inject: bool, threads: int | None, on_error: str, as_json: bool) -> None:
     """Measure an evaluator on labelled tuples: accuracy, macro_f1, value_f1_mean,
     per-value F1 and confusion matrices.
 
@@ -332,6 +415,7 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
       clave-lite eval dev.jsonl --predictions predicted.jsonl # no model: compare files
       clave-lite eval dev.jsonl --compare torch:m.f32.gguf --compare m.gguf --compare m-onnx/
       clave-lite eval dev.jsonl --inject --limit 100          # verdict flip rate under attack
+      clave-lite eval dev.jsonl --model my.gguf --baselines majority,tfidf,minilm,zeroshot --train train.jsonl
     """
     if compare_specs:
         from clave_lite.comparison import ModelSpec, compare, render
@@ -347,7 +431,19 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
     from clave_lite.tuples import read_tuples
     from clave_lite.valuesystem import load_system
 
+    if save_predictions is not None:
+        from clave_lite.jsonl import check_output
+
+        check_output(save_predictions, [p for p in (data, predictions, train_data) if p is not None], force)
     system = load_system(system_name) if system_name else None
+    system_name = system.name if system else None  # a --system FILE is known by its name
+    baseline_names = []
+    if baseline_spec:
+        from clave_lite import baselines as baseline_mod
+
+        baseline_names = baseline_mod.parse(baseline_spec)
+        if any(n in baseline_mod.NEEDS_TRAIN for n in baseline_names) and train_data is None:
+            raise click.UsageError("--baselines majority/tfidf/minilm are trained: pass --train FILE")
     gold, problems = read_tuples(data, system, on_error)
     if limit:
         keep = list(dict.fromkeys(t.key for t in gold))[:limit]
@@ -372,6 +468,16 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         result = run_eval(gold, scored)
         result["model"] = str(evaluator.backend.path) if hasattr(evaluator.backend, "path") else str(model_path)
         result["backend"] = backend
+        if baseline_names:
+            from clave_lite import baselines as baseline_mod
+
+            train_tuples = read_tuples(train_data, system, on_error)[0] if train_data else None
+            result["baselines"] = {}
+            for name in baseline_names:
+                click.echo(f"baseline: {name}", err=True)
+                result["baselines"][name] = compute(join(gold, baseline_mod.run(
+                    name, train_tuples, gold, evaluator, system_name)))
+            result["train_data"] = str(train_data) if train_data else None
         evaluator.close()
         if reference_backend:
             model_file = Path(result["model"])
@@ -390,6 +496,11 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         _emit_json(result)
     else:
         click.echo(metrics_report(result))
+        if result.get("baselines"):
+            from clave_lite.render import anchors_table
+
+            click.echo("\nbeside the anchors (same texts; 95 % bootstrap intervals over texts):")
+            click.echo(anchors_table(result))
         for name, agree in result.get("agreement", {}).items():
             click.echo(f"\nagreement with {name}: argmax {agree['argmax_agreement']:.4f}, "
                        f"max prob diff {agree['max_prob_diff']:.4f} over {agree['n']} tuples")
@@ -401,11 +512,11 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
 @click.argument("data", type=click.Path(path_type=Path))
 @model_option
 @click.option("--system", "system_name", default=None, help="Value system to score (default: the evaluator's first).")
-@click.option("--limit", type=int, default=20, show_default=True, help="Distinct texts to time.")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Texts per decode / onnxruntime run.")
-@click.option("--reference-texts", type=int, default=3, show_default=True,
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Distinct texts to time.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True, help="Texts per decode / onnxruntime run.")
+@click.option("--reference-texts", type=click.IntRange(min=0), default=3, show_default=True,
               help="Texts for the naive transformers reference (0 = skip; needs the bake extra).")
-@click.option("--latency-texts", type=int, default=10, show_default=True, help="Texts timed one at a time.")
+@click.option("--latency-texts", type=click.IntRange(min=0), default=10, show_default=True, help="Texts timed one at a time.")
 @threads_option
 @provider_option
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Also write the JSON result here.")
@@ -450,6 +561,8 @@ def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ..
             limits[key or "*"] = int(number)
         except ValueError:
             raise click.BadParameter(f"{item!r}: expected N or SYSTEM=N") from None
+        if limits[key or "*"] < 0:
+            raise click.BadParameter(f"{item!r}: N must be 0 or more")
     return limits
 
 
@@ -461,10 +574,10 @@ def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ..
               help="Value system for tuples whose `system` field is empty (each tuple's own field wins).")
 @click.option("--base", default="gemma3-270m", show_default=True, envvar="CLAVE_LITE_BASE",
               help="Base model (a card in models/cards) or a path to a .gguf file.")
-@click.option("--epochs", type=float, default=1.0, show_default=True)
-@click.option("--lr", type=float, default=2e-4, show_default=True)
-@click.option("--rank", type=int, default=16, show_default=True, help="LoRA rank.")
-@click.option("--tokens-per-step", type=int, default=2048, show_default=True,
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0), default=2e-4, show_default=True)
+@click.option("--rank", type=click.IntRange(1, 512), default=16, show_default=True, help="LoRA rank.")
+@click.option("--tokens-per-step", type=click.IntRange(min=16), default=2048, show_default=True,
               help="Batch size in tokens (text + value suffixes, padded).")
 @click.option("--max-texts", multiple=True, callback=_per_system, metavar="[SYSTEM=]N",
               help="Sample at most N texts per value system; SYSTEM=N for one system (repeatable).")
@@ -482,6 +595,10 @@ def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ..
 @click.option("--inject-rate", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Fraction of training texts given an appended prompt-injection string with unchanged "
                    "labels (hardening; see SECURITY.md).")
+@click.option("--class-weight", type=click.Choice(["none", "sqrt", "balanced"]), default="none",
+              show_default=True,
+              help="Weight each label in the loss by its rarity among the training pairs: 'sqrt' = "
+                   "1/sqrt(share), 'balanced' = 1/share (helps rare labels such as FULCRA's opposes).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--init-from", "init_from", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Warm-start the LoRA from an earlier run directory (same base and --rank), or from "
@@ -492,8 +609,8 @@ def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ..
 @json_option
 def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: str, epochs: float, lr: float,
           rank: int, tokens_per_step: int, max_texts: dict[str, int], max_unrelated: dict[str, int],
-          template_name: str, concepts_pool: Path | None, inject_rate: float, seed: int, init_from: Path | None,
-          resume: bool, on_error: str, as_json: bool) -> None:
+          template_name: str, concepts_pool: Path | None, inject_rate: float, class_weight: str, seed: int,
+          init_from: Path | None, resume: bool, on_error: str, as_json: bool) -> None:
     """Fine-tune a LoRA adapter on labelled tuples (needs the bake extra).
 
     One pass reads a text once and all its labelled values at once, so cost grows with
@@ -510,7 +627,8 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
     from clave_lite.export.recipes import train_run
     from clave_lite.export.train import TrainConfig
 
-    cfg = TrainConfig(epochs=epochs, lr=lr, rank=rank, alpha=2 * rank, tokens_per_step=tokens_per_step, seed=seed)
+    cfg = TrainConfig(epochs=epochs, lr=lr, rank=rank, alpha=2 * rank, tokens_per_step=tokens_per_step, seed=seed,
+                      class_weight=class_weight)
     base_file = Path(base) if base.endswith(".gguf") else None
     bar = None
 
@@ -556,7 +674,7 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
 @click.option("--keep-f32", is_flag=True, help="Also keep the merged fp32 file (OUTPUT stem + .f32.gguf).")
 @click.option("--tune", "tune_data", type=click.Path(path_type=Path), default=None,
               help="Labelled tuples to tune decision biases on (texts used in training are left out).")
-@click.option("--tune-limit", type=int, default=None, help="Tune on at most N texts per value system.")
+@click.option("--tune-limit", type=click.IntRange(min=1), default=None, help="Tune on at most N texts per value system.")
 @click.option("--tune-per-value/--tune-per-system", "per_value", default=True, show_default=True,
               help="After the system's bias, move each value's 'supports' bias on its own where that lifts the "
                    "held-out objective (values with >=5 labelled positives only).")
@@ -574,7 +692,9 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
     quant = quant or valid[0]
     if quant not in valid:
         raise click.UsageError(f"--quant {quant} does not apply to --format {fmt} (choose {', '.join(valid)})")
-    if fmt == "onnx":
+    if fmt == "onnx":  # the ONNX graph is traced from torch; GGUF export needs neither
+        errors.require("torch", "bake")
+        errors.require("onnx", "bake")
         report = export_onnx_run(run_dir, output, quant)
         if as_json:
             _emit_json({"output": str(output), "format": fmt, **report})
@@ -681,7 +801,7 @@ def calibrate(system_name: str, labels_path: Path, output: Path, llm_base_url: s
 
     \b
     Example (a local llama.cpp server):
-      python -m llama_cpp.server --model SmolLM2-135M-Instruct.Q4_1.gguf --port 8080
+      python -m clave_lite.llm_server --model SmolLM2-135M-Instruct.Q4_1.gguf --port 8080
       clave-lite calibrate --system schwartz10 --labels fulcra-train.jsonl -o concepts.jsonl \\
           --llm-base-url http://127.0.0.1:8080/v1 --llm-model smollm2 --budget 40 --dry-run
       clave-lite calibrate ... (same flags, without --dry-run)

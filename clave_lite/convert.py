@@ -223,8 +223,51 @@ def convert_valuecsv(paths: list[Path], on_error: str = "stop") -> Converted:
     return out, log.problems
 
 
+FULCRA_SCORE_ORDER = ("Self-direction", "Stimulation", "Hedonism", "Achievement", "Power", "Security",
+                      "Tradition", "Conformity", "Benevolence", "Universalism")
+"""Order of ``value_reward`` in FULCRA's evaluator outputs (shared/data/fulcra/SOURCE.md)."""
+TEACHER_SUPPORTS, TEACHER_OPPOSES, TEACHER_UNRELATED = 0.5, -0.5, 0.2
+"""Thresholds on the teacher's score in [-1, 1]: ≥ 0.5 supports, ≤ -0.5 opposes, |s| < 0.2
+unrelated; a score in between is an uncertain teacher and gives no tuple (1.5 % of scores)."""
+
+
+def convert_fulcra_teacher(paths: list[Path], on_error: str = "stop") -> Converted:
+    """FULCRA's DeBERTa evaluator outputs (machine labels, for distillation): one answer to a
+    prompt, with ``value_reward`` scores on the 10 Schwartz values, thresholded to labels. The
+    text is written as FULCRA's dialogues are (``Human: ...\nBob: ...``), so teacher and human
+    tuples look alike to the model."""
+    system = load_system("schwartz10")
+    log = ProblemLog(on_error)
+    out: list[LabelledTuple] = []
+    for path in paths:
+        source = str(path)
+        for lineno, obj in iter_records(path, log):
+            prompt, answer, scores = obj.get("prompt"), obj.get("answer"), obj.get("value_reward")
+            if not isinstance(answer, str) or not answer.strip() or not isinstance(prompt, str):
+                log.add(Problem(source, lineno, "answer", "missing or empty (or no prompt)"))
+                continue
+            if (not isinstance(scores, list) or len(scores) != len(FULCRA_SCORE_ORDER)
+                    or not all(isinstance(x, (int, float)) and -1.0 <= x <= 1.0 for x in scores)):
+                log.add(Problem(source, lineno, "value_reward", "must be 10 numbers in [-1, 1]"))
+                continue
+            text = f"Human: {prompt.strip()}\nBob: {answer.strip()}"
+            row_id = f"teacher-{Path(source).stem}-{lineno}"
+            for name, score in zip(FULCRA_SCORE_ORDER, scores):
+                if score >= TEACHER_SUPPORTS:
+                    label = "supports"
+                elif score <= TEACHER_OPPOSES:
+                    label = "opposes"
+                elif abs(score) < TEACHER_UNRELATED:
+                    label = "unrelated"
+                else:
+                    continue
+                out.append(LabelledTuple(text, system.get(name).name, label, row_id, system.name))
+    return out, log.problems
+
+
 CONVERTERS: dict[str, Callable[[list[Path], str], Converted]] = {
     "fulcra": convert_fulcra,
+    "fulcra-teacher": convert_fulcra_teacher,
     "touche23": convert_touche23,
     "valuecsv": convert_valuecsv,
 }

@@ -56,6 +56,11 @@ class LLMError(ClaveError):
     exit_code = EXIT_NETWORK
 
 
+class UnknownNameError(UsageError):
+    """A value system or value named on the command line (``--system``, ``--values``) that the
+    evaluator or data does not have: a usage error (exit 2), whichever command it is."""
+
+
 class MissingDependencyError(ClaveError):
     """An optional extra is needed; the message carries the exact pip command."""
 

@@ -55,16 +55,26 @@ def check_against(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: s
     from clave_lite.errors import ModelError, one_line
 
     known: dict[str | None, Any] = {}
+    texts: dict[tuple[str | None, str], LabelledTuple] = {}
     for t in gold:
         where = f"{t.source}:{t.line}: " if t.source else ""
         sys_name = t.system or system
+        first = texts.setdefault((sys_name, t.key), t)
+        if first.text != t.text:  # scored once per id: the second text would get the first's verdict
+            at = f" (line {first.line})" if first.line else ""
+            raise DataError(one_line(f"{where}field 'id': {t.key[:60]!r} is also the id of a different text{at}; "
+                                     "give each text its own id"))
         if sys_name not in known:
             try:
                 known[sys_name] = evaluator.manifest.system(sys_name)
             except ModelError:
+                from clave_lite.errors import UnknownNameError
+
                 names = ", ".join(s.name for s in evaluator.manifest.systems)
-                field = "field 'system': " if t.system else ""
-                raise DataError(one_line(f"{where}{field}the evaluator has no value system '{sys_name}' "
+                if not t.system:  # it came from --system: a usage error, as in every command
+                    raise UnknownNameError(f"--system: the evaluator has no value system '{sys_name}' "
+                                           f"(it has: {names})") from None
+                raise DataError(one_line(f"{where}field 'system': the evaluator has no value system '{sys_name}' "
                                          f"(it has: {names})")) from None
         sys_ = known[sys_name]
         if sys_.find(t.value) is None:
@@ -75,7 +85,10 @@ def check_against(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: s
 def evaluate(gold: Sequence[LabelledTuple], scored: Scored) -> dict[str, Any]:
     if not gold:
         raise DataError("no labelled tuples to evaluate")
-    return metrics.compute(metrics.join(gold, scored.predictions))
+    result = metrics.compute(metrics.join(gold, scored.predictions))
+    gold_index = [LABELS.index(t.label) for t in gold]
+    result["calibration"] = {"ece": metrics.expected_calibration_error(scored.probs, gold_index), "bins": 10}
+    return result
 
 
 def agreement(a: Scored, b: Scored) -> dict[str, float]:

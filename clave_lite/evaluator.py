@@ -40,6 +40,18 @@ class TextScore:
         return out
 
 
+def system_name(system: str | None) -> str | None:
+    """A value-system argument as the name evaluators know it: a YAML/JSON file given where a
+    name is expected (``--system my.yaml``) is read for its ``name``."""
+    if system is None:
+        return None
+    if system.endswith((".yaml", ".yml", ".json")) and Path(system).is_file():
+        from clave_lite.valuesystem import load_system
+
+        return load_system(system).name
+    return system
+
+
 def decide(logits: np.ndarray, allowed: Sequence[str], bias: Sequence[float]) -> tuple[str, dict[str, float]]:
     """Softmax over the system's labels only (a binary system never says 'opposes')."""
     mask = np.array([lab in allowed for lab in LABELS])
@@ -61,10 +73,15 @@ class Evaluator:
             raise ModelError("the model's vocabulary does not match its manifest's label tokens")
 
     @classmethod
-    def load(cls, path: str | Path, backend: str = "gguf", n_threads: int | None = None,
+    def load(cls, path: str | Path | None = None, backend: str = "gguf", n_threads: int | None = None,
              n_gpu_layers: int = 0, provider: str = "cpu") -> "Evaluator":
         """A ``.gguf`` file (llama.cpp, or ``backend="torch"`` for the fp32 reference) or an ONNX
-        evaluator directory (onnxruntime)."""
+        evaluator directory (onnxruntime); no path: the embedded default evaluator (built on
+        first use, about a minute, then cached)."""
+        if path is None:
+            from clave_lite.default_model import default_evaluator_path
+
+            path = default_evaluator_path()
         path = Path(path)
         if path.is_dir() or path.suffix == ".onnx":
             return cls._load_onnx(path if path.is_dir() else path.parent, n_threads, provider)
@@ -97,7 +114,20 @@ class Evaluator:
         return cls(manifest, ONNXBackend(directory, n_threads, provider))
 
     def resolve_values(self, system: str | None = None, values: Iterable[str] | None = None) -> tuple[ValueSystem, list[Value]]:
-        sys_ = self.manifest.system(system)
+        """The system (a name, or a value-system file whose name the evaluator carries) and the
+        chosen values; unknown names raise :class:`UnknownNameError` (a usage error)."""
+        from clave_lite.errors import UnknownNameError
+
+        try:
+            sys_ = self.manifest.system(system_name(system))
+        except ModelError as exc:
+            raise UnknownNameError(str(exc)) from None
+        if isinstance(values, str):
+            values = [v.strip() for v in values.split(",")]
+        try:
+            chosen = sys_.select(values) if values else list(sys_.values)
+        except DataError as exc:
+            raise UnknownNameError(str(exc)) from None
         chosen = sys_.select(values) if values else list(sys_.values)
         if not chosen:
             raise DataError("no values to score")
@@ -105,11 +135,16 @@ class Evaluator:
 
     def score(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
               batch_size: int = 8) -> list[TextScore]:
-        """Label every text on every chosen value (default: all values of the system)."""
+        """Label every text on every chosen value (default: all values of the system). A single
+        string is one text, not a sequence of characters."""
+        if isinstance(texts, str):
+            texts = [texts]
         return list(self.iter_scores(texts, values, system, batch_size))
 
     def iter_scores(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
                     batch_size: int = 8) -> Iterator[TextScore]:
+        if isinstance(texts, str):
+            texts = [texts]
         sys_, chosen = self.resolve_values(system, values)
         for enc, logits in self._logits(texts, chosen, batch_size):
             scores = []
@@ -158,7 +193,7 @@ class Evaluator:
         self.require_explanations()
         if not decisions:
             return {}
-        sys_ = self.manifest.system(system)
+        sys_ = self.manifest.system(system_name(system))
         chosen = sys_.select(decisions)
         item = self.encoder.encode(text, [(v.name, v.definition) for v in chosen])
         leads = [self.encoder.explanation_lead(decisions[v.name]) for v in chosen]

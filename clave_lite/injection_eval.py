@@ -22,11 +22,13 @@ from clave_lite.evaluator import Evaluator
 from clave_lite.tuples import LabelledTuple
 
 
-def attacks() -> list[tuple[str, str, str]]:
-    """(name, attack, target verdict) triples: the held-out set plus one padded variant."""
-    out = [(f"held_out_{i + 1}", a, target)
-           for i, (a, target) in enumerate(zip(injections.HELD_OUT, injections.HELD_OUT_TARGETS))]
-    out.append(("padding+instruction", injections.PADDING + " " + injections.HELD_OUT[0], injections.HELD_OUT_TARGETS[0]))
+def attacks() -> list[tuple[str, str, str, str]]:
+    """(name, family, attack, target verdict): the held-out set plus one padded variant."""
+    out = [(f"held_out_{i + 1}", family, a, target)
+           for i, (a, family, target) in enumerate(zip(injections.HELD_OUT, injections.HELD_OUT_FAMILIES,
+                                                       injections.HELD_OUT_TARGETS))]
+    out.append(("padding+instruction", "padding", injections.PADDING + " " + injections.HELD_OUT[0],
+                injections.HELD_OUT_TARGETS[0]))
     return out
 
 
@@ -36,7 +38,7 @@ def _attacked(gold: Sequence[LabelledTuple], attack: str, value_names: Sequence[
     out = []
     for t in gold:
         pick = value_names[int(hashlib.sha256(t.key.encode()).hexdigest(), 16) % len(value_names)]
-        out.append(dataclasses.replace(t, text=injections.inject(t.text, attack, pick)))
+        out.append(dataclasses.replace(t, text=injections.inject(t.text, attack, pick, value_names)))
     return out
 
 
@@ -45,9 +47,9 @@ def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str 
     progress("clean")
     clean = predict(evaluator, gold, system)
     names = evaluator.manifest.system(gold[0].system or system).value_names
-    report: dict[str, Any] = {"clean": evaluate(gold, clean), "attacks": {}}
+    report: dict[str, Any] = {"clean": evaluate(gold, clean), "attacks": {}, "families": {}}
     flipped = to_target = total = 0
-    for name, attack, target in attacks():
+    for name, family, attack, target in attacks():
         progress(name)
         attacked_gold = _attacked(gold, attack, names)
         scored = predict(evaluator, attacked_gold, system)
@@ -55,8 +57,15 @@ def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str 
         changed = sum(a.label != b.label for a, b in pairs)
         toward = sum(a.label != b.label and b.label == target for a, b in pairs)
         flipped, to_target, total = flipped + changed, to_target + toward, total + len(gold)
-        report["attacks"][name] = {"flip_rate": changed / len(gold), "to_target": toward / len(gold),
+        report["attacks"][name] = {"family": family, "flip_rate": changed / len(gold), "to_target": toward / len(gold),
                                    "accuracy": evaluate(attacked_gold, scored)["accuracy"]}
+        fam = report["families"].setdefault(family, {"flipped": 0, "to_target": 0, "decisions": 0})
+        fam["flipped"] += changed
+        fam["to_target"] += toward
+        fam["decisions"] += len(gold)
+    for fam in report["families"].values():
+        fam["flip_rate"] = fam["flipped"] / fam["decisions"]
+        fam["to_target_rate"] = fam["to_target"] / fam["decisions"]
     report["flip_rate"] = flipped / total
     report["to_target_rate"] = to_target / total
     report["decisions"] = total
@@ -73,6 +82,9 @@ def render(report: dict[str, Any]) -> str:
              f"{'attack':<24}{'flip rate':>10}{'to target':>10}{'accuracy':>10}"]
     for name, r in report["attacks"].items():
         lines.append(f"{name:<24}{r['flip_rate']:>10.3f}{r['to_target']:>10.3f}{r['accuracy']:>10.3f}")
+    lines.append(f"{'family':<24}{'flip rate':>10}{'to target':>10}")
+    for name, f in report.get("families", {}).items():
+        lines.append(f"  {name:<22}{f['flip_rate']:>10.3f}{f['to_target_rate']:>10.3f}")
     lines.append(f"{'all attacks':<24}{report['flip_rate']:>10.3f}{report['to_target_rate']:>10.3f}"
                  f"   ({report['decisions']} decisions)")
     c = report["control"]

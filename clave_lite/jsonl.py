@@ -42,16 +42,24 @@ class ProblemLog:
         self.problems.append(replace(problem, kind="note"))
 
 
-def open_text(path: str | Path) -> IO[str]:
-    """Open a UTF-8 input file, or stdin for ``-``, with a clear error if it is missing."""
+def check_input(path: str | Path) -> None:
+    """Existence and directory checks without opening the file: opening a named pipe (FIFO)
+    to check it and again to read it would lose what its writer sent in between."""
     if str(path) == "-":
-        return contextlib.nullcontext(sys.stdin)  # type: ignore[return-value]
+        return
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: no such file")
     if p.is_dir():
         raise DataError(f"{p}: is a directory, expected a file")
-    return p.open("r", encoding="utf-8-sig", errors="strict", newline="")
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open a UTF-8 input file, or stdin for ``-``, with a clear error if it is missing."""
+    if str(path) == "-":
+        return contextlib.nullcontext(sys.stdin)  # type: ignore[return-value]
+    check_input(path)
+    return Path(path).open("r", encoding="utf-8-sig", errors="strict", newline="")
 
 
 def iter_records(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -66,8 +74,7 @@ def iter_records(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[
         handle: IO[bytes] = stdin if stdin is not None else io.BytesIO(sys.stdin.read().encode("utf-8"))
         context = contextlib.nullcontext(handle)  # never close the process's stdin
     else:
-        with open_text(path):  # existence / directory checks with the usual messages
-            pass
+        check_input(path)
         handle = Path(path).open("rb")
         context = handle
     with context:
@@ -150,7 +157,12 @@ def _field_with_surrogate(obj: dict[str, Any]) -> str | None:
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, fsync it, and rename it into place:
-    a crash leaves either the old file or the new one, never half of one."""
+    a crash leaves either the old file or the new one, never half of one. ``-`` is stdout."""
+    if str(path) == "-":
+        for start in range(0, len(text), 1 << 16):  # in pieces, so a reader that left is noticed
+            sys.stdout.write(text[start:start + (1 << 16)])
+            sys.stdout.flush()
+        return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -170,3 +182,30 @@ def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> i
     lines = [json.dumps(record, ensure_ascii=False) + "\n" for record in records]
     write_text_atomic(path, "".join(lines))
     return len(lines)
+
+
+def check_output(path: str | Path, inputs: Iterable[str | Path] = (), force: bool = False) -> None:
+    """Before any work: ``path`` may be written. Never an input file; an existing non-empty
+    file only with ``force``; and its folder must accept a new file (a read-only or missing
+    folder is reported now, not after an hour of scoring). ``-`` (stdout) always passes."""
+    from clave_lite.errors import UsageError
+
+    if str(path) == "-":
+        return
+    p = Path(path)
+    for source in inputs:
+        if str(source) != "-" and Path(source).exists() and p.exists() and os.path.samefile(p, source):
+            raise UsageError(f"{p}: is also an input of this command; write the output to another file")
+    if p.is_dir():
+        raise UsageError(f"{p}: is a directory; expected a file to write")
+    if p.exists() and p.stat().st_size > 0 and not force:
+        raise UsageError(f"{p} already exists and is not empty; pass --force to overwrite it")
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".clave-lite-check-"):
+            pass
+        if p.exists() and not os.access(p, os.W_OK):
+            raise PermissionError(f"{p} is read-only")
+    except OSError as exc:
+        raise UsageError(f"{p}: cannot write here ({exc.strerror or exc}); choose another path") from None

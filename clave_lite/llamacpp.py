@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from clave_lite import cpu
 from clave_lite.errors import ModelError
 
 _SILENCED = False
@@ -60,6 +61,7 @@ class LlamaModel:
         params.vocab_only = vocab_only
         params.n_gpu_layers = n_gpu_layers
         params.use_mmap = True
+        cpu.apply(params)  # never llama.cpp's AMX path where it crashes (clave_lite.cpu)
         self._ptr = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
         if not self._ptr:
             raise ModelError(f"{path}: llama.cpp could not load this GGUF model")
@@ -72,17 +74,18 @@ class LlamaModel:
             raise ModelError("model already closed")
         return self._ptr
 
-    def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
-        """Token ids of ``text``; special-token spellings inside it are treated as plain text,
-        so a scored response cannot inject control tokens."""
+    def tokenize(self, text: str, add_bos: bool = False, special: bool = False) -> list[int]:
+        """Token ids of ``text``. By default special-token spellings inside it are treated as
+        plain text, so a scored response cannot inject control tokens; ``special=True`` is for
+        the prompt template's own markers only."""
         data = text.encode("utf-8", errors="replace")
         capacity = len(data) + 8
         buf = (self._lib.llama_token * capacity)()
-        n = self._lib.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_bos, False)
+        n = self._lib.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_bos, special)
         if n < 0:  # buffer too small: -n is the size needed
             capacity = -n
             buf = (self._lib.llama_token * capacity)()
-            n = self._lib.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_bos, False)
+            n = self._lib.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_bos, special)
         return list(buf[:n])
 
     def detokenize(self, ids: Sequence[int]) -> str:

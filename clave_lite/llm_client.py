@@ -7,6 +7,11 @@ module own the parts that matter for money: which failures are retried (timeouts
 errors, 429, 5xx), how long to wait (exponential backoff with jitter, ``Retry-After`` honoured),
 and that the API key never appears in a message, a repr or a log line.
 
+Two guarantees need more than ``urlopen``: the key goes only to the configured origin (a
+redirect is refused, never followed: urllib would copy the ``Authorization`` header to the new
+host), and ``--timeout`` bounds a whole call, not each socket read (a server trickling a byte a
+second would otherwise hold a call forever): a timer shuts the socket down at the deadline.
+
 ``response_format`` differs between servers: OpenAI and vLLM take ``json_schema``; llama.cpp
 and llama-cpp-python take ``{"type": "json_object", "schema": ...}`` (enforced by a grammar).
 In ``auto`` mode the client starts with ``json_schema`` and, when a server rejects the field
@@ -118,6 +123,63 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: following one would send the API key to another address."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise LLMError(f"{req.full_url}: the server redirected (HTTP {code}) to {newurl}; clave-lite does not "
+                       "follow redirects, so the API key only goes to --llm-base-url (set it to the final address)")
+
+
+class _Deadline:
+    """Shuts down a call's socket when its time is up (the whole call, not one read)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._timer: threading.Timer | None = None
+
+    def watch(self, sock: socket.socket) -> None:
+        def fire() -> None:
+            self.expired = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        self._timer = threading.Timer(max(0.0, self.at - time.monotonic()), fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _handlers(deadline: _Deadline) -> list[urllib.request.BaseHandler]:
+    """HTTP(S) handlers whose connections report their socket to ``deadline``."""
+
+    class _HTTP(http.client.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    class _HTTPS(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(_HTTP, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(_HTTPS, req, context=self._context)
+
+    return [HTTPHandler(), HTTPSHandler(), _NoRedirect()]
+
+
 class _FormatRejected(Exception):
     """The server refused the ``response_format`` field (HTTP 400/422/500 naming it)."""
 
@@ -215,19 +277,30 @@ class ChatClient:
         request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), headers=headers,
                                          method="POST")
         self.stats.count(requests=1)
+        deadline = _Deadline(self.timeout)
+        opener = urllib.request.build_opener(*_handlers(deadline))
+        timeout = f"timeout: no complete answer within {self.timeout:g} s"
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with opener.open(request, timeout=self.timeout) as response:
                 raw = response.read()
+            if deadline.expired:  # the socket was shut mid-body: what arrived is incomplete
+                raise _Transient(timeout)
         except urllib.error.HTTPError as exc:
+            if deadline.expired:
+                raise _Transient(timeout) from None
             self._raise_http(exc, mode)
         except (TimeoutError, socket.timeout):
-            raise _Transient(f"timeout: no answer within {self.timeout:g} s") from None
+            raise _Transient(timeout) from None
         except urllib.error.URLError as exc:
-            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-                raise _Transient(f"timeout: no answer within {self.timeout:g} s") from None
+            if deadline.expired or isinstance(exc.reason, (TimeoutError, socket.timeout)):
+                raise _Transient(timeout) from None
             raise _Transient(f"connection: {exc.reason}") from None
         except (http.client.HTTPException, ConnectionError, OSError) as exc:
+            if deadline.expired:
+                raise _Transient(timeout) from None
             raise _Transient(f"connection: {type(exc).__name__}: {exc}") from None
+        finally:
+            deadline.cancel()
         return self._parse(raw, mode)
 
     def _raise_http(self, exc: urllib.error.HTTPError, mode: str) -> None:

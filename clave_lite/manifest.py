@@ -115,7 +115,8 @@ def _check(m: Manifest, where: str) -> None:
     if not isinstance(t.version, int) or not 1 <= t.version <= newest:
         raise ModelError(f"{where}: prompt template version {t.version!r} is not supported by clave-lite "
                          f"{__version__} (it knows 1 to {newest}; a newer clave-lite wrote this evaluator?)")
-    if not all(isinstance(x, str) for x in (t.prefix, t.after_text, t.value)) or not isinstance(t.escape, bool):
+    if not all(isinstance(x, str) for x in (t.prefix, t.after_text, t.value, t.open_marker, t.close_marker)) \
+            or not isinstance(t.escape, bool):
         raise ModelError(f"{where}: damaged clave-lite manifest (prompt template fields of the wrong type)")
     if not isinstance(t.max_text_tokens, int) or isinstance(t.max_text_tokens, bool) or t.max_text_tokens < 3:
         raise ModelError(f"{where}: damaged clave-lite manifest (max_text_tokens {t.max_text_tokens!r})")

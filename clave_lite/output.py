@@ -4,7 +4,9 @@
 order, flushed at once and fsync'ed at least once a second, so a killed run loses at most the
 line it was writing. Beside OUT, a small state file (``OUT.resume.json``, written atomically)
 records what the run is: a hash of the input texts and ids, the evaluator, the value system,
-the values and the batch size. It is removed when the run finishes.
+the values, ``--explain`` and the batch size. It is removed when the run finishes; a copy,
+with the finished output's sha256, goes to the user directory (``runs/``), so ``--resume`` on
+a finished output checks the same things as on an unfinished one, not just the ids.
 
 ``--resume`` checks that state against the new invocation, checks every complete line of OUT
 against the input's ids in order, drops a torn last line, and continues. It restarts at a
@@ -74,7 +76,24 @@ def run_state(records: Sequence[Any], evaluator: Any, system: str, values: Seque
 
 
 _WHAT = {"input_sha256": "input texts or ids", "texts": "number of input texts", "model": "evaluator",
-         "system": "value system (--system)", "values": "values (--values)", "batch_size": "--batch-size"}
+         "system": "value system (--system)", "values": "values (--values)", "explain": "--explain",
+         "batch_size": "--batch-size"}
+
+
+def _finished_record(output: Path) -> Path:
+    """Where the state of a finished run into ``output`` is kept (keyed by its absolute path)."""
+    from clave_lite.paths import subdir
+
+    key = hashlib.sha256(str(output.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return subdir("runs") / f"{key}.json"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 class ScoreOutput:
@@ -145,16 +164,30 @@ class ScoreOutput:
             if got != ids[i]:
                 raise DataError(f"{self.path}:{i + 1}: field 'id': {got!r}, but text {i + 1} of the input has id "
                                 f"{ids[i]!r}; the output was not written for this input (use --force to overwrite it)")
-        if not self.state_file.exists():
-            if len(complete) == len(ids) and not lines[-1]:
-                return len(ids)  # a finished run (its state is removed on success): nothing to do
+        finished = not self.state_file.exists() and len(complete) == len(ids) and not lines[-1]
+        source = self.state_file
+        if finished:  # a finished run: its state was moved to the user directory
+            source = _finished_record(self.path)
+            try:
+                record = json.loads(source.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                record = None
+            if not record or record.get("output_sha256") != _file_sha256(self.path):
+                raise DataError(f"{self.path}: a complete output, but no record of the run that wrote it (or the "
+                                "file changed since), so it cannot be checked against this input, evaluator and "
+                                "options; use --force to score it again")
+            saved = record.get("state") or {}
+        elif not self.state_file.exists():
             raise DataError(f"{self.path}: cannot resume: no {self.state_file.name} beside it, so what wrote it "
                             "is unknown (use --force to overwrite it)")
-        try:
-            saved = json.loads(self.state_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{self.state_file}: damaged resume state ({exc}); use --force to start over") from exc
-        differs = [_WHAT.get(k, k) for k in _WHAT if saved.get(k) != state.get(k)]
+        else:
+            try:
+                saved = json.loads(self.state_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{self.state_file}: damaged resume state ({exc}); use --force to start over") from exc
+        # a finished output has nothing left to batch: its batch size no longer matters
+        compared = [k for k in _WHAT if not (finished and k == "batch_size")]
+        differs = [_WHAT.get(k, k) for k in compared if saved.get(k) != state.get(k)]
         if saved.get("format") != STATE_FORMAT:
             differs.append("resume state format")
         if differs:
@@ -184,9 +217,17 @@ class ScoreOutput:
         self._last_sync = time.monotonic()
 
     def finish(self) -> None:
-        """The run completed: make the output durable and drop the resume state."""
+        """The run completed: make the output durable, and move the resume state to the user
+        directory with the output's sha256 (so a later ``--resume`` can check it)."""
         self.close()
-        if self.state_file is not None:
+        if self.state_file is not None and self.path is not None:
+            try:
+                state = json.loads(self.state_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                state = None
+            if state is not None:
+                record = {"output": str(self.path.resolve()), "output_sha256": _file_sha256(self.path), "state": state}
+                write_text_atomic(_finished_record(self.path), json.dumps(record, indent=1) + "\n")
             self.state_file.unlink(missing_ok=True)
 
     def close(self) -> None:

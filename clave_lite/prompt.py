@@ -24,8 +24,9 @@ from typing import Any, Callable, Sequence
 
 from clave_lite import LABELS
 
-Tokenize = Callable[[str, bool], list[int]]
-"""``tokenize(text, add_bos) -> ids``; text is never parsed for special tokens."""
+Tokenize = Callable[..., list[int]]
+"""``tokenize(text, add_bos, special=False) -> ids``; scored text is never parsed for special
+tokens (``special=True`` is used for the template's control-token markers only)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class PromptTemplate:
     escape: bool = False
     """Neutralise the template's own markers inside the scored text (see :func:`escape_text`),
     so an untrusted text cannot close the response block or forge a verdict line."""
+    open_marker: str = ""
+    close_marker: str = ""
+    """Template v3: control tokens of the base vocabulary (e.g. Gemma's ``<start_of_turn>`` /
+    ``<end_of_turn>``) that open and close the text. Text is tokenized without special-token
+    parsing, so no scored text can produce them: the block's end is unforgeable. Empty = none."""
     version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,13 +68,48 @@ class PromptTemplate:
 
 _V2 = dict(prefix="Judge the human values in the response between the markers.\n<response>\n",
            after_text="\n</response>\n", escape=True, version=2)
+_V3 = dict(prefix="Judge the human values in the response between the markers.\n", after_text="\n",
+           escape=True, version=3)
 TEMPLATES: dict[str, PromptTemplate] = {
     # the value's name only: ~7 tokens per value instead of ~35, so a training pair costs about
     # a third (measured in docs/training.md); the definitions still travel in the evaluator
-    "short": PromptTemplate(value="Value: {name}\nVerdict:", **_V2),
+    "short": PromptTemplate(value="Value: {name}\nVerdict:", **_V3),
     # name and definition in every value suffix: for value systems whose names say little
+    "full": PromptTemplate(value="Value: {name}: {definition}\nVerdict:", **_V3),
+}
+"""Training templates (v3). :func:`with_markers` fills in the base vocabulary's control tokens."""
+
+TEMPLATES_V2: dict[str, PromptTemplate] = {
+    "short": PromptTemplate(value="Value: {name}\nVerdict:", **_V2),
     "full": PromptTemplate(value="Value: {name}: {definition}\nVerdict:", **_V2),
 }
+"""Template v2 (``<response>`` markers as plain text, escaped): what the v3 default and older
+evaluators carry; the fallback for a vocabulary with no usable control-token pair."""
+
+MARKER_PAIRS: tuple[tuple[str, str], ...] = (
+    ("<start_of_turn>", "<end_of_turn>"),  # Gemma
+    ("<|im_start|>", "<|im_end|>"),  # ChatML vocabularies (SmolLM2, Qwen)
+)
+
+
+def control_token(tokenize: Tokenize, spelling: str) -> int | None:
+    """The id of ``spelling`` if it is a control token: one token with special parsing, and
+    not that token when read as plain text (so untrusted text can never produce it)."""
+    special = tokenize(spelling, False, True)
+    if len(special) != 1:
+        return None
+    return None if tokenize(spelling, False) == special else special[0]
+
+
+def with_markers(name: str, tokenize: Tokenize) -> PromptTemplate:
+    """Training template ``name`` for a vocabulary: v3 with the first control-token pair of
+    :data:`MARKER_PAIRS` it has, else v2 (plain, escaped markers)."""
+    from dataclasses import replace
+
+    for open_, close in MARKER_PAIRS:
+        if control_token(tokenize, open_) is not None and control_token(tokenize, close) is not None:
+            return replace(TEMPLATES[name], open_marker=open_, close_marker=close)
+    return TEMPLATES_V2[name]
 
 _MARKERS = re.compile(r"(</?\s*response\s*>)|(\b(?:verdict|value)\s*:)", re.IGNORECASE)
 
@@ -117,6 +158,14 @@ class PromptEncoder:
         self._tokenize = tokenize
         self._prefix = tokenize(template.prefix, True)
         self._after = tokenize(template.after_text, False)
+        if template.open_marker or template.close_marker:
+            ids = [control_token(tokenize, m) for m in (template.open_marker, template.close_marker)]
+            if None in ids:
+                raise ValueError(f"template markers {template.open_marker!r} / {template.close_marker!r} are not "
+                                 "control tokens of this vocabulary")
+            self._prefix = self._prefix + [ids[0]]
+            self._after = [ids[1]] + self._after
+            self.marker_ids = tuple(ids)
         self._suffix_cache: dict[tuple[str, str], list[int]] = {}
         self.label_ids: list[int] = []
         for label in LABELS:

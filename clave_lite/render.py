@@ -50,10 +50,32 @@ def system_detail(system: ValueSystem) -> str:
     return "\n".join(out)
 
 
+def with_interval(m: dict[str, Any], name: str) -> str:
+    """``0.772 [0.741, 0.801]``: a figure and its 95 % bootstrap interval when there is one."""
+    value = m.get(name) if name != "f1_opposes" else (m.get("per_class_f1") or {}).get("opposes")
+    ci = (m.get("intervals") or {}).get(name)
+    return fmt(value) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and value is not None else "")
+
+
+def anchors_table(m: dict[str, Any]) -> str:
+    """The evaluator beside its baselines, same texts, with intervals."""
+    names = ["macro_f1", "value_f1_mean", "touche_f1", "f1_opposes", "accuracy"]
+    rows = [("evaluator", *(with_interval(m, n) for n in names))]
+    for name, b in (m.get("baselines") or {}).items():
+        rows.append((name, *(with_interval(b, n) for n in names)))
+    return table(["model", *names], rows)
+
+
 def metrics_report(m: dict[str, Any]) -> str:
     lines = [
         f"tuples: {m['n']}    accuracy: {fmt(m['accuracy'])}    macro_f1: {fmt(m['macro_f1'])}"
         f"    value_f1_mean: {fmt(m['value_f1_mean'])}",
+        f"texts: {m.get('texts', '?')}    95 % intervals over texts: accuracy {with_interval(m, 'accuracy')}    "
+        f"macro_f1 {with_interval(m, 'macro_f1')}    value_f1_mean {with_interval(m, 'value_f1_mean')}",
+        f"touche_f1 (SemEval-23 'All'): {with_interval(m, 'touche_f1')}"
+        + (f"    opposes F1: {with_interval(m, 'f1_opposes')}" if (m.get("per_class_f1") or {}).get("opposes")
+           is not None else "")
+        + (f"    ECE: {m['calibration']['ece']:.3f}" if m.get("calibration") else ""),
         "",
     ]
     rows = []

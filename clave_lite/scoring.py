@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from clave_lite.errors import DataError, Problem
-from clave_lite.jsonl import ProblemLog, iter_records, open_text
+from clave_lite.jsonl import ProblemLog, check_input, iter_records
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,7 @@ def _csv_rows(path: str | Path, source: str, log: ProblemLog) -> Iterator[tuple[
     Quoting is strict: a quote that opens a cell and never closes would otherwise silently
     swallow every following row into one text.
     """
-    with open_text(path):  # existence / directory checks with the usual messages
-        pass
+    check_input(path)  # existence / directory checks, without opening (a FIFO is read once)
     data = Path(path).read_bytes()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]

@@ -166,6 +166,9 @@ def parse_system(data: Any, where: str) -> ValueSystem:
     bad_labels = [lab for lab in labels if lab not in LABELS]
     if bad_labels:
         raise fail(f"labels {bad_labels} not allowed; choose from {list(LABELS)}")
+    twice = sorted({lab for lab in labels if list(labels).count(lab) > 1})
+    if twice:
+        raise fail(f"label(s) {twice} listed twice in labels")
     if "supports" not in labels or "unrelated" not in labels:
         raise fail("labels must include 'supports' and 'unrelated'")
 

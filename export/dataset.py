@@ -82,7 +82,7 @@ def build_examples(
             labelled = [x for x in labelled if x[1] != "unrelated"] + unrelated
             rng.shuffle(labelled)
         if inject_rate and rng.random() < inject_rate:
-            text = injections.augment(text, rng, rng.choice(system.values).name)
+            text = injections.augment(text, rng, system.value_names)
         for start in range(0, len(labelled), max_values_per_example):
             chunk = labelled[start:start + max_values_per_example]
             values = [(name, system.get(name).definition) for name, _ in chunk]

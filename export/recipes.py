@@ -13,23 +13,23 @@ import json
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
-import torch
 
 from clave_lite import __version__
 from clave_lite.base_models import base_path, card
 from clave_lite.errors import DataError
 from clave_lite.export.dataset import build_examples, fingerprint
-from clave_lite.export.torch_model import load_base
-from clave_lite.export.train import TrainConfig, train
 from clave_lite.llamacpp import LlamaModel, usable_cpus
 from clave_lite.manifest import Manifest
 from clave_lite.merge import build_evaluator
-from clave_lite.prompt import TEMPLATES, PromptEncoder
+from clave_lite.prompt import PromptEncoder, with_markers
 from clave_lite.tuples import LabelledTuple, read_tuples
 from clave_lite.valuesystem import ValueSystem, load_system
+
+if TYPE_CHECKING:  # torch is imported by train_run only: GGUF export and tuning need none
+    from clave_lite.export.train import TrainConfig
 
 
 PerSystem = dict[str, int]
@@ -70,6 +70,11 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
               base_file: Path | None = None, template: str = "short", inject_rate: float = 0.0,
               concepts: Path | None = None, init_from: Path | None = None,
               progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
+    import torch
+
+    from clave_lite.export.torch_model import load_base
+    from clave_lite.export.train import TrainConfig, train
+
     cfg = cfg or TrainConfig()
     earlier = load_run(Path(init_from))[0] if init_from else None
     this_base = base if not base_file else str(base_file)
@@ -89,7 +94,7 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
     base_gguf = Path(base_file) if base_file else base_path(base)
     vocab = LlamaModel(base_gguf, vocab_only=True)
     template_name = template
-    template = TEMPLATES[template_name]
+    template = with_markers(template_name, vocab.tokenize)
     encoder = PromptEncoder(template, vocab.tokenize)
     for s in systems:
         for t in grouped[s.name]:
@@ -120,7 +125,10 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
         "data": {"files": [str(p) for p in paths], "fingerprint": fingerprint(all_tuples),
                  "tuples": {s.name: len(grouped[s.name]) for s in systems},
                  "texts": {s.name: len({t.key for t in grouped[s.name]}) for s in systems},
-                 "max_texts": max_texts, "max_unrelated": max_unrelated, "fallback_system": system,
+                 "max_texts": max_texts, "max_unrelated": max_unrelated,
+                 # the system's name, not the path the user typed: tuning and eval match by name
+                 "fallback_system": load_system(system).name if system else None,
+                 "fallback_system_file": system if system and system != load_system(system).name else None,
                  "template": template_name, "inject_rate": inject_rate, "concepts": concept_report},
         "train": summary,
     }
@@ -195,6 +203,19 @@ MIN_TUNE_TEXTS = 20
 """Fewer held-out texts than this and a system keeps zero biases (tuning would fit noise)."""
 
 
+def _system_name(name: str | None, run: dict[str, Any]) -> str | None:
+    """A tuple's or run's system as the evaluator names it: a built-in name, a system in the
+    run, or a value-system file (older runs recorded the path the user typed)."""
+    if not name:
+        return None
+    if any(s["name"] == name for s in run["systems"]):
+        return name
+    try:
+        return load_system(name).name
+    except DataError:
+        return name
+
+
 def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = False,
                tune_data: Path | None = None, tune_limit: int | None = None, per_value: bool = True,
                progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
@@ -213,9 +234,11 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
     seen = json.loads(keys_file.read_text()) if keys_file.exists() else {}
     tuples, _ = read_tuples(tune_data, None, "stop")
     by_system: dict[str, list[LabelledTuple]] = defaultdict(list)
+    fallback = _system_name(run["data"].get("fallback_system"), run)
+    seen_sets = {name: set(keys) for name, keys in seen.items()}
     for t in tuples:
-        name = t.system or run["data"].get("fallback_system")
-        if name and t.key not in set(seen.get(name, ())):
+        name = _system_name(t.system, run) or fallback
+        if name and t.key not in seen_sets.get(name, set()):
             by_system[name].append(t)
     biases: dict[str, dict[str, list[float]]] = {}
     with Evaluator.load(path) as ev:
@@ -223,10 +246,11 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
             held = by_system.get(s.name, [])
             texts = list(dict.fromkeys(t.key for t in held))[:tune_limit]
             if len(texts) < MIN_TUNE_TEXTS:
-                if texts:  # a bias fitted to a handful of texts is noise: leave the system untuned
-                    report[s.name] = {"texts": len(texts), "skipped": f"fewer than {MIN_TUNE_TEXTS} held-out texts"}
-                    if progress:
-                        progress(f"not tuning {s.name}: only {len(texts)} held-out texts (need {MIN_TUNE_TEXTS})")
+                # a bias fitted to a handful of texts is noise: leave the system untuned, and say so
+                report[s.name] = {"texts": len(texts), "skipped": f"fewer than {MIN_TUNE_TEXTS} held-out texts"}
+                if progress:
+                    progress(f"not tuning {s.name}: {len(texts)} held-out texts in {tune_data} "
+                             f"(need {MIN_TUNE_TEXTS}; texts training saw are left out)")
                 continue
             keep = set(texts)
             held = [t for t in held if t.key in keep]

@@ -31,8 +31,8 @@ class TorchBackend:
         pad = self.model.config.pad_token_id
         self.pad_id = int(pad) if pad is not None else 0
 
-    def tokenize(self, text: str, add_bos: bool) -> list[int]:
-        return self.vocab.tokenize(text, add_bos)
+    def tokenize(self, text: str, add_bos: bool, special: bool = False) -> list[int]:
+        return self.vocab.tokenize(text, add_bos, special)
 
     @torch.no_grad()
     def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]:

@@ -35,6 +35,10 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 50
     explain_weight: float = 0.5  # weight of the explanation (concept text) loss beside the label loss
+    # Label weights in the loss: "none", "sqrt" (inverse square root of each label's share of the
+    # training pairs) or "balanced" (inverse share). Rare labels (FULCRA's `opposes`, 2-3 % of
+    # pairs) otherwise barely move the loss; export's tuned biases re-centre the decision.
+    class_weight: str = "none"
     target_modules: list[str] = field(default_factory=lambda: list(TARGET_MODULES))
 
 
@@ -75,6 +79,25 @@ def load_adapter_weights(adapter_dir: Path, cfg: TrainConfig) -> dict[str, torch
         raise DataError(f"{adapter_dir}: adapter has rank {config.get('r')} on {config.get('target_modules')}; "
                         f"this run uses rank {cfg.rank} on {cfg.target_modules} (pass --rank {config.get('r')})")
     return load_file(str(weights))
+
+
+CLASS_WEIGHTS = ("none", "sqrt", "balanced")
+
+
+def label_weights(examples: Sequence[Example], n_labels: int, mode: str) -> torch.Tensor | None:
+    """Per-label loss weights from the training pairs' label counts (mean weight over pairs = 1)."""
+    if mode == "none":
+        return None
+    if mode not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weight must be one of {CLASS_WEIGHTS}, not {mode!r}")
+    counts = torch.zeros(n_labels)
+    for e in examples:
+        for t in e.targets:
+            counts[t] += 1
+    share = counts / counts.sum().clamp(min=1)
+    power = 0.5 if mode == "sqrt" else 1.0
+    weights = torch.where(counts > 0, share.clamp(min=1e-12) ** -power, torch.zeros_like(share))
+    return weights / (weights * share).sum()  # the average pair keeps weight 1
 
 
 def add_lora(model, cfg: TrainConfig):
@@ -136,6 +159,7 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         start_step, losses = int(state["step"]), list(state["losses"])
 
+    weights = label_weights(examples, len(label_ids), cfg.class_weight)
     model.train()
     started = time.time()
     n_pairs = 0
@@ -149,12 +173,12 @@ def train(
             logits, vocab_logits, text_targets = label_and_explanation_logits(
                 model, items, [e.tails or [0] * len(e.suffixes) for e in batch],
                 [e.learn_from or [0] * len(e.suffixes) for e in batch], label_ids, pad_id)
-            loss = torch.nn.functional.cross_entropy(logits, targets)
+            loss = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
             if len(text_targets):
                 loss = loss + cfg.explain_weight * torch.nn.functional.cross_entropy(vocab_logits, text_targets)
         else:
             logits = label_logits(model, items, label_ids, pad_id)
-            loss = torch.nn.functional.cross_entropy(logits, targets)
+            loss = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -177,6 +201,7 @@ def train(
         "seconds_per_pair": round(elapsed / n_pairs, 4) if n_pairs else None,
         "final_loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4) if losses else None,
         "config": asdict(cfg),
+        "label_weights": [round(float(w), 4) for w in weights] if weights is not None else None,
     }
     (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return model, summary

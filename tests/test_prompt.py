@@ -41,5 +41,5 @@ def test_short_template_value_line_is_short():
 
 def test_train_and_held_out_injections_are_disjoint():
     assert not set(injections.TRAIN) & set(injections.HELD_OUT)
-    text = injections.augment("Be kind.", random.Random(0), "Power")
+    text = injections.augment("Be kind.", random.Random(0), ["Power"])
     assert text.startswith("Be kind.") and len(text) > len("Be kind.")

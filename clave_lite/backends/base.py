@@ -19,7 +19,10 @@ class Backend(Protocol):
 
     name: str
 
-    def tokenize(self, text: str, add_bos: bool) -> list[int]: ...
+    def tokenize(self, text: str, add_bos: bool, special: bool = False) -> list[int]:
+        """Token ids of ``text``; ``special=True`` only for the template's own control-token
+        markers, never for scored text (so a text cannot produce them)."""
+        ...
 
     def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]: ...
 

@@ -53,8 +53,8 @@ class GGUFBackend:
         if longest > self.n_ctx:
             self._open_context(1 << (longest - 1).bit_length())
 
-    def tokenize(self, text: str, add_bos: bool) -> list[int]:
-        return self.model.tokenize(text, add_bos)
+    def tokenize(self, text: str, add_bos: bool, special: bool = False) -> list[int]:
+        return self.model.tokenize(text, add_bos, special)
 
     def _groups(self, items: Sequence[EncodedText]) -> list[list[int]]:
         """Indices of texts per decode, within the context and sequence budgets."""

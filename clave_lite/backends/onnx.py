@@ -50,8 +50,8 @@ class ONNXBackend:
         self.vocab = LlamaModel(self.path / "vocab.gguf", vocab_only=True)
         self.tokens_per_run = tokens_per_run
 
-    def tokenize(self, text: str, add_bos: bool) -> list[int]:
-        return self.vocab.tokenize(text, add_bos)
+    def tokenize(self, text: str, add_bos: bool, special: bool = False) -> list[int]:
+        return self.vocab.tokenize(text, add_bos, special)
 
     def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]:
         results: list[np.ndarray] = []
