@@ -100,9 +100,9 @@ def tfidf(train: Sequence[LabelledTuple], test: Sequence[LabelledTuple]) -> list
     def features(texts: list[str]):
         train_texts = list(dict.fromkeys(t.text for t in train))
         if _is_chinese(train_texts):
-            vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+            vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
         else:
-            vec = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+            vec = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)
         vec.fit(train_texts)  # the vocabulary and IDF come from training texts only
         return vec.transform(texts)
 

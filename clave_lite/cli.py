@@ -465,7 +465,8 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         n_texts = len({t.key for t in gold})
         with click.progressbar(length=n_texts, label=f"eval ({backend})", file=sys.stderr, show_eta=True) as bar:
             scored = predict(evaluator, gold, system_name, progress=bar.update)
-        result = run_eval(gold, scored)
+        result = run_eval(gold, scored, lambda s: evaluator.manifest.temperature(
+            evaluator.manifest.system(s or system_name).name))
         result["model"] = str(evaluator.backend.path) if hasattr(evaluator.backend, "path") else str(model_path)
         result["backend"] = backend
         if baseline_names:
@@ -713,6 +714,9 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
             click.echo(f"{name}: per-value 'supports' biases " + ", ".join(
                 f"{v} {b[0]:+.2f}" for v, b in t["value_biases"].items())
                 + f": -> {t['objective_after_values']:.3f}", err=True)
+        if "temperature" in t:
+            click.echo(f"{name}: temperature {t['temperature']:g}: held-out ECE {t['ece_before']:.3f} -> "
+                       f"{t['ece_after']:.3f}", err=True)
     if as_json:
         _emit_json(info)
     else:

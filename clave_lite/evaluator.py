@@ -52,10 +52,12 @@ def system_name(system: str | None) -> str | None:
     return system
 
 
-def decide(logits: np.ndarray, allowed: Sequence[str], bias: Sequence[float]) -> tuple[str, dict[str, float]]:
-    """Softmax over the system's labels only (a binary system never says 'opposes')."""
+def decide(logits: np.ndarray, allowed: Sequence[str], bias: Sequence[float],
+           temperature: float = 1.0) -> tuple[str, dict[str, float]]:
+    """Softmax over the system's labels only (a binary system never says 'opposes'), of the
+    biased logits divided by the system's temperature."""
     mask = np.array([lab in allowed for lab in LABELS])
-    z = np.where(mask, logits + np.asarray(bias), -np.inf)
+    z = np.where(mask, (logits + np.asarray(bias)) / temperature, -np.inf)
     z = z - z[mask].max()
     p = np.where(mask, np.exp(z), 0.0)
     p = p / p.sum()
@@ -149,7 +151,8 @@ class Evaluator:
         for enc, logits in self._logits(texts, chosen, batch_size):
             scores = []
             for v, row in zip(chosen, logits):
-                label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name))
+                label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name),
+                                      self.manifest.temperature(sys_.name))
                 scores.append(ValueScore(v.name, label, probs))
             yield TextScore(scores, enc.truncated_tokens)
 

@@ -34,6 +34,10 @@ class Manifest:
     biases: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     """``biases[system][value]``: added to the label logits before the decision (calibrated
     thresholds); absent means 0."""
+    temperatures: dict[str, float] = field(default_factory=dict)
+    """``temperatures[system]``: the biased label logits are divided by it before the softmax, so
+    probabilities match observed frequencies (fitted at export on held-out texts); absent = 1.
+    A temperature never changes a label, only how sure the evaluator says it is."""
     training: dict[str, Any] = field(default_factory=dict)
     base_model: dict[str, Any] = field(default_factory=dict)
     clave_lite_version: str = __version__
@@ -49,6 +53,9 @@ class Manifest:
     def bias(self, system: str, value: str) -> list[float]:
         return self.biases.get(system, {}).get(value, [0.0] * len(LABELS))
 
+    def temperature(self, system: str) -> float:
+        return float(self.temperatures.get(system, 1.0))
+
     @classmethod
     def from_run(cls, run: dict[str, Any]) -> "Manifest":
         """The manifest of a training run directory's ``run.json``."""
@@ -59,7 +66,8 @@ class Manifest:
             label_token_ids=list(run["label_token_ids"]),
             default_system=systems[0].name,
             biases=run.get("biases") or {},
-            training={"data": run["data"],
+            temperatures=run.get("temperatures") or {},
+            training={"data": run["data"], "chain": run.get("chain") or [],
                       "train": {k: run["train"].get(k) for k in ("steps", "examples", "final_loss", "config", "seconds",
                                                                "seconds_per_pair", "pairs_trained_this_run")}},
             base_model=run["base_card"],
@@ -75,6 +83,7 @@ class Manifest:
             "labels": list(LABELS),
             "label_token_ids": self.label_token_ids,
             "biases": self.biases,
+            "temperatures": self.temperatures,
             "training": self.training,
             "base_model": self.base_model,
         }, ensure_ascii=False)
@@ -94,6 +103,7 @@ class Manifest:
                 label_token_ids=[int(i) for i in data["label_token_ids"]],
                 default_system=str(data["default_system"]),
                 biases=data.get("biases") or {},
+                temperatures=data.get("temperatures") or {},
                 training=data.get("training") or {},
                 base_model=data.get("base_model") or {},
                 clave_lite_version=str(data.get("clave_lite_version", "?")),
@@ -130,6 +140,10 @@ def _check(m: Manifest, where: str) -> None:
         raise ModelError(f"{where}: damaged clave-lite manifest (default system '{m.default_system}' is not in it)")
     if not isinstance(m.biases, dict):
         raise ModelError(f"{where}: damaged clave-lite manifest (biases)")
+    if not isinstance(m.temperatures, dict) or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and 0.05 <= t <= 20
+            for t in m.temperatures.values()):
+        raise ModelError(f"{where}: damaged clave-lite manifest (temperatures {m.temperatures!r})")
     for system, per_value in m.biases.items():
         if not isinstance(per_value, dict):
             raise ModelError(f"{where}: damaged clave-lite manifest (biases of '{system}')")

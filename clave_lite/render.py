@@ -75,7 +75,9 @@ def metrics_report(m: dict[str, Any]) -> str:
         f"touche_f1 (SemEval-23 'All'): {with_interval(m, 'touche_f1')}"
         + (f"    opposes F1: {with_interval(m, 'f1_opposes')}" if (m.get("per_class_f1") or {}).get("opposes")
            is not None else "")
-        + (f"    ECE: {m['calibration']['ece']:.3f}" if m.get("calibration") else ""),
+        + (f"    ECE: {m['calibration']['ece']:.3f}" if m.get("calibration") else "")
+        + (f" (before temperature: {m['calibration']['ece_untempered']:.3f})"
+           if (m.get("calibration") or {}).get("ece_untempered") is not None else ""),
         "",
     ]
     rows = []

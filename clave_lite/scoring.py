@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +24,7 @@ class TextRecord:
     id: str
     text: str  # what is scored (dialogue form when a prompt is given)
     line: int
+    auto_id: bool = False  # the input gave no id: this one is the text's position
 
 
 def _record(obj: dict[str, Any], source: str, lineno: int, ordinal: int) -> TextRecord | Problem:
@@ -45,23 +46,33 @@ def _record(obj: dict[str, Any], source: str, lineno: int, ordinal: int) -> Text
     for name, cell in (("text", obj.get("text")), ("prompt", prompt), ("id", raw_id)):
         if isinstance(cell, str) and _UNDECODABLE.search(cell):
             return Problem(source, lineno, name, "not valid UTF-8")
-    return TextRecord(str(raw_id) if raw_id is not None else str(ordinal), text, lineno)
+    if raw_id is None:
+        return TextRecord(str(ordinal), text, lineno, auto_id=True)
+    return TextRecord(str(raw_id), text, lineno)
 
 
 def read_texts(path: str | Path, log: ProblemLog) -> Iterator[TextRecord]:
     """Texts from JSONL (default, and stdin) or CSV (by ``.csv`` suffix)."""
     source = "<stdin>" if str(path) == "-" else str(path)
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, bool]] = {}
     ordinal = 0
 
     def checked(rec: TextRecord | Problem) -> Iterator[TextRecord]:
         if isinstance(rec, Problem):
             log.add(rec)
             return
-        if rec.id in seen:
-            log.add(Problem(source, rec.line, "id", f"duplicate id {rec.id!r} (first on line {seen[rec.id]})"))
+        if rec.auto_id:  # a position id must not collide with an id some other line was given
+            n = 1
+            while rec.id in seen:
+                rec = replace(rec, id=f"{rec.id.split('~')[0]}~{n}")
+                n += 1
+        elif rec.id in seen:
+            first_line, first_auto = seen[rec.id]
+            why = (f"line {first_line} has no id and was numbered {rec.id!r}; give every text an id, or none"
+                   if first_auto else f"first on line {first_line}")
+            log.add(Problem(source, rec.line, "id", f"duplicate id {rec.id!r} ({why})"))
             return
-        seen[rec.id] = rec.line
+        seen[rec.id] = (rec.line, rec.auto_id)
         yield rec
 
     if str(path).lower().endswith(".csv"):

@@ -135,9 +135,37 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
     if earlier:
         run["data"]["init_from"] = {"run": str(init_from), "fingerprint": earlier["data"]["fingerprint"],
                                     "files": earlier["data"]["files"], "train": earlier["train"]}
+    run["chain"] = stage_chain(earlier, str(init_from) if init_from else None) + [stage_record(run, str(out_dir))]
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
     write_train_keys(out_dir, grouped, also=Path(init_from) / "train_keys.json" if init_from else None)
     return run
+
+
+def stage_record(run: dict[str, Any], where: str) -> dict[str, Any]:
+    """One training stage as the chain records it: data, flags and cost."""
+    data, train_summary = run.get("data", {}), run.get("train", {})
+    flags = {k: data.get(k) for k in ("max_texts", "max_unrelated", "template", "inject_rate", "fallback_system")}
+    return {"run": where, "files": data.get("files"), "fingerprint": data.get("fingerprint"),
+            "texts": data.get("texts"), "flags": flags, "config": train_summary.get("config"),
+            "steps": train_summary.get("steps"), "seconds": train_summary.get("seconds"),
+            "seconds_per_pair": train_summary.get("seconds_per_pair")}
+
+
+def stage_chain(earlier: dict[str, Any] | None, where: str | None) -> list[dict[str, Any]]:
+    """Every stage before this one, oldest first. Runs written before chains existed recorded
+    one level (``data.init_from``); that level is kept, marked ``partial``."""
+    if earlier is None:
+        return []
+    if earlier.get("chain"):
+        return list(earlier["chain"])
+    older = earlier.get("data", {}).get("init_from")
+    out = []
+    if older:
+        out.append({"run": older.get("run"), "files": older.get("files"), "fingerprint": older.get("fingerprint"),
+                    "config": (older.get("train") or {}).get("config"), "steps": (older.get("train") or {}).get("steps"),
+                    "seconds": (older.get("train") or {}).get("seconds"),
+                    "partial": "recorded one level only by a pre-chain run; earlier stages are not known"})
+    return out + [stage_record(earlier, where or "?")]
 
 
 def attach_concepts(pool: Path, systems: Sequence[ValueSystem], grouped: dict[str, list[LabelledTuple]],
@@ -228,7 +256,7 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
     if tune_data is None:
         return path, report
     from clave_lite.evaluator import Evaluator
-    from clave_lite.thresholds import tune_bias, tune_value_biases
+    from clave_lite.thresholds import fit_temperature, tune_bias, tune_value_biases
 
     keys_file = run_dir / "train_keys.json"
     seen = json.loads(keys_file.read_text()) if keys_file.exists() else {}
@@ -241,6 +269,7 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
         if name and t.key not in seen_sets.get(name, set()):
             by_system[name].append(t)
     biases: dict[str, dict[str, list[float]]] = {}
+    temperatures: dict[str, float] = {}
     with Evaluator.load(path) as ev:
         for s in ev.manifest.systems:
             held = by_system.get(s.name, [])
@@ -278,7 +307,12 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
                 biases[s.name].update(tuned)
                 report[s.name].update(value_biases={n: b for n, b in tuned.items() if b != bias},
                                       objective_after_values=after_values)
+            row_bias = np.array([biases[s.name][n] for n in values])
+            t, ece_before, ece_after = fit_temperature(np.array(rows), gold, row_bias, s.labels)
+            temperatures[s.name] = t
+            report[s.name].update(temperature=t, ece_before=round(ece_before, 4), ece_after=round(ece_after, 4))
     run["biases"] = biases
+    run["temperatures"] = temperatures
     run["tuning"] = {"data": str(tune_data), "limit": tune_limit, "report": report}
     run_path.write_text(json.dumps(run, indent=2, ensure_ascii=False))
     path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)

@@ -350,3 +350,17 @@ def test_train_with_concepts_then_explain(tiny_base, schwartz, tmp_path, run_cli
         assert not ev.explains
         with pytest.raises(ModelError, match="trained without value concepts"):
             ev.explain(TEXTS[0], {"Power": "supports"})
+
+
+def test_class_weights_lift_rare_labels_and_keep_the_mean_pair_at_one():
+    from clave_lite.export.dataset import Example
+    from clave_lite.export.train import label_weights
+
+    examples = [Example([1], [[2]] * 10, [0] * 2 + [1] * 1 + [2] * 7, [0] * 10, [0] * 10)]
+    assert label_weights(examples, 3, "none") is None
+    w = label_weights(examples, 3, "sqrt")
+    assert w[1] > w[0] > w[2]
+    shares = torch.tensor([0.2, 0.1, 0.7])
+    assert abs(float((w * shares).sum()) - 1) < 1e-6
+    b = label_weights(examples, 3, "balanced")
+    assert abs(float(b[1] / b[2]) - 7) < 1e-4

@@ -413,3 +413,19 @@ def test_fulcra_items_pool_matches_the_converted_tuples(run_cli, shared_data, tm
             total += 1
             agree += label_of[(sid, c.value)] == c.label
     assert agree / total > 0.95  # the item's value/sign is the dialogue's value_types entry
+
+
+def test_fulcra_teacher_scores_become_thresholded_tuples(run_cli, tmp_path):
+    src, out = tmp_path / "teacher.jsonl", tmp_path / "out.jsonl"
+    scores = [0.9, -0.8, 0.1, 0.3, -0.05, 0.5, -0.5, 0.0, 0.49, -0.19]
+    src.write_text(json.dumps({"prompt": "How do I pick a lock?", "answer": "I can't help with that.",
+                               "value_reward": scores}) + "\n"
+                   + json.dumps({"prompt": "x", "answer": "y", "value_reward": [2.0] * 10}) + "\n")
+    result = run_cli("convert", "fulcra-teacher", src, "-o", out, "--on-error", "skip")
+    assert result.exit_code == 7 and "value_reward" in result.stderr  # the out-of-range row is skipped
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    got = {r["value"]: r["label"] for r in rows}
+    assert got == {"Self-direction": "supports", "Stimulation": "opposes", "Hedonism": "unrelated",
+                   "Power": "unrelated", "Security": "supports", "Tradition": "opposes",
+                   "Conformity": "unrelated", "Universalism": "unrelated"}  # 0.3 and 0.49: uncertain, left out
+    assert rows[0]["text"] == "Human: How do I pick a lock?\nBob: I can't help with that."

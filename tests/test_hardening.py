@@ -371,3 +371,19 @@ def test_python_api_takes_one_string_and_the_default(default_model, monkeypatch)
         one = ev.score("I won't help you hurt anyone.", values=["Security"])
         assert len(one) == 1 and one[0].scores[0].value == "Security"
         assert ev.score(["I won't help you hurt anyone."], values="Security")[0].to_dict() == one[0].to_dict()
+
+
+def test_a_text_without_id_never_collides_with_a_given_id(tmp_path):
+    from clave_lite.jsonl import ProblemLog
+    from clave_lite.scoring import read_texts
+
+    f = tmp_path / "in.jsonl"
+    f.write_text(json.dumps({"id": "2", "text": "first"}) + "\n" + json.dumps({"text": "second"}) + "\n")
+    log = ProblemLog("stop")
+    records = list(read_texts(f, log))
+    assert [r.text for r in records] == ["first", "second"] and len({r.id for r in records}) == 2
+    g = tmp_path / "later.jsonl"
+    g.write_text(json.dumps({"text": "first"}) + "\n" + json.dumps({"id": "1", "text": "second"}) + "\n")
+    log = ProblemLog("skip")
+    list(read_texts(g, log))
+    assert "line 1 has no id" in str(log.problems[0])

@@ -224,3 +224,33 @@ def test_cli_eval_skip_exits_7(run_cli, tmp_path):
     assert result.exit_code == 7, result.output
     assert json.loads(result.stdout)["n"] == 7
     assert f"skipped: {gold}:8: invalid JSON" in result.stderr
+
+
+def test_touche_f1_is_f1_of_macro_precision_and_recall():
+    from clave_lite.metrics import Pair, compute
+
+    # value A: P 1.0 R 0.5; value B: P 0.5 R 1.0 → mean F1 0.667, but All-F1 = F1(0.75, 0.75) = 0.75
+    pairs = [Pair("A", "supports", "supports", "1"), Pair("A", "supports", "unrelated", "2"),
+             Pair("B", "supports", "supports", "1"), Pair("B", "unrelated", "supports", "2")]
+    r = compute(pairs)
+    assert abs(r["value_f1_mean"] - 2 / 3) < 1e-9 and abs(r["touche_f1"] - 0.75) < 1e-9
+
+
+def test_bootstrap_intervals_resample_texts_and_bracket_the_figure():
+    import random
+
+    from clave_lite.metrics import Pair, bootstrap_intervals, compute
+
+    rng = random.Random(0)
+    labels = ("supports", "opposes", "unrelated")
+    pairs = [Pair(v, g, g if rng.random() < 0.7 else rng.choice(labels), f"t{t}")
+             for t in range(300) for v, g in (("A", rng.choice(labels)), ("B", rng.choice(labels)))]
+    r = compute(pairs)
+    for name in ("accuracy", "macro_f1", "value_f1_mean", "touche_f1", "f1_opposes"):
+        lo, hi = r["intervals"][name]
+        figure = r[name] if name != "f1_opposes" else r["per_class_f1"]["opposes"]
+        assert lo <= figure <= hi and 0 < hi - lo < 0.2, name
+    assert bootstrap_intervals(pairs) == r["intervals"]  # seeded: the same interval twice
+    # a text's values move together: with one text the interval has no width
+    assert bootstrap_intervals([Pair("A", "supports", "supports", "x"), Pair("B", "unrelated", "supports", "x")]
+                               )["accuracy"] == [0.5, 0.5]

@@ -47,3 +47,37 @@ def test_value_biases_fix_a_shy_value_and_leave_thin_ones_alone():
     assert per_value["B"][0] - per_value["A"][0] > 2.0  # B's shyness corrected on its own
     assert per_value["A"][1:] == system_bias[1:] and per_value["B"][1:] == system_bias[1:]
     assert after > tune_bias(logits, gold, values, ["supports", "opposes", "unrelated"])[2]
+
+
+def test_temperature_fixes_overconfidence_without_changing_labels():
+    import numpy as np
+
+    from clave_lite.thresholds import fit_temperature
+
+    rng = np.random.default_rng(0)
+    gold_idx = rng.integers(0, 3, 600)
+    logits = rng.normal(0, 1, (600, 3))
+    logits[np.arange(600), gold_idx] += 1.0  # right 55 % of the time ...
+    logits *= 6.0  # ... but ~100 % sure
+    gold = [("supports", "opposes", "unrelated")[i] for i in gold_idx]
+    t, before, after = fit_temperature(logits, gold, np.zeros((600, 3)), ["supports", "opposes", "unrelated"])
+    assert t > 2 and after < before / 2
+
+
+def test_manifest_carries_and_checks_temperatures():
+    import json
+
+    import pytest
+
+    from clave_lite.errors import ModelError
+    from clave_lite.manifest import Manifest
+    from clave_lite.prompt import TEMPLATES
+    from clave_lite.valuesystem import load_system
+
+    m = Manifest([load_system("schwartz10")], TEMPLATES["short"], [1, 2, 3], "schwartz10", temperatures={"schwartz10": 1.7})
+    again = Manifest.from_json(m.to_json(), "x")
+    assert again.temperature("schwartz10") == 1.7 and again.temperature("other") == 1.0
+    bad = json.loads(m.to_json())
+    bad["temperatures"] = {"schwartz10": -1}
+    with pytest.raises(ModelError, match="temperatures"):
+        Manifest.from_json(json.dumps(bad), "x")
