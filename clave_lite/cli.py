@@ -82,7 +82,7 @@ def cpu_paths_line() -> str:
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    click.echo(f"clave-lite {__version__}\n{cpu_paths_line()}")
+    click.echo(f"clave-lite, version {__version__}\n{cpu_paths_line()}")
     ctx.exit()
 
 

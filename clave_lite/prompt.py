@@ -83,7 +83,7 @@ TEMPLATES_V2: dict[str, PromptTemplate] = {
     "short": PromptTemplate(value="Value: {name}\nVerdict:", **_V2),
     "full": PromptTemplate(value="Value: {name}: {definition}\nVerdict:", **_V2),
 }
-"""Template v2 (``<response>`` markers as plain text, escaped): what the v3 default and older
+"""Template v2 (``<response>`` markers as plain text, escaped): what default evaluators v1-v3
 evaluators carry; the fallback for a vocabulary with no usable control-token pair."""
 
 MARKER_PAIRS: tuple[tuple[str, str], ...] = (

@@ -23,7 +23,9 @@ def test_short_help_flag(run_cli):
 def test_version(run_cli):
     result = run_cli("--version")
     assert result.exit_code == 0
-    assert result.stdout.strip() == f"clave-lite, version {__version__}"
+    first, *rest = result.stdout.strip().splitlines()
+    assert first == f"clave-lite, version {__version__}"
+    assert rest[0].startswith("llama.cpp (llama-cpp-python") and rest[1].startswith("extra buffer types: ")
     assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
 
 
