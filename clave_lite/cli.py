@@ -267,6 +267,19 @@ def _command_line(ctx: click.Context) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
+def _system_flag(name: str):
+    """``--system NAME|FILE``: an unknown name is a bad flag (exit 2, as in every command); a
+    file that exists but is not a valid value system stays a data error (exit 3)."""
+    from clave_lite.valuesystem import load_system
+
+    try:
+        return load_system(name)
+    except errors.ValueSystemError as exc:
+        if Path(name).exists():
+            raise
+        raise errors.UnknownNameError(f"--system: {exc}") from None
+
+
 def _default_evaluator_path() -> Path:
     from clave_lite.default_model import default_evaluator_path
 
@@ -435,7 +448,7 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         from clave_lite.jsonl import check_output
 
         check_output(save_predictions, [p for p in (data, predictions, train_data) if p is not None], force)
-    system = load_system(system_name) if system_name else None
+    system = _system_flag(system_name) if system_name else None
     system_name = system.name if system else None  # a --system FILE is known by its name
     baseline_names = []
     if baseline_spec:
@@ -623,6 +636,8 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
       clave-lite train fulcra-train.jsonl -o runs/fulcra --epochs 1
       clave-lite export runs/fulcra -o fulcra.gguf
     """
+    if system_name:
+        _system_flag(system_name)  # an unknown --system fails now, not after loading the base
     errors.require("torch", "bake")
     errors.require("peft", "bake")
     from clave_lite.export.recipes import train_run

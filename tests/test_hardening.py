@@ -352,6 +352,10 @@ def test_unknown_values_or_system_are_usage_errors_everywhere(run_cli, default_m
         if args[-1] != "csv12":  # csv12 is in the default evaluator: that one must work
             assert result.exit_code == 2 and "error:" in result.stderr, result.output
     (tmp_path / "mft.jsonl").write_text(json.dumps({"text": "a", "value": "Care", "label": "supports"}) + "\n")
+    for command in (("eval", tmp_path / "mft.jsonl", "--predictions", tmp_path / "mft.jsonl"),
+                    ("train", tmp_path / "mft.jsonl", "-o", tmp_path / "run")):
+        nosuch = run_cli(*command, "--system", "nosuch")
+        assert nosuch.exit_code == 2 and "--system" in nosuch.stderr, nosuch.output
     mft = run_cli("eval", tmp_path / "mft.jsonl", "--model", model, "--system", "mft5")
     assert mft.exit_code == 2 and "no value system 'mft5'" in mft.stderr
 
