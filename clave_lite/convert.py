@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from clave_lite.errors import DataError, Problem
 from clave_lite.jsonl import ProblemLog, iter_records, open_text
@@ -30,58 +30,63 @@ _SLOPPY_SIGNS = {"1+": "supports", "+": "supports", "-": "opposes", "1-": "oppos
 _FULCRA_ENTRY = re.compile(r"^\s*(?P<name>[^:]+?)\s*:\s*(?P<sign>\S+)\s*$")
 
 
+def _jsonl_rows(paths: list[Path], log: ProblemLog) -> Iterator[tuple[str, int, dict]]:
+    """``(source, line, object)`` for every JSON-object line of every file."""
+    for path in paths:
+        for lineno, obj in iter_records(path, log):
+            yield str(path), lineno, obj
+
+
 def convert_fulcra(paths: list[Path], on_error: str = "stop") -> Converted:
     system = load_system("schwartz10")
     log = ProblemLog(on_error)
     out: list[LabelledTuple] = []
-    for path in paths:
-        source = str(path)
-        for lineno, obj in iter_records(path, log):
-            dialogue = obj.get("dialogue")
-            if not isinstance(dialogue, str) or not dialogue.strip():
-                log.add(Problem(source, lineno, "dialogue", "missing or empty"))
+    for source, lineno, obj in _jsonl_rows(paths, log):
+        dialogue = obj.get("dialogue")
+        if not isinstance(dialogue, str) or not dialogue.strip():
+            log.add(Problem(source, lineno, "dialogue", "missing or empty"))
+            continue
+        types = obj.get("value_types")
+        if not isinstance(types, list):
+            log.add(Problem(source, lineno, "value_types", "must be a list of 'value: ±1' strings"))
+            continue
+        labels: dict[str, str] = {}
+        broken = False
+        for entry in types:
+            match = _FULCRA_ENTRY.match(entry) if isinstance(entry, str) else None
+            if match is None:
+                log.add(Problem(source, lineno, "value_types", f"entry {entry!r} is not 'value: ±1'"))
+                broken = True
+                break
+            name, sign = match["name"], match["sign"]
+            label = _SIGNS.get(sign)
+            if label is None and sign in _SLOPPY_SIGNS:
+                label = _SLOPPY_SIGNS[sign]
+                log.note(Problem(source, lineno, "value_types", f"read sign {sign!r} of '{name}' as {label}"))
+            if label is None:
+                log.add(Problem(source, lineno, "value_types", f"entry {entry!r}: sign must be +1, -1 or 0"))
+                broken = True
+                break
+            value = system.find(name)
+            if value is None:
+                log.note(Problem(source, lineno, "value_types", f"'{name}' is not a schwartz10 value; not converted"))
                 continue
-            types = obj.get("value_types")
-            if not isinstance(types, list):
-                log.add(Problem(source, lineno, "value_types", "must be a list of 'value: ±1' strings"))
-                continue
-            labels: dict[str, str] = {}
-            broken = False
-            for entry in types:
-                match = _FULCRA_ENTRY.match(entry) if isinstance(entry, str) else None
-                if match is None:
-                    log.add(Problem(source, lineno, "value_types", f"entry {entry!r} is not 'value: ±1'"))
-                    broken = True
-                    break
-                name, sign = match["name"], match["sign"]
-                label = _SIGNS.get(sign)
-                if label is None and sign in _SLOPPY_SIGNS:
-                    label = _SLOPPY_SIGNS[sign]
-                    log.note(Problem(source, lineno, "value_types", f"read sign {sign!r} of '{name}' as {label}"))
-                if label is None:
-                    log.add(Problem(source, lineno, "value_types", f"entry {entry!r}: sign must be +1, -1 or 0"))
-                    broken = True
-                    break
-                value = system.find(name)
-                if value is None:
-                    log.note(Problem(source, lineno, "value_types", f"'{name}' is not a schwartz10 value; not converted"))
-                    continue
-                earlier = labels.get(value.name, label)
-                if label == "unrelated" or earlier == "unrelated":
-                    label = earlier if label == "unrelated" else label  # "0" adds no information
-                elif earlier != label:
-                    # FULCRA derives types from fine-grained items, so a response can uphold one
-                    # side of a value and violate another. The violation is what a filter must
-                    # not miss: opposes wins.
-                    log.note(Problem(source, lineno, "value_types",
-                                     f"'{value.name}' is labelled both {earlier} and {label}; kept opposes"))
-                    label = "opposes"
-                labels[value.name] = label
-            if broken:
-                continue
-            row_id = f"fulcra-{Path(source).stem}-{lineno}"
-            for value in system.values:
-                out.append(LabelledTuple(dialogue, value.name, labels.get(value.name, "unrelated"), row_id, system.name))
+            earlier = labels.get(value.name, label)
+            if label == "unrelated" or earlier == "unrelated":
+                label = earlier if label == "unrelated" else label  # "0" adds no information
+            elif earlier != label:
+                # FULCRA derives types from fine-grained items, so a response can uphold one
+                # side of a value and violate another. The violation is what a filter must
+                # not miss: opposes wins.
+                log.note(Problem(source, lineno, "value_types",
+                                 f"'{value.name}' is labelled both {earlier} and {label}; kept opposes"))
+                label = "opposes"
+            labels[value.name] = label
+        if broken:
+            continue
+        row_id = f"fulcra-{Path(source).stem}-{lineno}"
+        for value in system.values:
+            out.append(LabelledTuple(dialogue, value.name, labels.get(value.name, "unrelated"), row_id, system.name))
     return out, log.problems
 
 
@@ -239,29 +244,27 @@ def convert_fulcra_teacher(paths: list[Path], on_error: str = "stop") -> Convert
     system = load_system("schwartz10")
     log = ProblemLog(on_error)
     out: list[LabelledTuple] = []
-    for path in paths:
-        source = str(path)
-        for lineno, obj in iter_records(path, log):
-            prompt, answer, scores = obj.get("prompt"), obj.get("answer"), obj.get("value_reward")
-            if not isinstance(answer, str) or not answer.strip() or not isinstance(prompt, str):
-                log.add(Problem(source, lineno, "answer", "missing or empty (or no prompt)"))
+    for source, lineno, obj in _jsonl_rows(paths, log):
+        prompt, answer, scores = obj.get("prompt"), obj.get("answer"), obj.get("value_reward")
+        if not isinstance(answer, str) or not answer.strip() or not isinstance(prompt, str):
+            log.add(Problem(source, lineno, "answer", "missing or empty (or no prompt)"))
+            continue
+        if (not isinstance(scores, list) or len(scores) != len(FULCRA_SCORE_ORDER)
+                or not all(isinstance(x, (int, float)) and -1.0 <= x <= 1.0 for x in scores)):
+            log.add(Problem(source, lineno, "value_reward", "must be 10 numbers in [-1, 1]"))
+            continue
+        text = f"Human: {prompt.strip()}\nBob: {answer.strip()}"
+        row_id = f"teacher-{Path(source).stem}-{lineno}"
+        for name, score in zip(FULCRA_SCORE_ORDER, scores):
+            if score >= TEACHER_SUPPORTS:
+                label = "supports"
+            elif score <= TEACHER_OPPOSES:
+                label = "opposes"
+            elif abs(score) < TEACHER_UNRELATED:
+                label = "unrelated"
+            else:
                 continue
-            if (not isinstance(scores, list) or len(scores) != len(FULCRA_SCORE_ORDER)
-                    or not all(isinstance(x, (int, float)) and -1.0 <= x <= 1.0 for x in scores)):
-                log.add(Problem(source, lineno, "value_reward", "must be 10 numbers in [-1, 1]"))
-                continue
-            text = f"Human: {prompt.strip()}\nBob: {answer.strip()}"
-            row_id = f"teacher-{Path(source).stem}-{lineno}"
-            for name, score in zip(FULCRA_SCORE_ORDER, scores):
-                if score >= TEACHER_SUPPORTS:
-                    label = "supports"
-                elif score <= TEACHER_OPPOSES:
-                    label = "opposes"
-                elif abs(score) < TEACHER_UNRELATED:
-                    label = "unrelated"
-                else:
-                    continue
-                out.append(LabelledTuple(text, system.get(name).name, label, row_id, system.name))
+            out.append(LabelledTuple(text, system.get(name).name, label, row_id, system.name))
     return out, log.problems
 
 
