@@ -79,8 +79,10 @@ def _per_value_logreg(train: Sequence[LabelledTuple], test: Sequence[LabelledTup
             for i in idxs:
                 labels[i] = guess
             continue
-        # liblinear: seconds on sparse TF-IDF features (lbfgs took minutes per value on Touché)
-        clf = LogisticRegression(solver="liblinear", max_iter=1000, class_weight="balanced", C=1.0)
+        # liblinear takes seconds on sparse TF-IDF features where lbfgs took minutes per value
+        # (Touché), but handles two classes only: three (supports/opposes/unrelated) use lbfgs
+        solver = "liblinear" if len(classes) == 2 else "lbfgs"
+        clf = LogisticRegression(solver=solver, max_iter=1000, class_weight="balanced", C=1.0)
         clf.fit(x[[index[t.text] for t in rows]], [t.label for t in rows])
         for i, lab in zip(idxs, clf.predict(x[[index[test[i].text] for i in idxs]])):
             labels[i] = str(lab)

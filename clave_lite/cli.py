@@ -475,6 +475,14 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
             evaluator.close()
             click.echo(json.dumps(report, indent=2) if as_json else render_flips(report))
             return
+        anchors: dict[str, Any] = {}
+        if baseline_names:  # before the evaluator's pass: a failing anchor then costs seconds, not a run
+            from clave_lite import baselines as baseline_mod
+
+            train_tuples = read_tuples(train_data, system, on_error)[0] if train_data else None
+            for name in baseline_names:
+                click.echo(f"baseline: {name}", err=True)
+                anchors[name] = compute(join(gold, baseline_mod.run(name, train_tuples, gold, evaluator, system_name)))
         n_texts = len({t.key for t in gold})
         with click.progressbar(length=n_texts, label=f"eval ({backend})", file=sys.stderr, show_eta=True) as bar:
             scored = predict(evaluator, gold, system_name, progress=bar.update)
@@ -483,14 +491,7 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         result["model"] = str(evaluator.backend.path) if hasattr(evaluator.backend, "path") else str(model_path)
         result["backend"] = backend
         if baseline_names:
-            from clave_lite import baselines as baseline_mod
-
-            train_tuples = read_tuples(train_data, system, on_error)[0] if train_data else None
-            result["baselines"] = {}
-            for name in baseline_names:
-                click.echo(f"baseline: {name}", err=True)
-                result["baselines"][name] = compute(join(gold, baseline_mod.run(
-                    name, train_tuples, gold, evaluator, system_name)))
+            result["baselines"] = anchors
             result["train_data"] = str(train_data) if train_data else None
         evaluator.close()
         if reference_backend:
