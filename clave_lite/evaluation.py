@@ -83,12 +83,12 @@ def check_against(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: s
 
 
 def evaluate(gold: Sequence[LabelledTuple], scored: Scored,
-             temperature: Callable[[str | None], float] | None = None) -> dict[str, Any]:
+             temperature: Callable[[str | None], float] | None = None, intervals: bool = True) -> dict[str, Any]:
     """Metrics, intervals and the calibration error; with ``temperature`` (the evaluator's per
     system), also the ECE the probabilities had before it (``ece_untempered``)."""
     if not gold:
         raise DataError("no labelled tuples to evaluate")
-    result = metrics.compute(metrics.join(gold, scored.predictions))
+    result = metrics.compute(metrics.join(gold, scored.predictions), intervals=intervals)
     gold_index = [LABELS.index(t.label) for t in gold]
     result["calibration"] = {"ece": metrics.expected_calibration_error(scored.probs, gold_index), "bins": 10}
     if temperature is not None:
