@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from clave_lite.concept_cache import AnswerCache, cache_key
 from clave_lite.concept_prompt import (CONCEPT_SCHEMA, PROMPT_VERSION, AnswerError, build_messages, normalize_concept,
@@ -33,6 +33,7 @@ from clave_lite.concepts import Concept, write_pool
 from clave_lite.errors import DataError, LLMError, Problem, UsageError
 from clave_lite.base_models import sha256_file
 from clave_lite.jsonl import write_text_atomic
+from clave_lite.progress import Progress, Silent as _Silent
 from clave_lite.llm_client import CallStats, ChatClient, RetryPolicy, api_key_from_env
 from clave_lite.selection import interleave, select
 from clave_lite.tuples import LabelledTuple, read_tuples
@@ -68,27 +69,6 @@ class CalibrateOptions:
     resume: bool = False
     force: bool = False
     on_error: str = "stop"
-
-
-class Progress(Protocol):
-    """What the CLI shows: a stage (``embedding``, ``calls``) with a length, then steps."""
-
-    def start(self, stage: str, total: int) -> None: ...
-
-    def advance(self, n: int = 1) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-class _Silent:
-    def start(self, stage: str, total: int) -> None:
-        pass
-
-    def advance(self, n: int = 1) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from clave_lite import LABELS
-from clave_lite.backends.base import Backend
+from clave_lite.backends.base import Backend, HiddenStates
 from clave_lite.errors import DataError, ModelError
 from clave_lite.manifest import Manifest, read_gguf_manifest
 from clave_lite.prompt import EncodedText, PromptEncoder
@@ -73,6 +73,24 @@ class Evaluator:
         self.encoder = PromptEncoder(manifest.template, backend.tokenize)
         if self.encoder.label_ids != manifest.label_token_ids:
             raise ModelError("the model's vocabulary does not match its manifest's label tokens")
+        self._encoders: dict[str, PromptEncoder] = {}
+        for name, head in manifest.heads.items():
+            if head.needs_hidden and not isinstance(backend, HiddenStates):
+                raise ModelError(f"value system '{name}' is read out by a head fitted on hidden states, which "
+                                 f"the {backend.name} backend does not return; score it with the .gguf evaluator")
+            if head.needs_hidden:
+                head.check_width(backend.hidden_size, getattr(backend, "path", "evaluator"))
+
+    def encoder_for(self, system: str) -> PromptEncoder:
+        """The prompt encoder of ``system``: the evaluator's template, with the value line its
+        head was fitted with (``clave-lite adapt``) if it has one."""
+        head = self.manifest.head(system)
+        if head is None or head.value_line is None:
+            return self.encoder
+        if system not in self._encoders:
+            self._encoders[system] = PromptEncoder(replace(self.manifest.template, value=head.value_line),
+                                                   self.backend.tokenize)
+        return self._encoders[system]
 
     @classmethod
     def load(cls, path: str | Path | None = None, backend: str = "gguf", n_threads: int | None = None,
@@ -148,7 +166,7 @@ class Evaluator:
         if isinstance(texts, str):
             texts = [texts]
         sys_, chosen = self.resolve_values(system, values)
-        for enc, logits in self._logits(texts, chosen, batch_size):
+        for enc, logits in self._logits(texts, chosen, batch_size, sys_.name):
             scores = []
             for v, row in zip(chosen, logits):
                 label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name),
@@ -159,21 +177,43 @@ class Evaluator:
     def raw_logits(self, texts: Sequence[str], values: Sequence[str], system: str | None = None,
                    batch_size: int = 8) -> np.ndarray:
         """Label logits before biases, ``[n_texts, n_values, 3]`` (for tuning decisions)."""
-        _, chosen = self.resolve_values(system, values)
-        out = [logits for _, logits in self._logits(texts, chosen, batch_size)]
+        sys_, chosen = self.resolve_values(system, values)
+        out = [logits for _, logits in self._logits(texts, chosen, batch_size, sys_.name)]
         return np.stack(out) if out else np.zeros((0, len(chosen), 3))
 
-    def _logits(self, texts: Sequence[str], chosen: Sequence[Value],
-                batch_size: int) -> Iterator[tuple[EncodedText, np.ndarray]]:
-        """Encode and run texts in batches; yields each text's encoding and label logits."""
+    def _logits(self, texts: Sequence[str], chosen: Sequence[Value], batch_size: int,
+                system: str) -> Iterator[tuple[EncodedText, np.ndarray]]:
+        """Encode and run texts in batches; yields each text's encoding and label logits
+        (the system's head applied, if it has one)."""
         pairs = [(v.name, v.definition) for v in chosen]
+        head, encoder = self.manifest.head(system), self.encoder_for(system)
         for start in range(0, len(texts), batch_size):
             chunk = texts[start:start + batch_size]
             for t in chunk:
                 if not isinstance(t, str) or not t.strip():
                     raise DataError("cannot score an empty text")
-            encoded = [self.encoder.encode(t, pairs) for t in chunk]
-            yield from zip(encoded, self.backend.label_logits(encoded))
+            encoded = [encoder.encode(t, pairs) for t in chunk]
+            if head is None:
+                yield from zip(encoded, self.backend.label_logits(encoded))
+            elif head.needs_hidden:
+                logits, hidden = self.backend.logits_and_hidden(encoded)  # type: ignore[attr-defined]
+                yield from zip(encoded, (head.apply(lg, h) for lg, h in zip(logits, hidden)))
+            else:
+                yield from zip(encoded, (head.apply(lg, None) for lg in self.backend.label_logits(encoded)))
+
+    def features(self, items: Sequence[tuple[str, Sequence[Value]]], value_line: str | None = None,
+                 batch_size: int = 8) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per ``(text, values)``, the raw label logits ``[n_values, 3]`` and final hidden states
+        ``[n_values, n_embd]`` at the verdict positions, with ``value_line`` as the value suffix
+        (default: the template's). What ``clave-lite adapt`` fits a head on."""
+        if not isinstance(self.backend, HiddenStates):
+            raise ModelError(f"the {self.backend.name} backend returns no hidden states; adapt a .gguf evaluator")
+        template = self.manifest.template if value_line is None else replace(self.manifest.template, value=value_line)
+        encoder = PromptEncoder(template, self.backend.tokenize)
+        for start in range(0, len(items), batch_size):
+            encoded = [encoder.encode(text, [(v.name, v.definition) for v in values])
+                       for text, values in items[start:start + batch_size]]
+            yield from zip(*self.backend.logits_and_hidden(encoded))
 
     @property
     def explains(self) -> bool:

@@ -164,3 +164,29 @@ def quantize(src: str | Path, dst: str | Path, quant: str, n_threads: int = 0) -
     if rc != 0:
         raise ModelError(f"llama_model_quantize failed ({rc}) for {src} → {quant}")
     return Path(dst)
+
+
+def copy_with_strings(src: str | Path, dst: str | Path, strings: dict[str, str]) -> Path:
+    """``src`` with its tensors copied byte for byte (quantized ones stay quantized) and the
+    string keys ``strings`` set; every other key copied. How ``clave-lite adapt`` gives an
+    existing evaluator a new manifest without re-quantizing anything."""
+    import gguf
+
+    rd = reader(src)
+    dst = Path(dst)
+    writer = gguf.GGUFWriter(str(dst), architecture(rd))
+    for key, field in rd.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture" or key in strings:
+            continue
+        vtype = field.types[0]
+        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, field.contents(), vtype, sub_type=sub)
+    for key, value in strings.items():
+        writer.add_string(key, value)
+    for t in rd.tensors:
+        writer.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return dst

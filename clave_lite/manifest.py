@@ -17,6 +17,7 @@ from typing import Any
 
 from clave_lite import LABELS, __version__
 from clave_lite.errors import DataError, ModelError
+from clave_lite.head import Head
 from clave_lite.prompt import PromptTemplate
 from clave_lite.valuesystem import ValueSystem, parse_system
 
@@ -38,6 +39,9 @@ class Manifest:
     """``temperatures[system]``: the biased label logits are divided by it before the softmax, so
     probabilities match observed frequencies (fitted at export on held-out texts); absent = 1.
     A temperature never changes a label, only how sure the evaluator says it is."""
+    heads: dict[str, Head] = field(default_factory=dict)
+    """``heads[system]``: a linear readout fitted by ``clave-lite adapt`` (:mod:`clave_lite.head`);
+    absent = the fine-tuned label tokens."""
     training: dict[str, Any] = field(default_factory=dict)
     base_model: dict[str, Any] = field(default_factory=dict)
     clave_lite_version: str = __version__
@@ -55,6 +59,9 @@ class Manifest:
 
     def temperature(self, system: str) -> float:
         return float(self.temperatures.get(system, 1.0))
+
+    def head(self, system: str) -> Head | None:
+        return self.heads.get(system)
 
     @classmethod
     def from_run(cls, run: dict[str, Any]) -> "Manifest":
@@ -74,7 +81,7 @@ class Manifest:
         )
 
     def to_json(self) -> str:
-        return json.dumps({
+        data = {
             "format_version": FORMAT_VERSION,
             "clave_lite_version": self.clave_lite_version,
             "systems": [s.to_dict() for s in self.systems],
@@ -86,7 +93,10 @@ class Manifest:
             "temperatures": self.temperatures,
             "training": self.training,
             "base_model": self.base_model,
-        }, ensure_ascii=False)
+        }
+        if self.heads:  # only adapted evaluators carry heads; older readers never see the key
+            data["heads"] = {name: h.to_dict() for name, h in self.heads.items()}
+        return json.dumps(data, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str, where: str) -> "Manifest":
@@ -104,6 +114,7 @@ class Manifest:
                 default_system=str(data["default_system"]),
                 biases=data.get("biases") or {},
                 temperatures=data.get("temperatures") or {},
+                heads={str(k): Head.from_dict(v, where) for k, v in (data.get("heads") or {}).items()},
                 training=data.get("training") or {},
                 base_model=data.get("base_model") or {},
                 clave_lite_version=str(data.get("clave_lite_version", "?")),
@@ -138,6 +149,9 @@ def _check(m: Manifest, where: str) -> None:
     names = {s.name for s in m.systems}
     if m.default_system not in names:
         raise ModelError(f"{where}: damaged clave-lite manifest (default system '{m.default_system}' is not in it)")
+    unknown = sorted(set(m.heads) - names)
+    if unknown:
+        raise ModelError(f"{where}: damaged clave-lite manifest (a head for unknown system '{unknown[0]}')")
     if not isinstance(m.biases, dict):
         raise ModelError(f"{where}: damaged clave-lite manifest (biases)")
     if not isinstance(m.temperatures, dict) or not all(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -27,3 +27,13 @@ class Backend(Protocol):
     def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class HiddenStates(Protocol):
+    """A backend that can also return the final hidden state at each value's verdict position
+    (for evaluators with a fitted linear head, :mod:`clave_lite.head`)."""
+
+    hidden_size: int
+
+    def logits_and_hidden(self, items: Sequence[EncodedText]) -> tuple[list[np.ndarray], list[np.ndarray]]: ...

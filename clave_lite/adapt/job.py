@@ -1,0 +1,252 @@
+"""``clave-lite adapt``: a new value system from ~100 labels per value, in one command.
+
+1. Read the system and the labelled tuples; group them (a text, or ``--group-regex`` on ids).
+2. Run the evaluator once over the labelled texts, keeping the label logits and the final hidden
+   state at each value's verdict position, with the template's value line and with name +
+   definition (rules such as "Do not deceive" say little by name alone).
+3. Nested group folds: the fold estimate of the readout chosen inside each fold, next to the
+   evaluator as it is and TF-IDF + logistic regression on the *same* folds.
+4. Choose the readout on all folds, fit it on every tuple, and write a copy of the evaluator
+   whose manifest carries the system, the head, per-value biases and a fitted temperature.
+   The weights are copied byte for byte: nothing is re-trained or re-quantized.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from clave_lite import LABELS
+from clave_lite.adapt import readout
+from clave_lite.adapt.folds import assign_folds, group_keys
+from clave_lite.errors import DataError, require
+from clave_lite.progress import Progress, Silent
+from clave_lite.tuples import LabelledTuple
+from clave_lite.valuesystem import ValueSystem
+
+DEFINITION_LINE = "Value: {name}: {definition}\nVerdict:"
+FEATURE_BATCH = 32
+"""Texts per decode while reading features: labelled tuples are short, so more of them fit."""
+
+
+@dataclass(frozen=True)
+class AdaptOptions:
+    system: Path
+    labels: Path
+    output: Path
+    model: Path | None = None
+    """The evaluator to adapt; ``None`` = the embedded default."""
+    folds: int = 5
+    group_regex: str | None = None
+    seed: int = 0
+    threads: int | None = None
+    force: bool = False
+    on_error: str = "stop"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One evaluator's figures on the pooled out-of-fold predictions."""
+    name: str
+    metrics: dict[str, Any]
+
+    @property
+    def macro_f1(self) -> float:
+        return float(self.metrics["macro_f1"])
+
+    def f1(self, label: str) -> float | None:
+        return self.metrics["per_class_f1"].get(label)
+
+    def interval(self, name: str = "macro_f1") -> list[float] | None:
+        return self.metrics.get("intervals", {}).get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.metrics
+        return {"name": self.name, "macro_f1": round(m["macro_f1"], 4), "accuracy": round(m["accuracy"], 4),
+                "per_class_f1": {k: round(v, 4) for k, v in m["per_class_f1"].items()},
+                "intervals": m.get("intervals", {}), "n": m["n"], "groups": m["texts"]}
+
+
+@dataclass(frozen=True)
+class AdaptReport:
+    output: str
+    system: str
+    tuples: int
+    groups: int
+    folds: int
+    chosen: str
+    """The readout fitted on all tuples (chosen by folds over all of them)."""
+    chosen_per_fold: list[str]
+    estimates: list[Estimate]
+    """``adapted`` (nested fold estimate), ``as-is`` (the evaluator before adapting), ``tfidf``."""
+    ablation: dict[str, float]
+    """Fold objective of every candidate over all tuples (not nested: for reading, not choosing)."""
+    temperature: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def estimate(self, name: str) -> Estimate:
+        return next(e for e in self.estimates if e.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output": self.output, "system": self.system, "tuples": self.tuples, "groups": self.groups,
+                "folds": self.folds, "chosen": self.chosen, "chosen_per_fold": self.chosen_per_fold,
+                "estimates": [e.to_dict() for e in self.estimates],
+                "ablation": {k: round(v, 4) for k, v in self.ablation.items()},
+                "temperature": self.temperature, "seconds": self.seconds}
+
+
+def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
+    from clave_lite.tuples import read_tuples
+    from clave_lite.valuesystem import load_system
+
+    system = load_system(str(opts.system))
+    tuples, _ = read_tuples(opts.labels, system, opts.on_error)
+    if not tuples:
+        raise DataError(f"{opts.labels}: no labelled tuples")
+    labelled = {t.value for t in tuples}
+    missing = [v.name for v in system.values if v.name not in labelled]
+    if missing:
+        raise DataError(f"{opts.labels}: no labels for {', '.join(missing)}; every value of {system.name} needs some")
+    if len({t.label for t in tuples}) < 2:
+        raise DataError(f"{opts.labels}: every tuple has the same label; a readout needs at least two")
+    return system, tuples
+
+
+def _features(evaluator, system: ValueSystem, tuples: Sequence[LabelledTuple], lines: dict[str, str | None],
+              progress: Progress) -> dict[tuple[str, str], np.ndarray]:
+    """``(features, line)`` → per-tuple array: one pass over the unique texts per value line."""
+    by_name = {v.name: v for v in system.values}
+    texts: dict[str, list[str]] = {}
+    for t in tuples:
+        texts.setdefault(t.text, [])
+        if t.value not in texts[t.text]:
+            texts[t.text].append(t.value)
+    items = [(text, [by_name[v] for v in names]) for text, names in texts.items()]
+    where = {(text, v): (i, k) for i, (text, names) in enumerate(texts.items()) for k, v in enumerate(names)}
+    rows = [where[(t.text, t.value)] for t in tuples]
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for line, value_line in lines.items():
+        progress.start(f"reading texts ({line} line)", len(items))
+        logits, hidden = [], []
+        for lg, h in evaluator.features(items, value_line, batch_size=FEATURE_BATCH):
+            logits.append(lg)
+            hidden.append(h)
+            progress.advance()
+        progress.finish()
+        out[("label_logits", line)] = np.stack([logits[i][k] for i, k in rows])
+        out[("hidden", line)] = np.stack([hidden[i][k] for i, k in rows])
+    return out
+
+
+def _pairs(tuples: Sequence[LabelledTuple], labels: Sequence[str], groups: Sequence[str]):
+    from clave_lite.metrics import Pair
+
+    return [Pair(t.value, t.label, lab, key=g) for t, lab, g in zip(tuples, labels, groups)]
+
+
+def _decide(logits: np.ndarray, allowed: Sequence[str]) -> list[str]:
+    mask = np.array([lab in allowed for lab in LABELS])
+    return [LABELS[i] for i in np.where(mask, logits, -np.inf).argmax(1)]
+
+
+def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
+    """Adapt an evaluator to ``opts.system`` from ``opts.labels``; writes ``opts.output``."""
+    require("sklearn", "adapt")
+    from clave_lite import baselines, metrics
+    from clave_lite.evaluator import Evaluator
+    from clave_lite.jsonl import check_output
+    from clave_lite.thresholds import fit_temperature, objective
+
+    progress = progress or Silent()
+    t0 = time.time()
+    check_output(opts.output, [opts.labels, opts.system] + ([opts.model] if opts.model else []), opts.force)
+    system, tuples = _read(opts)
+    groups = group_keys(tuples, opts.group_regex)
+    assign_folds(groups, opts.folds, opts.seed)  # enough groups? refuse before reading any text
+    evaluator = Evaluator.load(opts.model, n_threads=opts.threads)
+    lines: dict[str, str | None] = {"template": None}
+    if evaluator.manifest.template.value != DEFINITION_LINE:
+        lines["definition"] = DEFINITION_LINE
+    try:
+        feats = _features(evaluator, system, tuples, lines, progress)
+        src = Path(evaluator.backend.path)  # type: ignore[attr-defined]  (a GGUF: features() checked)
+    finally:
+        evaluator.close()
+    t_features = time.time() - t0
+
+    values = [v.name for v in system.values]
+    gold = [t.label for t in tuples]
+    data = readout.Data(feats, np.array([LABELS.index(g) for g in gold]),
+                        np.array([values.index(t.value) for t in tuples]), len(values), np.array(groups))
+    goal = objective(system.labels)
+
+    def score(logits: np.ndarray, rows: np.ndarray) -> float:
+        sub = [tuples[i] for i in rows]
+        result = metrics.compute(_pairs(sub, _decide(logits, system.labels), [groups[i] for i in rows]),
+                                 intervals=False)[goal]
+        return -1.0 if result is None else float(result)
+
+    cands = readout.candidates(list(lines))
+    progress.start("choosing the readout by nested folds", opts.folds + 1)
+    oof, per_fold = readout.nested_estimate(cands, data, opts.folds, opts.seed, score, progress.advance)
+    everything = np.arange(len(tuples))
+    best, table = readout.choose(cands, data, everything, opts.folds, opts.seed, score)
+    progress.advance()
+    progress.finish()
+    t_folds = time.time() - t0 - t_features
+
+    outer = assign_folds(groups, opts.folds, opts.seed)
+    tfidf_labels = [""] * len(tuples)
+    for f in range(opts.folds):
+        train = [tuples[i] for i in np.flatnonzero(outer != f)]
+        test_idx = np.flatnonzero(outer == f)
+        for i, t in zip(test_idx, baselines.tfidf(train, [tuples[i] for i in test_idx])):
+            tfidf_labels[i] = t.label
+    as_is = feats[("label_logits", "template")]
+    estimates = [
+        Estimate("adapted", metrics.compute(_pairs(tuples, _decide(oof, system.labels), groups))),
+        Estimate("as-is", metrics.compute(_pairs(tuples, _decide(as_is, system.labels), groups))),
+        Estimate("tfidf", metrics.compute(_pairs(tuples, tfidf_labels, groups))),
+    ]
+
+    final = readout.fit(data.x(best), data.y, data.value_idx, data.n_values, best.c)
+    head, value_bias = final.head(best.features, lines[best.line], values)
+    temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), system.labels)
+    _write(opts, src, system, head, value_bias, temperature, best, estimates, tuples)
+    return AdaptReport(
+        output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),
+        folds=opts.folds, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates, ablation=table,
+        temperature=temperature,
+        seconds={"features": round(t_features, 1), "folds": round(t_folds, 1), "total": round(time.time() - t0, 1)})
+
+
+def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, value_bias: dict[str, list[float]],
+           temperature: float, best: readout.Candidate, estimates: list[Estimate],
+           tuples: Sequence[LabelledTuple]) -> None:
+    from clave_lite.ggufio import copy_with_strings
+    from clave_lite.manifest import FORMAT_KEY, FORMAT_VERSION, MANIFEST_KEY, read_gguf_manifest
+
+    m = read_gguf_manifest(src)
+    digest = hashlib.sha256(Path(opts.labels).read_bytes()).hexdigest()
+    adapted = replace(
+        m,
+        systems=[system] + [s for s in m.systems if s.name != system.name],
+        default_system=system.name,
+        heads={**{k: v for k, v in m.heads.items() if k != system.name}, system.name: head},
+        biases={**m.biases, system.name: value_bias},
+        temperatures={**m.temperatures, system.name: temperature},
+        training={**m.training, "adapt": {
+            "system": system.name, "labels": Path(opts.labels).name, "labels_sha256": digest,
+            "tuples": len(tuples), "readout": best.name, "folds": opts.folds, "group_regex": opts.group_regex,
+            "fold_estimate": {e.name: round(e.macro_f1, 4) for e in estimates}}},
+    )
+    out = Path(opts.output)
+    tmp = out.with_name(out.name + ".tmp")
+    copy_with_strings(src, tmp, {MANIFEST_KEY: adapted.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})
+    read_gguf_manifest(tmp)  # never hand out a file that would not load
+    tmp.replace(out)
