@@ -781,7 +781,8 @@ def _render_adapt(report) -> None:
 
 @cli.command()
 @click.option("--system", "system_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="The new value system (YAML/JSON file: name, values with definitions, labels).")
+              help="The new value system: a YAML/JSON file (name, values with definitions, labels) or a "
+                   "built-in name.")
 @click.option("--labels", "labels_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="Labelled-tuple JSONL of that system (~100 per value is enough).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from clave_lite import LABELS
-from clave_lite.backends.base import Backend, HiddenStates
+from clave_lite.backends.base import Backend, TokenLogits
 from clave_lite.errors import DataError, ModelError
 from clave_lite.manifest import Manifest, read_gguf_manifest
 from clave_lite.prompt import EncodedText, PromptEncoder
@@ -73,24 +73,23 @@ class Evaluator:
         self.encoder = PromptEncoder(manifest.template, backend.tokenize)
         if self.encoder.label_ids != manifest.label_token_ids:
             raise ModelError("the model's vocabulary does not match its manifest's label tokens")
-        self._encoders: dict[str, PromptEncoder] = {}
+        self._line_encoders: dict[str | None, PromptEncoder] = {None: self.encoder}
         for name, head in manifest.heads.items():
-            if head.needs_hidden and not isinstance(backend, HiddenStates):
-                raise ModelError(f"value system '{name}' is read out by a head fitted on hidden states, which "
-                                 f"the {backend.name} backend does not return; score it with the .gguf evaluator")
-            if head.needs_hidden:
-                head.check_width(backend.hidden_size, getattr(backend, "path", "evaluator"))
+            if not isinstance(backend, TokenLogits) and (list(head.token_ids) != manifest.label_token_ids
+                                                         or head.value_lines != (None,)):
+                raise ModelError(f"value system '{name}' is read out by a head over token logits, which the "
+                                 f"{backend.name} backend does not return; score it with the .gguf evaluator")
 
-    def encoder_for(self, system: str) -> PromptEncoder:
-        """The prompt encoder of ``system``: the evaluator's template, with the value line its
-        head was fitted with (``clave-lite adapt``) if it has one."""
-        head = self.manifest.head(system)
-        if head is None or head.value_line is None:
-            return self.encoder
-        if system not in self._encoders:
-            self._encoders[system] = PromptEncoder(replace(self.manifest.template, value=head.value_line),
-                                                   self.backend.tokenize)
-        return self._encoders[system]
+    def encode_lines(self, text: str, values: Sequence[Value], lines: Sequence[str | None]) -> EncodedText:
+        """``text`` once, then one suffix per (value, line), value-major: what a head reads
+        (``None`` = the template's own value line)."""
+        for line in lines:
+            if line not in self._line_encoders:
+                self._line_encoders[line] = PromptEncoder(replace(self.manifest.template, value=line),
+                                                          self.backend.tokenize)
+        base = self.encoder.encode(text, [])
+        suffixes = [self._line_encoders[line].value_suffix(v.name, v.definition) for v in values for line in lines]
+        return EncodedText(base.shared, suffixes, base.truncated_tokens)
 
     @classmethod
     def load(cls, path: str | Path | None = None, backend: str = "gguf", n_threads: int | None = None,
@@ -185,35 +184,41 @@ class Evaluator:
                 system: str) -> Iterator[tuple[EncodedText, np.ndarray]]:
         """Encode and run texts in batches; yields each text's encoding and label logits
         (the system's head applied, if it has one)."""
-        pairs = [(v.name, v.definition) for v in chosen]
-        head, encoder = self.manifest.head(system), self.encoder_for(system)
-        for start in range(0, len(texts), batch_size):
-            chunk = texts[start:start + batch_size]
-            for t in chunk:
-                if not isinstance(t, str) or not t.strip():
-                    raise DataError("cannot score an empty text")
-            encoded = [encoder.encode(t, pairs) for t in chunk]
-            if head is None:
+        head = self.manifest.head(system)
+        for t in texts:
+            if not isinstance(t, str) or not t.strip():
+                raise DataError("cannot score an empty text")
+        if head is None:
+            pairs = [(v.name, v.definition) for v in chosen]
+            for start in range(0, len(texts), batch_size):
+                encoded = [self.encoder.encode(t, pairs) for t in texts[start:start + batch_size]]
                 yield from zip(encoded, self.backend.label_logits(encoded))
-            elif head.needs_hidden:
-                logits, hidden = self.backend.logits_and_hidden(encoded)  # type: ignore[attr-defined]
-                yield from zip(encoded, (head.apply(lg, h) for lg, h in zip(logits, hidden)))
-            else:
-                yield from zip(encoded, (head.apply(lg, None) for lg in self.backend.label_logits(encoded)))
+            return
+        for enc, z in self._token_logits([(t, chosen) for t in texts], head.token_ids, head.value_lines, batch_size):
+            yield enc, np.stack([head.apply(v.name, z[k]) for k, v in enumerate(chosen)])
 
-    def features(self, items: Sequence[tuple[str, Sequence[Value]]], value_line: str | None = None,
-                 batch_size: int = 8) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Per ``(text, values)``, the raw label logits ``[n_values, 3]`` and final hidden states
-        ``[n_values, n_embd]`` at the verdict positions, with ``value_line`` as the value suffix
-        (default: the template's). What ``clave-lite adapt`` fits a head on."""
-        if not isinstance(self.backend, HiddenStates):
-            raise ModelError(f"the {self.backend.name} backend returns no hidden states; adapt a .gguf evaluator")
-        template = self.manifest.template if value_line is None else replace(self.manifest.template, value=value_line)
-        encoder = PromptEncoder(template, self.backend.tokenize)
+    def _token_logits(self, items: Sequence[tuple[str, Sequence[Value]]], token_ids: Sequence[int],
+                      lines: Sequence[str | None], batch_size: int) -> Iterator[tuple[EncodedText, np.ndarray]]:
+        n_lines = len(lines)
         for start in range(0, len(items), batch_size):
-            encoded = [encoder.encode(text, [(v.name, v.definition) for v in values])
-                       for text, values in items[start:start + batch_size]]
-            yield from zip(*self.backend.logits_and_hidden(encoded))
+            chunk = items[start:start + batch_size]
+            encoded = [self.encode_lines(text, values, lines) for text, values in chunk]
+            if isinstance(self.backend, TokenLogits):
+                out = self.backend.token_logits(encoded, token_ids)
+            else:  # a label-logit head on the template line (checked at load)
+                out = self.backend.label_logits(encoded)
+            for enc, z, (_, values) in zip(encoded, out, chunk):
+                yield enc, z.reshape(len(values), n_lines, -1)
+
+    def token_logits(self, items: Sequence[tuple[str, Sequence[Value]]], token_ids: Sequence[int],
+                     lines: Sequence[str | None] = (None,), batch_size: int = 8) -> Iterator[np.ndarray]:
+        """Per ``(text, values)``, the logits of ``token_ids`` after each value line at each
+        value's verdict position: ``[n_values, n_lines, len(token_ids)]``. What ``clave-lite
+        adapt`` fits a head on."""
+        if not isinstance(self.backend, TokenLogits):
+            raise ModelError(f"the {self.backend.name} backend returns label logits only; adapt a .gguf evaluator")
+        for _, z in self._token_logits(items, token_ids, lines, batch_size):
+            yield z
 
     @property
     def explains(self) -> bool:

@@ -114,12 +114,10 @@ class LlamaContext:
     """An inference context whose KV cache may hold several sequences that share cells."""
 
     def __init__(self, model: LlamaModel, n_ctx: int, n_batch: int, n_seq_max: int, n_threads: int,
-                 n_ubatch: int | None = None, hidden_states: bool = False) -> None:
+                 n_ubatch: int | None = None) -> None:
         """``n_batch`` tokens may go into one decode; llama.cpp computes them ``n_ubatch`` at a
         time. A small ``n_ubatch`` keeps the attention scratch (heads × ubatch × context floats)
-        small: 512 instead of 4096 saves ~230 MB of peak memory on Gemma 3 at no measured cost.
-        ``hidden_states`` also keeps the final (normed) hidden state of every output token, for
-        a linear head (:meth:`hidden_at`); logits stay available."""
+        small: 512 instead of 4096 saves ~230 MB of peak memory on Gemma 3 at no measured cost."""
         lib = model._lib
         self._lib = lib
         self.model = model  # keep the model alive while the context exists
@@ -132,9 +130,6 @@ class LlamaContext:
         params.n_threads_batch = n_threads
         params.kv_unified = True  # one buffer: the shared text is stored once for all sequences
         params.no_perf = True
-        if hidden_states:
-            params.embeddings = True
-            params.pooling_type = lib.LLAMA_POOLING_TYPE_NONE  # one vector per output token
         self._ptr = lib.llama_init_from_model(model.ptr, params)
         if not self._ptr:
             raise ModelError("llama.cpp could not create a context (out of memory?)")
@@ -142,8 +137,6 @@ class LlamaContext:
         self.n_batch = n_batch
         self.n_seq_max = n_seq_max
         self.n_vocab = model.n_vocab
-        self.n_embd = lib.llama_model_n_embd(model.ptr)
-        self.hidden_states = hidden_states
 
     def clear(self) -> None:
         self._lib.llama_memory_clear(self._lib.llama_get_memory(self._ptr), True)
@@ -163,15 +156,6 @@ class LlamaContext:
         ptr = self._lib.llama_get_logits_ith(self._ptr, index)
         row = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
         return row[list(token_ids)].astype(np.float64)
-
-    def hidden_at(self, index: int) -> np.ndarray:
-        """The final hidden state (after the output norm) at batch output ``index``."""
-        if not self.hidden_states:
-            raise ModelError("internal: this context was opened without hidden states")
-        ptr = self._lib.llama_get_embeddings_ith(self._ptr, index)
-        if not ptr:
-            raise ModelError(f"llama.cpp kept no hidden state for output {index}")
-        return np.ctypeslib.as_array(ptr, shape=(self.n_embd,)).astype(np.float32)
 
     def close(self) -> None:
         if getattr(self, "_ptr", None):

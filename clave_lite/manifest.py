@@ -152,6 +152,10 @@ def _check(m: Manifest, where: str) -> None:
     unknown = sorted(set(m.heads) - names)
     if unknown:
         raise ModelError(f"{where}: damaged clave-lite manifest (a head for unknown system '{unknown[0]}')")
+    for s in m.systems:
+        if s.name in m.heads and set(m.heads[s.name].weights) != set(s.value_names):
+            raise ModelError(f"{where}: damaged clave-lite manifest (the head of '{s.name}' does not cover "
+                             "exactly its values)")
     if not isinstance(m.biases, dict):
         raise ModelError(f"{where}: damaged clave-lite manifest (biases)")
     if not isinstance(m.temperatures, dict) or not all(
@@ -200,4 +204,6 @@ def read_gguf_manifest(path: str | Path) -> Manifest:
     n_vocab = header.array_length("tokenizer.ggml.tokens")
     if any(not 0 <= i < n_vocab for i in manifest.label_token_ids):
         raise ModelError(f"{p}: label token ids outside the vocabulary")
+    if any(not 0 <= i < n_vocab for h in manifest.heads.values() for i in h.token_ids):
+        raise ModelError(f"{p}: a head reads token ids outside the vocabulary")
     return manifest

@@ -34,9 +34,12 @@ class TorchBackend:
     def tokenize(self, text: str, add_bos: bool, special: bool = False) -> list[int]:
         return self.vocab.tokenize(text, add_bos, special)
 
-    @torch.no_grad()
     def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]:
-        logits = label_logits(self.model, [(it.shared, it.suffixes) for it in items], self.label_token_ids,
+        return self.token_logits(items, self.label_token_ids)
+
+    @torch.no_grad()
+    def token_logits(self, items: Sequence[EncodedText], token_ids: Sequence[int]) -> list[np.ndarray]:
+        logits = label_logits(self.model, [(it.shared, it.suffixes) for it in items], list(token_ids),
                               self.pad_id).double().numpy()
         out, start = [], 0
         for it in items:

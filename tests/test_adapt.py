@@ -45,31 +45,46 @@ def test_group_problems_are_data_errors():
         assign_folds(["a", "b", "c"], 5)
 
 
+@pytest.mark.parametrize("scope", ["shared", "per-value"])
 @pytest.mark.parametrize("labels", [(0, 1, 2), (0, 2)])
-def test_head_form_equals_fitted_form(labels):
-    """Standardisation folded into the stored weights gives the same logits as the fit."""
+def test_head_form_equals_fitted_form(labels, scope):
+    """Standardisation and the logits → hidden projection folded into the stored weights give
+    the same logits as the fit, for two value lines side by side."""
     from clave_lite.adapt.readout import fit
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(120, 16)) * 3 + 1
-    value_idx = rng.integers(0, 3, size=120)
-    y = np.array(labels)[(x[:, 0] > 1).astype(int) + (x[:, 1] > 2) * (len(labels) == 3)]
-    fitted = fit(x, y, value_idx, 3, c=0.5)
-    head, value_bias = fitted.head("hidden", None, ["a", "b", "c"])
-    got = np.stack([head.apply(None, x[i:i + 1])[0] + np.array(value_bias["abc"[value_idx[i]]]) for i in range(120)])
-    np.testing.assert_allclose(got, fitted.logits(x, value_idx), rtol=1e-6, atol=1e-6)
-    missing = [lab for lab in range(3) if lab not in labels]
-    for lab in missing:  # a label never seen is never chosen
+    h = rng.normal(size=(150, 2, 16)) * 3 + 1  # hidden states after two value lines
+    value_idx = rng.integers(0, 3, size=150)
+    y = np.array(labels)[(h[:, 0, 0] > 1).astype(int) + (h[:, 1, 1] > 2) * (len(labels) == 3)]
+    fitted = fit(h.reshape(150, 32), y, value_idx, 3, c=0.5, scope=scope)
+    out_matrix = rng.normal(size=(40, 16))  # 40 token rows spanning the 16-d hidden space
+    z = h @ out_matrix.T  # what llama.cpp returns: those tokens' logits, [150, 2 lines, 40]
+    head = fitted.head(range(40), np.linalg.pinv(out_matrix), [None, "Value: {name}\nVerdict:"], ["a", "b", "c"])
+    got = np.stack([head.apply("abc"[value_idx[i]], z[i]) for i in range(150)])
+    np.testing.assert_allclose(got, fitted.logits(h.reshape(150, 32), value_idx), rtol=1e-6, atol=1e-6)
+    for lab in [lab for lab in range(3) if lab not in labels]:  # a label never seen is never chosen
         assert (got.argmax(1) != lab).all()
-    assert Head.from_dict(json.loads(json.dumps(head.to_dict())), "x").weight.shape == (3, 16)
+    again = Head.from_dict(json.loads(json.dumps(head.to_dict())), "x")
+    np.testing.assert_allclose(again.apply("b", z[0]), head.apply("b", z[0]), rtol=1e-5)
+
+
+def _head(**change):
+    data = {"value_lines": [None], "token_ids": [1], "values": {"V": {"weight": [[0.0]] * 3, "bias": [0, 0, 0]}}}
+    data.update(change)
+    return data
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"features": "pixels", "weight": [[0.0]] * 3, "bias": [0, 0, 0]}, "features"),
-    ({"features": "hidden", "weight": [[0.0]] * 2, "bias": [0, 0, 0]}, "weight"),
-    ({"features": "hidden", "weight": [[float("nan")]] * 3, "bias": [0, 0, 0]}, "non-finite"),
-    ({"features": "label_logits", "weight": [[0.0]] * 3, "bias": [0, 0, 0]}, "3 inputs"),
-    ({"features": "hidden", "weight": [[0.0]] * 3, "bias": [0, 0, 0], "value_line": "Verdict:"}, "value line"),
+    (_head(token_ids=[]), "token ids"),
+    (_head(token_ids=[1, -2]), "token ids"),
+    (_head(value_lines=["Verdict:"]), "value lines"),
+    (_head(value_lines=[]), "value lines"),
+    (_head(values={}), "no values"),
+    (_head(values={"V": {"weight": [[0.0]] * 2, "bias": [0, 0, 0]}}), "weight"),
+    (_head(token_ids=[1, 2]), "weight"),
+    (_head(values={"V": {"weight": [[float("nan")]] * 3, "bias": [0, 0, 0]}}), "non-finite"),
+    (_head(values={"V": {"bias": [0, 0, 0]}}), "'V'"),
+    ("head", "not an object"),
 ])
 def test_damaged_heads_are_refused(bad, match):
     with pytest.raises(ModelError, match=match):
@@ -163,8 +178,8 @@ def test_adapt_end_to_end(tiny_evaluator, tmp_path, run_cli):
         assert ev.manifest.training["adapt"]["tuples"] == 72
         text = "I lie to my friend about the boat."
         toy = load_system(str(system))
-        [(logits, hidden)] = list(ev.features([(text, list(toy.values))], head.value_line))
-        z = head.apply(logits, hidden) + np.array([ev.manifest.bias("toy3", v.name) for v in toy.values])
+        [logits] = list(ev.token_logits([(text, list(toy.values))], head.token_ids, head.value_lines))
+        z = np.stack([head.apply(v.name, logits[k]) for k, v in enumerate(toy.values)])
         z = z / ev.manifest.temperature("toy3")
         p = np.exp(z - z.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
@@ -184,10 +199,12 @@ def test_adapt_end_to_end(tiny_evaluator, tmp_path, run_cli):
     assert score.exit_code == 0, score.stderr
     assert [sorted(json.loads(line)["scores"]) for line in score.stdout.splitlines()] == [sorted(ACTS)] * 2
 
-    # a backend without hidden states refuses the adapted system instead of scoring it wrong
     pytest.importorskip("torch")
-    with pytest.raises(ModelError, match="does not return"):
-        Evaluator.load(out, backend="torch")
+    # (the torch reference reads any token's logits too, and agrees with llama.cpp)
+    with Evaluator.load(out, backend="torch", n_threads=2) as ref:
+        [ref_scored] = ref.score([text])
+    ref_p = np.array([[s.probs[lab] for lab in LABELS] for s in ref_scored.scores])
+    np.testing.assert_allclose(ref_p, got, atol=2e-3)
 
 
 @pytest.mark.slow

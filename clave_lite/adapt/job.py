@@ -7,7 +7,8 @@
 3. Nested group folds: the fold estimate of the readout chosen inside each fold, next to the
    evaluator as it is and TF-IDF + logistic regression on the *same* folds.
 4. Choose the readout on all folds, fit it on every tuple, and write a copy of the evaluator
-   whose manifest carries the system, the head, per-value biases and a fitted temperature.
+   whose manifest carries the system, the head (per-value weights and biases) and a fitted
+   temperature.
    The weights are copied byte for byte: nothing is re-trained or re-quantized.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 from clave_lite import LABELS
 from clave_lite.adapt import readout
 from clave_lite.adapt.folds import assign_folds, group_keys
-from clave_lite.errors import DataError, require
+from clave_lite.errors import DataError, ModelError, require
 from clave_lite.progress import Progress, Silent
 from clave_lite.tuples import LabelledTuple
 from clave_lite.valuesystem import ValueSystem
@@ -117,9 +118,10 @@ def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
     return system, tuples
 
 
-def _features(evaluator, system: ValueSystem, tuples: Sequence[LabelledTuple], lines: dict[str, str | None],
-              progress: Progress) -> dict[tuple[str, str], np.ndarray]:
-    """``(features, line)`` → per-tuple array: one pass over the unique texts per value line."""
+def _features(evaluator, basis, system: ValueSystem, tuples: Sequence[LabelledTuple],
+              lines: dict[str, str | None], progress: Progress) -> dict[tuple[str, str], np.ndarray]:
+    """``(features, line)`` → per-tuple array: one pass over the unique texts, every value line
+    in its own sequence, the label logits and the basis logits (the hidden state) read together."""
     by_name = {v.name: v for v in system.values}
     texts: dict[str, list[str]] = {}
     for t in tuples:
@@ -129,17 +131,18 @@ def _features(evaluator, system: ValueSystem, tuples: Sequence[LabelledTuple], l
     items = [(text, [by_name[v] for v in names]) for text, names in texts.items()]
     where = {(text, v): (i, k) for i, (text, names) in enumerate(texts.items()) for k, v in enumerate(names)}
     rows = [where[(t.text, t.value)] for t in tuples]
+    ids = list(evaluator.manifest.label_token_ids) + list(basis.token_ids)
+    progress.start(f"reading {len(items)} texts ({len(lines)} value lines)", len(items))
+    per_text = []
+    for z in evaluator.token_logits(items, ids, list(lines.values()), batch_size=FEATURE_BATCH):
+        per_text.append(z)  # [n_values, n_lines, n_ids]
+        progress.advance()
+    progress.finish()
+    z = np.stack([per_text[i][k] for i, k in rows])
     out: dict[tuple[str, str], np.ndarray] = {}
-    for line, value_line in lines.items():
-        progress.start(f"reading texts ({line} line)", len(items))
-        logits, hidden = [], []
-        for lg, h in evaluator.features(items, value_line, batch_size=FEATURE_BATCH):
-            logits.append(lg)
-            hidden.append(h)
-            progress.advance()
-        progress.finish()
-        out[("label_logits", line)] = np.stack([logits[i][k] for i, k in rows])
-        out[("hidden", line)] = np.stack([hidden[i][k] for i, k in rows])
+    for j, line in enumerate(lines):
+        out[("label_logits", line)] = z[:, j, :len(LABELS)]
+        out[("hidden", line)] = basis.hidden(z[:, j, len(LABELS):])
     return out
 
 
@@ -158,6 +161,8 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     """Adapt an evaluator to ``opts.system`` from ``opts.labels``; writes ``opts.output``."""
     require("sklearn", "adapt")
     from clave_lite import baselines, metrics
+    from clave_lite.adapt.basis import hidden_basis
+    from clave_lite.backends.gguf import GGUFBackend
     from clave_lite.evaluator import Evaluator
     from clave_lite.jsonl import check_output
     from clave_lite.thresholds import fit_temperature, objective
@@ -169,12 +174,17 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     groups = group_keys(tuples, opts.group_regex)
     assign_folds(groups, opts.folds, opts.seed)  # enough groups? refuse before reading any text
     evaluator = Evaluator.load(opts.model, n_threads=opts.threads)
+    src = Path(evaluator.backend.path) if isinstance(evaluator.backend, GGUFBackend) else None
+    if src is None:
+        evaluator.close()
+        raise ModelError(f"{opts.model}: adapt needs a .gguf evaluator (its logits beyond the label tokens)")
+    basis = hidden_basis(src)
     lines: dict[str, str | None] = {"template": None}
     if evaluator.manifest.template.value != DEFINITION_LINE:
         lines["definition"] = DEFINITION_LINE
+    label_ids = list(evaluator.manifest.label_token_ids)
     try:
-        feats = _features(evaluator, system, tuples, lines, progress)
-        src = Path(evaluator.backend.path)  # type: ignore[attr-defined]  (a GGUF: features() checked)
+        feats = _features(evaluator, basis, system, tuples, lines, progress)
     finally:
         evaluator.close()
     t_features = time.time() - t0
@@ -214,10 +224,14 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         Estimate("tfidf", metrics.compute(_pairs(tuples, tfidf_labels, groups))),
     ]
 
-    final = readout.fit(data.x(best), data.y, data.value_idx, data.n_values, best.c)
-    head, value_bias = final.head(best.features, lines[best.line], values)
+    final = data.fit(best, everything)
+    value_lines = [lines[line] for line in best.lines]
+    if best.features == "hidden":
+        head = final.head(basis.token_ids, basis.project, value_lines, values)
+    else:
+        head = final.head(label_ids, None, value_lines, values)
     temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), system.labels)
-    _write(opts, src, system, head, value_bias, temperature, best, estimates, tuples)
+    _write(opts, src, system, head, temperature, best, estimates, tuples)
     return AdaptReport(
         output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),
         folds=opts.folds, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates, ablation=table,
@@ -225,8 +239,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         seconds={"features": round(t_features, 1), "folds": round(t_folds, 1), "total": round(time.time() - t0, 1)})
 
 
-def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, value_bias: dict[str, list[float]],
-           temperature: float, best: readout.Candidate, estimates: list[Estimate],
+def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature: float, best: readout.Candidate, estimates: list[Estimate],
            tuples: Sequence[LabelledTuple]) -> None:
     from clave_lite.ggufio import copy_with_strings
     from clave_lite.manifest import FORMAT_KEY, FORMAT_VERSION, MANIFEST_KEY, read_gguf_manifest
@@ -238,7 +251,7 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, value_bias:
         systems=[system] + [s for s in m.systems if s.name != system.name],
         default_system=system.name,
         heads={**{k: v for k, v in m.heads.items() if k != system.name}, system.name: head},
-        biases={**m.biases, system.name: value_bias},
+        biases={k: v for k, v in m.biases.items() if k != system.name},  # the head holds its own
         temperatures={**m.temperatures, system.name: temperature},
         training={**m.training, "adapt": {
             "system": system.name, "labels": Path(opts.labels).name, "labels_sha256": digest,

@@ -1,10 +1,11 @@
 """Fitting a linear readout on ~100 labels per value, and choosing it by folds only.
 
 A candidate is what the readout reads (the final hidden state at the verdict position, or the
-evaluator's own three label logits), with which value line (the template's, or name +
-definition), and how strongly it is regularised. Each fit is a class-balanced multinomial
-logistic regression on standardised features plus a one-hot of the value (so every value gets
-its own offsets: the thresholds that do not transfer from the default's systems). The fold
+evaluator's own three label logits), after which value lines (the template's, name +
+definition, or both concatenated), whether each value gets its own regression or all share
+one (with per-value offsets: the thresholds that do not transfer from the default's systems),
+and how strongly it is regularised. Each fit is a class-balanced multinomial logistic
+regression on standardised features. The fold
 estimate is *nested*: inside each outer fold the candidate is chosen by inner folds of the
 training part only, so the figure reported was never used to choose anything.
 """
@@ -27,68 +28,115 @@ MISSING_LABEL_LOGIT = -50.0
 @dataclass(frozen=True)
 class Candidate:
     features: str
-    """``hidden`` or ``label_logits`` (:mod:`clave_lite.head`)."""
-    line: str
-    """``template`` (the evaluator's value line) or ``definition`` (name + definition)."""
+    """``hidden`` (the final hidden state, from logits: :mod:`clave_lite.adapt.basis`) or
+    ``label_logits`` (the evaluator's own three)."""
+    lines: tuple[str, ...]
+    """Value lines whose features are concatenated: ``template`` (the evaluator's line) and/or
+    ``definition`` (name + definition)."""
+    scope: str
+    """``per-value`` (one regression per value, on its ~100 tuples) or ``shared`` (one for all
+    values, with a one-hot of the value for per-value offsets)."""
     c: float
     """Inverse L2 strength of the logistic regression."""
 
     @property
     def name(self) -> str:
-        return f"{self.features}/{self.line}/C={self.c:g}"
+        return f"{self.features}/{'+'.join(self.lines)}/{self.scope}/C={self.c:g}"
 
 
-HIDDEN_C = (0.003, 0.01, 0.03, 0.1)
-"""Over standardised 640-d hidden states with ~1,000 tuples; the folds pick one."""
+HIDDEN_C = {"per-value": (0.001, 0.003, 0.01), "shared": (0.003, 0.01, 0.03)}
+"""Over standardised 640-d (per line) hidden states; the folds pick one."""
 
 
 def candidates(lines: Sequence[str]) -> list[Candidate]:
-    out = [Candidate("label_logits", line, 1.0) for line in lines]
-    out += [Candidate("hidden", line, c) for line in lines for c in HIDDEN_C]
+    line_sets = [(line,) for line in lines] + ([tuple(lines)] if len(lines) > 1 else [])
+    out = [Candidate("label_logits", (lines[0],), "shared", 1.0)]
+    out += [Candidate("hidden", ls, scope, c) for scope in ("per-value", "shared") for ls in line_sets
+            for c in HIDDEN_C[scope]]
     return out
 
 
 @dataclass(frozen=True)
-class Fitted:
-    """A fitted readout: ``logits = ((x - mean) / scale) @ coef[:, :k].T + coef[:, k + value] + intercept``."""
+class Linear:
+    """One readout in standardised form: ``logits = ((x - mean) / scale) @ coef.T + intercept``."""
     mean: np.ndarray
     scale: np.ndarray
     coef: np.ndarray
-    """``[3, k + n_values]`` in LABELS order."""
+    """``[3, k]`` in LABELS order."""
     intercept: np.ndarray
 
-    def logits(self, x: np.ndarray, value_idx: np.ndarray) -> np.ndarray:
-        k = len(self.mean)
-        z = ((x - self.mean) / self.scale) @ self.coef[:, :k].T + self.intercept
-        return z + self.coef[:, k + value_idx].T
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.coef.T + self.intercept
 
-    def head(self, features: str, value_line: str | None, values: Sequence[str]) -> tuple[Head, dict[str, list[float]]]:
-        """The runtime head (standardisation folded into the weights) and per-value biases."""
-        k = len(self.mean)
-        weight = self.coef[:, :k] / self.scale
+    def folded(self, blocks: int, project: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(weight over the raw features, bias): standardisation folded in and, for hidden
+        states ``h = project @ z`` (one block of features per value line), the projection too."""
+        weight = self.coef / self.scale
         bias = self.intercept - weight @ self.mean
-        value_bias = {v: [float(f"{b:.6g}") for b in self.coef[:, k + i]] for i, v in enumerate(values)}
-        return Head(features, weight, bias, value_line), value_bias
+        if project is not None:
+            weight = np.hstack([w @ project for w in np.split(weight, blocks, axis=1)])
+        return weight, bias
 
 
-def fit(x: np.ndarray, y: np.ndarray, value_idx: np.ndarray, n_values: int, c: float) -> Fitted:
-    """``y``: label indices into LABELS."""
-    from sklearn.linear_model import LogisticRegression
+@dataclass(frozen=True)
+class Fitted:
+    per_value: tuple[Linear, ...]
+    """One readout per value index (the same coefficients for a shared fit, own offsets)."""
 
-    mean = x.mean(0)
-    scale = x.std(0) + 1e-6
-    design = np.hstack([(x - mean) / scale, np.eye(n_values)[value_idx]])
-    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
-    clf.fit(design, y)
+    def logits(self, x: np.ndarray, value_idx: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(x), len(LABELS)))
+        for v in np.unique(value_idx):
+            rows = value_idx == v
+            out[rows] = self.per_value[v].logits(x[rows])
+        return out
+
+    def head(self, token_ids: Sequence[int], project: np.ndarray | None, value_lines: Sequence[str | None],
+             values: Sequence[str]) -> Head:
+        weights, biases = {}, {}
+        for v, lin in zip(values, self.per_value):
+            weights[v], biases[v] = lin.folded(len(value_lines), project)
+        return Head(tuple(value_lines), tuple(int(i) for i in token_ids), weights, biases)
+
+
+def _logreg(design: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Class-balanced multinomial logistic regression → (coef [3, f], intercept [3]) in LABELS
+    order; a label absent from ``y`` gets a logit that never wins."""
     coef = np.zeros((len(LABELS), design.shape[1]))
     intercept = np.full(len(LABELS), MISSING_LABEL_LOGIT)
-    classes = [int(cl) for cl in clf.classes_]
+    classes = sorted({int(v) for v in y})
+    if len(classes) == 1:
+        intercept[classes[0]] = 0.0
+        return coef, intercept
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
+    clf.fit(design, y)
     if len(classes) == 2:  # sklearn keeps one row for two classes: logit of classes[1] vs classes[0]
         coef[classes[1]], intercept[classes[1]], intercept[classes[0]] = clf.coef_[0], clf.intercept_[0], 0.0
     else:
-        for row, cl in enumerate(classes):
+        for row, cl in enumerate(int(c_) for c_ in clf.classes_):
             coef[cl], intercept[cl] = clf.coef_[row], clf.intercept_[row]
-    return Fitted(mean, scale, coef, intercept)
+    return coef, intercept
+
+
+def fit(x: np.ndarray, y: np.ndarray, value_idx: np.ndarray, n_values: int, c: float,
+        scope: str = "shared") -> Fitted:
+    """``y``: label indices into LABELS; ``value_idx``: each row's value."""
+    if scope == "per-value":
+        readouts = []
+        for v in range(n_values):
+            rows = value_idx == v
+            if not rows.any():  # no tuple of this value in this fold's training part: say unrelated
+                xv, yv = x[:1], np.array([LABELS.index("unrelated")])
+            else:
+                xv, yv = x[rows], y[rows]
+            mean, scale = xv.mean(0), xv.std(0) + 1e-6
+            readouts.append(Linear(mean, scale, *_logreg((xv - mean) / scale, yv, c)))
+        return Fitted(tuple(readouts))
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    k = x.shape[1]
+    coef, intercept = _logreg(np.hstack([(x - mean) / scale, np.eye(n_values)[value_idx]]), y, c)
+    return Fitted(tuple(Linear(mean, scale, coef[:, :k], intercept + coef[:, k + v]) for v in range(n_values)))
 
 
 Score = Callable[[np.ndarray, np.ndarray], float]
@@ -106,7 +154,10 @@ class Data:
     groups: np.ndarray
 
     def x(self, cand: Candidate) -> np.ndarray:
-        return self.features[(cand.features, cand.line)]
+        return np.hstack([self.features[(cand.features, line)] for line in cand.lines])
+
+    def fit(self, cand: Candidate, rows: np.ndarray) -> Fitted:
+        return fit(self.x(cand)[rows], self.y[rows], self.value_idx[rows], self.n_values, cand.c, cand.scope)
 
 
 def out_of_fold(cand: Candidate, data: Data, rows: np.ndarray, folds: np.ndarray) -> np.ndarray:
@@ -114,8 +165,7 @@ def out_of_fold(cand: Candidate, data: Data, rows: np.ndarray, folds: np.ndarray
     x, out = data.x(cand), np.zeros((len(rows), len(LABELS)))
     for f in np.unique(folds):
         train, test = rows[folds != f], folds == f
-        model = fit(x[train], data.y[train], data.value_idx[train], data.n_values, cand.c)
-        out[test] = model.logits(x[rows[test]], data.value_idx[rows[test]])
+        out[test] = data.fit(cand, train).logits(x[rows[test]], data.value_idx[rows[test]])
     return out
 
 
@@ -140,8 +190,6 @@ def nested_estimate(cands: Sequence[Candidate], data: Data, k: int, seed: int, s
         test = np.flatnonzero(outer == f)
         best, _ = choose(cands, data, train, max(2, k - 1), seed + 1 + f, score)
         chosen.append(best.name)
-        x = data.x(best)
-        model = fit(x[train], data.y[train], data.value_idx[train], data.n_values, best.c)
-        out[test] = model.logits(x[test], data.value_idx[test])
+        out[test] = data.fit(best, train).logits(data.x(best)[test], data.value_idx[test])
         step()
     return out, chosen

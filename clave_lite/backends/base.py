@@ -30,10 +30,8 @@ class Backend(Protocol):
 
 
 @runtime_checkable
-class HiddenStates(Protocol):
-    """A backend that can also return the final hidden state at each value's verdict position
-    (for evaluators with a fitted linear head, :mod:`clave_lite.head`)."""
+class TokenLogits(Protocol):
+    """A backend that returns the logits of any tokens at the verdict positions, not just the
+    label tokens (what a head fitted by ``clave-lite adapt`` reads, :mod:`clave_lite.head`)."""
 
-    hidden_size: int
-
-    def logits_and_hidden(self, items: Sequence[EncodedText]) -> tuple[list[np.ndarray], list[np.ndarray]]: ...
+    def token_logits(self, items: Sequence[EncodedText], token_ids: Sequence[int]) -> list[np.ndarray]: ...

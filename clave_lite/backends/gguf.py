@@ -38,15 +38,13 @@ class GGUFBackend:
         self.ctx = self.batch = None
         self._open_context(n_ctx)
 
-    def _open_context(self, n_ctx: int, hidden: bool | None = None) -> None:
-        if hidden is None:  # keep what the current context reads
-            hidden = bool(self.ctx is not None and self.ctx.hidden_states)
+    def _open_context(self, n_ctx: int) -> None:
         for obj in (self.batch, self.ctx):
             if obj is not None:
                 obj.close()
         self.n_ctx = n_ctx
         self.ctx = LlamaContext(self.model, n_ctx=n_ctx, n_batch=n_ctx, n_seq_max=MAX_SEQUENCES,
-                                n_threads=self.n_threads, n_ubatch=N_UBATCH, hidden_states=hidden)
+                                n_threads=self.n_threads, n_ubatch=N_UBATCH)
         self.batch = LlamaBatch(self.model._lib, n_ctx, MAX_SEQUENCES)
 
     def _fit(self, items: Sequence[EncodedText]) -> None:
@@ -57,10 +55,6 @@ class GGUFBackend:
 
     def tokenize(self, text: str, add_bos: bool, special: bool = False) -> list[int]:
         return self.model.tokenize(text, add_bos, special)
-
-    @property
-    def hidden_size(self) -> int:
-        return self.ctx.n_embd
 
     def _groups(self, items: Sequence[EncodedText]) -> list[list[int]]:
         """Indices of texts per decode, within the context and sequence budgets."""
@@ -83,20 +77,14 @@ class GGUFBackend:
         return groups
 
     def label_logits(self, items: Sequence[EncodedText]) -> list[np.ndarray]:
-        return self._run(items, hidden=False)[0]
+        return self.token_logits(items, self.label_token_ids)
 
-    def logits_and_hidden(self, items: Sequence[EncodedText]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Label logits and the final hidden state at each value's verdict position
-        (``[n_values, n_embd]`` per text), read from the same decode."""
-        if not self.ctx.hidden_states:
-            self._open_context(self.n_ctx, hidden=True)
-        return self._run(items, hidden=True)
-
-    def _run(self, items: Sequence[EncodedText], hidden: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def token_logits(self, items: Sequence[EncodedText], token_ids: Sequence[int]) -> list[np.ndarray]:
+        """Logits of ``token_ids`` at each value's verdict position: ``[n_values, len(token_ids)]``
+        per text (the label tokens, or the tokens a fitted head reads, :mod:`clave_lite.head`)."""
         self._fit(items)
-        results: list[np.ndarray] = [np.zeros((len(it.suffixes), 3)) for it in items]
-        states: list[np.ndarray] = [np.zeros((len(it.suffixes), self.ctx.n_embd), np.float32) for it in items] \
-            if hidden else []
+        ids = list(token_ids)
+        results: list[np.ndarray] = [np.zeros((len(it.suffixes), len(ids))) for it in items]
         for group in self._groups(items):
             self.batch.reset()
             reads: list[tuple[int, int, int]] = []  # (text index, value index, batch index)
@@ -114,11 +102,9 @@ class GGUFBackend:
                 seq += len(item.suffixes)
             self.ctx.decode(self.batch)
             for i, k, idx in reads:
-                results[i][k] = self.ctx.logits_at(idx, self.label_token_ids)
-                if hidden:
-                    states[i][k] = self.ctx.hidden_at(idx)
+                results[i][k] = self.ctx.logits_at(idx, ids)
             self.ctx.clear()
-        return results, states
+        return results
 
     def generate(self, item: EncodedText, leads: Sequence[Sequence[int]], max_tokens: int,
                  stop_ids: Sequence[int]) -> list[list[int]]:
