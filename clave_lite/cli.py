@@ -766,12 +766,16 @@ ESTIMATE_NAMES = {"adapted": "clave-lite adapted", "as-is": "evaluator as it was
 def _render_adapt(report) -> None:
     click.echo(f"fold estimate on {report.system}: {report.tuples} tuples, {report.groups} groups, "
                f"{report.folds} group folds (nested: nothing reported here chose anything)")
-    click.echo(f"  {'':22} {'macro-F1':>8}  {'95 % interval':>15}  {'supports':>8}  {'opposes':>8}  {'unrelated':>9}")
+    goal = report.objective
+    title = {"macro_f1": "macro-F1", "value_f1_mean": "value-F1"}.get(goal, goal)
+    click.echo(f"  {'':22} {title:>8}  {'95 % interval':>15}  {'supports':>8}  {'opposes':>8}  {'unrelated':>9}")
     for e in report.estimates:
-        lo, hi = e.interval() or (float("nan"), float("nan"))
+        lo, hi = e.interval(goal) or (float("nan"), float("nan"))
+        figure = e.figure(goal)
         cells = [f"{e.f1(lab):8.3f}" if e.f1(lab) is not None else f"{'-':>8}"
                  for lab in ("supports", "opposes", "unrelated")]
-        click.echo(f"  {ESTIMATE_NAMES.get(e.name, e.name):22} {e.macro_f1:8.3f}  [{lo:.3f}, {hi:.3f}]  "
+        click.echo(f"  {ESTIMATE_NAMES.get(e.name, e.name):22} {figure if figure is not None else float('nan'):8.3f}  "
+                   f"[{lo:.3f}, {hi:.3f}]  "
                    f"{cells[0]}  {cells[1]}  {cells[2]:>9}")
     click.echo(f"readout: {report.chosen} (chosen by folds; per outer fold: {', '.join(report.chosen_per_fold)}); "
                f"temperature {report.temperature:g}")

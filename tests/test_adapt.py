@@ -148,14 +148,20 @@ def tiny_evaluator(tmp_path_factory) -> Path:
     return build_evaluator(base, None, manifest, folder / "tiny-evaluator.gguf", quant="f32")
 
 
+@pytest.fixture
+def toy_inputs(tmp_path) -> tuple[Path, Path]:
+    """The toy system file and its labelled tuples."""
+    system = tmp_path / "toy3.yaml"
+    system.write_text(SYSTEM_YAML)
+    return system, _labels(tmp_path / "labels.jsonl")
+
+
 @pytest.mark.slow
-def test_adapt_end_to_end(tiny_evaluator, tmp_path, run_cli):
+def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     from clave_lite.evaluator import Evaluator
     from clave_lite.valuesystem import load_system
 
-    system = tmp_path / "toy3.yaml"
-    system.write_text(SYSTEM_YAML)
-    labels = _labels(tmp_path / "labels.jsonl")
+    system, labels = toy_inputs
     out = tmp_path / "toy3.gguf"
     args = ["adapt", "--system", system, "--labels", labels, "-o", out, "--from", tiny_evaluator,
             "--group-regex", "^([^-]+)", "--folds", "3", "--threads", "2"]
@@ -208,10 +214,8 @@ def test_adapt_end_to_end(tiny_evaluator, tmp_path, run_cli):
 
 
 @pytest.mark.slow
-def test_adapt_refuses_bad_input_before_work(tiny_evaluator, tmp_path, run_cli):
-    system = tmp_path / "toy3.yaml"
-    system.write_text(SYSTEM_YAML)
-    labels = _labels(tmp_path / "labels.jsonl")
+def test_adapt_refuses_bad_input_before_work(tiny_evaluator, toy_inputs, tmp_path, run_cli):
+    system, labels = toy_inputs
     some = tmp_path / "two-values.jsonl"
     some.write_text("".join(line + "\n" for line in labels.read_text().splitlines()
                             if '"Do not hurt"' not in line))

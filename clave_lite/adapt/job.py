@@ -63,12 +63,17 @@ class Estimate:
     def f1(self, label: str) -> float | None:
         return self.metrics["per_class_f1"].get(label)
 
+    def figure(self, name: str = "macro_f1") -> float | None:
+        value = self.metrics.get(name)
+        return None if value is None else float(value)
+
     def interval(self, name: str = "macro_f1") -> list[float] | None:
         return self.metrics.get("intervals", {}).get(name)
 
     def to_dict(self) -> dict[str, Any]:
         m = self.metrics
         return {"name": self.name, "macro_f1": round(m["macro_f1"], 4), "accuracy": round(m["accuracy"], 4),
+                "value_f1_mean": None if m["value_f1_mean"] is None else round(m["value_f1_mean"], 4),
                 "per_class_f1": {k: round(v, 4) for k, v in m["per_class_f1"].items()},
                 "intervals": m.get("intervals", {}), "n": m["n"], "groups": m["texts"]}
 
@@ -88,6 +93,9 @@ class AdaptReport:
     ablation: dict[str, float]
     """Fold objective of every candidate over all tuples (not nested: for reading, not choosing)."""
     temperature: float
+    objective: str = "macro_f1"
+    """The system's headline figure: ``macro_f1``, or ``value_f1_mean`` for a system without
+    ``opposes`` (its readouts are chosen by it too)."""
     seconds: dict[str, float] = field(default_factory=dict)
 
     def estimate(self, name: str) -> Estimate:
@@ -98,7 +106,7 @@ class AdaptReport:
                 "folds": self.folds, "chosen": self.chosen, "chosen_per_fold": self.chosen_per_fold,
                 "estimates": [e.to_dict() for e in self.estimates],
                 "ablation": {k: round(v, 4) for k, v in self.ablation.items()},
-                "temperature": self.temperature, "seconds": self.seconds}
+                "temperature": self.temperature, "objective": self.objective, "seconds": self.seconds}
 
 
 def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
@@ -235,7 +243,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     return AdaptReport(
         output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),
         folds=opts.folds, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates, ablation=table,
-        temperature=temperature,
+        temperature=temperature, objective=goal,
         seconds={"features": round(t_features, 1), "folds": round(t_folds, 1), "total": round(time.time() - t0, 1)})
 
 
@@ -256,7 +264,7 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature
         training={**m.training, "adapt": {
             "system": system.name, "labels": Path(opts.labels).name, "labels_sha256": digest,
             "tuples": len(tuples), "readout": best.name, "folds": opts.folds, "group_regex": opts.group_regex,
-            "fold_estimate": {e.name: round(e.macro_f1, 4) for e in estimates}}},
+            "fold_estimate": {e.name: e.to_dict() for e in estimates}}},
     )
     out = Path(opts.output)
     tmp = out.with_name(out.name + ".tmp")
