@@ -165,13 +165,45 @@ def _decide(logits: np.ndarray, allowed: Sequence[str]) -> list[str]:
     return [LABELS[i] for i in np.where(mask, logits, -np.inf).argmax(1)]
 
 
-def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
-    """Adapt an evaluator to ``opts.system`` from ``opts.labels``; writes ``opts.output``."""
-    require("sklearn", "adapt")
-    from clave_lite import baselines, metrics
+def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple], progress: Progress):
+    """Load the evaluator to adapt and read the features; returns (features, basis, value lines,
+    label token ids, the evaluator file)."""
     from clave_lite.adapt.basis import hidden_basis
     from clave_lite.backends.gguf import GGUFBackend
     from clave_lite.evaluator import Evaluator
+
+    evaluator = Evaluator.load(opts.model, n_threads=opts.threads)
+    try:
+        if not isinstance(evaluator.backend, GGUFBackend):
+            raise ModelError(f"{opts.model}: adapt needs a .gguf evaluator (its logits beyond the label tokens)")
+        src = Path(evaluator.backend.path)
+        basis = hidden_basis(src)
+        lines: dict[str, str | None] = {"template": None}
+        if evaluator.manifest.template.value != DEFINITION_LINE:
+            lines["definition"] = DEFINITION_LINE
+        feats = _features(evaluator, basis, system, tuples, lines, progress)
+        return feats, basis, lines, list(evaluator.manifest.label_token_ids), src
+    finally:
+        evaluator.close()
+
+
+def _tfidf_on_folds(tuples: Sequence[LabelledTuple], outer: np.ndarray) -> list[str]:
+    """TF-IDF + LR labels for every tuple, each predicted by a fit on the other outer folds."""
+    from clave_lite import baselines
+
+    labels = [""] * len(tuples)
+    for f in np.unique(outer):
+        train = [tuples[i] for i in np.flatnonzero(outer != f)]
+        test_idx = np.flatnonzero(outer == f)
+        for i, t in zip(test_idx, baselines.tfidf(train, [tuples[i] for i in test_idx])):
+            labels[i] = t.label
+    return labels
+
+
+def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
+    """Adapt an evaluator to ``opts.system`` from ``opts.labels``; writes ``opts.output``."""
+    require("sklearn", "adapt")
+    from clave_lite import metrics
     from clave_lite.jsonl import check_output
     from clave_lite.thresholds import fit_temperature, objective
 
@@ -181,20 +213,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     system, tuples = _read(opts)
     groups = group_keys(tuples, opts.group_regex)
     assign_folds(groups, opts.folds, opts.seed)  # enough groups? refuse before reading any text
-    evaluator = Evaluator.load(opts.model, n_threads=opts.threads)
-    src = Path(evaluator.backend.path) if isinstance(evaluator.backend, GGUFBackend) else None
-    if src is None:
-        evaluator.close()
-        raise ModelError(f"{opts.model}: adapt needs a .gguf evaluator (its logits beyond the label tokens)")
-    basis = hidden_basis(src)
-    lines: dict[str, str | None] = {"template": None}
-    if evaluator.manifest.template.value != DEFINITION_LINE:
-        lines["definition"] = DEFINITION_LINE
-    label_ids = list(evaluator.manifest.label_token_ids)
-    try:
-        feats = _features(evaluator, basis, system, tuples, lines, progress)
-    finally:
-        evaluator.close()
+    feats, basis, lines, label_ids, src = _read_evaluator(opts, system, tuples, progress)
     t_features = time.time() - t0
 
     values = [v.name for v in system.values]
@@ -218,13 +237,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     progress.finish()
     t_folds = time.time() - t0 - t_features
 
-    outer = assign_folds(groups, opts.folds, opts.seed)
-    tfidf_labels = [""] * len(tuples)
-    for f in range(opts.folds):
-        train = [tuples[i] for i in np.flatnonzero(outer != f)]
-        test_idx = np.flatnonzero(outer == f)
-        for i, t in zip(test_idx, baselines.tfidf(train, [tuples[i] for i in test_idx])):
-            tfidf_labels[i] = t.label
+    tfidf_labels = _tfidf_on_folds(tuples, assign_folds(groups, opts.folds, opts.seed))
     as_is = feats[("label_logits", "template")]
     estimates = [
         Estimate("adapted", metrics.compute(_pairs(tuples, _decide(oof, system.labels), groups))),
