@@ -188,11 +188,10 @@ class Evaluator:
         for t in texts:
             if not isinstance(t, str) or not t.strip():
                 raise DataError("cannot score an empty text")
-        if head is None:
-            pairs = [(v.name, v.definition) for v in chosen]
-            for start in range(0, len(texts), batch_size):
-                encoded = [self.encoder.encode(t, pairs) for t in texts[start:start + batch_size]]
-                yield from zip(encoded, self.backend.label_logits(encoded))
+        if head is None:  # the fine-tuned label tokens after the template's line
+            for enc, z in self._token_logits([(t, chosen) for t in texts], self.manifest.label_token_ids, (None,),
+                                             batch_size):
+                yield enc, z[:, 0, :]
             return
         for enc, z in self._token_logits([(t, chosen) for t in texts], head.token_ids, head.value_lines, batch_size):
             yield enc, np.stack([head.apply(v.name, z[k]) for k, v in enumerate(chosen)])
@@ -205,7 +204,7 @@ class Evaluator:
             encoded = [self.encode_lines(text, values, lines) for text, values in chunk]
             if isinstance(self.backend, TokenLogits):
                 out = self.backend.token_logits(encoded, token_ids)
-            else:  # a label-logit head on the template line (checked at load)
+            else:  # the label tokens only (a head over others is refused at load)
                 out = self.backend.label_logits(encoded)
             for enc, z, (_, values) in zip(encoded, out, chunk):
                 yield enc, z.reshape(len(values), n_lines, -1)

@@ -112,15 +112,7 @@ def write_gguf(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(out_path), arch)
-    for key, field in source.fields.items():
-        if key.startswith("GGUF.") or key == "general.architecture":
-            continue
-        if key == "general.file_type":
-            continue  # set below: the written file is all-F32
-        value = overrides.pop(key, field.contents())
-        vtype = field.types[0]
-        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(key, value, vtype, sub_type=sub)
+    _copy_metadata(writer, source, skip={"general.file_type"}, overrides=overrides)  # file type: all-F32, below
     for key, value in overrides.items():
         vtype = gguf.GGUFValueType.get_type(value)
         sub = gguf.GGUFValueType.get_type(value[0]) if vtype == gguf.GGUFValueType.ARRAY else None
@@ -135,6 +127,21 @@ def write_gguf(
     writer.write_tensors_to_file()
     writer.close()
     return out_path
+
+
+def _copy_metadata(writer, source, skip: set[str], overrides: dict[str, Any] | None = None) -> None:
+    """Every key of ``source`` except the reader's own, the architecture (the writer sets it) and
+    ``skip``; a key in ``overrides`` gets that value instead (and is removed from it)."""
+    import gguf
+
+    overrides = {} if overrides is None else overrides
+    for key, field in source.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture" or key in skip:
+            continue
+        value = overrides.pop(key, field.contents())
+        vtype = field.types[0]
+        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, value, vtype, sub_type=sub)
 
 
 def _tensor_order(name: str) -> tuple[int, str]:
@@ -175,12 +182,7 @@ def copy_with_strings(src: str | Path, dst: str | Path, strings: dict[str, str])
     rd = reader(src)
     dst = Path(dst)
     writer = gguf.GGUFWriter(str(dst), architecture(rd))
-    for key, field in rd.fields.items():
-        if key.startswith("GGUF.") or key == "general.architecture" or key in strings:
-            continue
-        vtype = field.types[0]
-        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(key, field.contents(), vtype, sub_type=sub)
+    _copy_metadata(writer, rd, skip=set(strings))
     for key, value in strings.items():
         writer.add_string(key, value)
     for t in rd.tensors:
