@@ -1,7 +1,7 @@
 """Labelled tuples → training examples: one text with all its labelled values.
 
 The unit of cost is the token, not the (text, value) pair: one example carries a text once
-and a short suffix per labelled value (see :mod:`clave_lite.prompt`), so a text labelled on
+and a short suffix per labelled value (see :mod:`clave_lite.core.prompt`), so a text labelled on
 10 values costs one forward pass, not 10.
 """
 
@@ -13,10 +13,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from clave_lite import LABELS, injections
-from clave_lite.prompt import PromptEncoder
-from clave_lite.tuples import LabelledTuple
-from clave_lite.valuesystem import ValueSystem
+from clave_lite.core import injections
+from clave_lite.core.labels import LABELS
+from clave_lite.core.prompt import PromptEncoder
+from clave_lite.core.tuples import LabelledTuple
+from clave_lite.core.valuesystem import ValueSystem
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def build_examples(
     ones per text (chosen at random): most (text, value) pairs are unrelated, and each one costs
     a value suffix of ~30 tokens. The decision biases stored in the evaluator correct for it.
 
-    ``inject_rate`` appends one of :data:`clave_lite.injections.TRAIN` to that fraction of texts,
+    ``inject_rate`` appends one of :data:`clave_lite.core.injections.TRAIN` to that fraction of texts,
     labels unchanged, so instructions inside a response do not change its verdict.
 
     ``concepts`` maps (text key, value name) to a value concept (from ``clave-lite calibrate``'s

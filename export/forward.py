@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from clave_lite.blockmask import explanation_positions, pack
+from clave_lite.core.blockmask import explanation_positions, pack
 
 
 def label_logits(model, items, label_ids: Sequence[int], pad_id: int) -> torch.Tensor:

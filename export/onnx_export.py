@@ -6,7 +6,7 @@ optimum's stock text-generation export returns ``[batch, seq, vocab]`` logits: w
 training), whose output is ``[n_reads, 3]``, and then quantizes it: int8 weights with
 onnxruntime's quantizer by default, optimum's dynamic int8 or fp16 on request.
 
-Quantization is gated (:mod:`clave_lite.quality_gate`): the quantized graph must agree with
+Quantization is gated (:mod:`clave_lite.build.quality_gate`): the quantized graph must agree with
 fp32 on a fixed check set, or export refuses with exit code 6 and points to fp32.
 
 An ONNX evaluator is a directory::
@@ -24,16 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from clave_lite import ggufio
-from clave_lite.blockmask import pack
-from clave_lite import quality_gate
-from clave_lite.quality_gate import CHECK_TEXTS
 from clave_lite.export.forward import LabelLogits
 from clave_lite.export.torch_model import load_base
-from clave_lite.llamacpp import LlamaModel
-from clave_lite.manifest import read_gguf_manifest
-from clave_lite.prompt import PromptEncoder
+
+from clave_lite.build import ggufio, quality_gate
+from clave_lite.build.quality_gate import CHECK_TEXTS
+from clave_lite.core.blockmask import pack
+from clave_lite.core.prompt import PromptEncoder
+from clave_lite.formats.manifest import read_gguf_manifest
+from clave_lite.runtime.llamacpp import LlamaModel
+
 
 def export_onnx(gguf_path: Path, out_dir: Path, quant: str = "int8") -> dict:
     """Merged evaluator (GGUF, ideally the f32 one) → ONNX evaluator directory."""

@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
+from clave_lite.export.dataset import build_examples, fingerprint
 
 from clave_lite import __version__
-from clave_lite.base_models import base_path, card
+from clave_lite.build.merge import build_evaluator
+from clave_lite.core.prompt import PromptEncoder, with_markers
+from clave_lite.core.tuples import LabelledTuple, read_tuples
+from clave_lite.core.valuesystem import ValueSystem, load_system
 from clave_lite.errors import DataError
-from clave_lite.export.dataset import build_examples, fingerprint
-from clave_lite.llamacpp import LlamaModel, usable_cpus
-from clave_lite.manifest import Manifest
-from clave_lite.merge import build_evaluator
-from clave_lite.prompt import PromptEncoder, with_markers
-from clave_lite.tuples import LabelledTuple, read_tuples
-from clave_lite.valuesystem import ValueSystem, load_system
+from clave_lite.formats.base_models import base_path, card
+from clave_lite.formats.manifest import Manifest
+from clave_lite.runtime.llamacpp import LlamaModel, usable_cpus
 
 if TYPE_CHECKING:  # torch is imported by train_run only: GGUF export and tuning need none
     from clave_lite.export.train import TrainConfig
@@ -71,7 +71,6 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
               concepts: Path | None = None, init_from: Path | None = None,
               progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
     import torch
-
     from clave_lite.export.torch_model import load_base
     from clave_lite.export.train import TrainConfig, train
 
@@ -178,7 +177,7 @@ def attach_concepts(pool: Path, systems: Sequence[ValueSystem], grouped: dict[st
     model learns the value boundary from abstractions as well as from surface wording.
     Returns ``{system: {(text key, value): concept}}`` (tuples of use 2 are added to ``grouped``).
     """
-    from clave_lite.concepts import read_pool
+    from clave_lite.calibration.concepts import read_pool
 
     rows, _ = read_pool(pool)
     by_name = {s.name: s for s in systems}
@@ -255,8 +254,12 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
     report: dict[str, Any] = {}
     if tune_data is None:
         return path, report
-    from clave_lite.evaluator import Evaluator
-    from clave_lite.thresholds import fit_temperature, tune_bias, tune_value_biases
+    from clave_lite.evaluation.thresholds import (
+        fit_temperature,
+        tune_bias,
+        tune_value_biases,
+    )
+    from clave_lite.runtime.evaluator import Evaluator
 
     keys_file = run_dir / "train_keys.json"
     seen = json.loads(keys_file.read_text()) if keys_file.exists() else {}

@@ -12,11 +12,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
-
 from clave_lite.export.forward import label_logits
 from clave_lite.export.torch_model import load_base
-from clave_lite.llamacpp import LlamaModel, usable_cpus
-from clave_lite.prompt import EncodedText
+
+from clave_lite.core.prompt import EncodedText
+from clave_lite.runtime.llamacpp import LlamaModel, usable_cpus
 
 
 class TorchBackend:
@@ -25,6 +25,7 @@ class TorchBackend:
     def __init__(self, path: str | Path, label_token_ids: Sequence[int], n_threads: int | None = None,
                  model=None) -> None:
         torch.set_num_threads(n_threads or usable_cpus())
+        self.path = Path(path)
         self.vocab = LlamaModel(path, vocab_only=True)
         self.model = model if model is not None else load_base(path)[0]
         self.label_token_ids = list(label_token_ids)
@@ -60,6 +61,7 @@ class NaiveReference:
 
     def __init__(self, path: str | Path, label_token_ids: Sequence[int], n_threads: int | None = None) -> None:
         torch.set_num_threads(n_threads or usable_cpus())
+        self.path = Path(path)
         self.model = load_base(path)[0]
         self.label_token_ids = list(label_token_ids)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clave_lite import ggufio
+from clave_lite.build import ggufio
 from clave_lite.errors import ModelError
 
 

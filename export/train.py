@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
-
 from clave_lite.export.dataset import Example
 from clave_lite.export.forward import label_and_explanation_logits, label_logits
 

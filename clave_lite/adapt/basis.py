@@ -1,4 +1,4 @@
-"""The hidden state from logits: ``h = pinv(E_S) @ z_S`` (see :mod:`clave_lite.head`).
+"""The hidden state from logits: ``h = pinv(E_S) @ z_S`` (see :mod:`clave_lite.formats.head`).
 
 ``E`` is the model's output matrix (``output.weight``, or the tied ``token_embd.weight``) as
 llama.cpp uses it, i.e. dequantized from the evaluator file; ``S`` are ``n`` tokens spread over
@@ -34,7 +34,7 @@ def hidden_basis(gguf_path: str | Path, n: int = BASIS_TOKENS) -> Basis:
     reader takes seconds on a 262k vocabulary)."""
     from gguf import GGML_QUANT_SIZES, quants
 
-    from clave_lite.gguf_header import read_header
+    from clave_lite.formats.gguf_header import read_header
 
     header = read_header(gguf_path)
     tensors = {t.name: t for t in header.tensors}

@@ -14,8 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from clave_lite.core.tuples import LabelledTuple
 from clave_lite.errors import DataError
-from clave_lite.tuples import LabelledTuple
 
 
 def group_keys(tuples: Sequence[LabelledTuple], pattern: str | None) -> list[str]:

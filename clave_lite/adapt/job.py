@@ -22,13 +22,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from clave_lite import LABELS
 from clave_lite.adapt import readout
 from clave_lite.adapt.folds import assign_folds, group_keys
+from clave_lite.core.labels import LABELS
+from clave_lite.core.tuples import LabelledTuple
+from clave_lite.core.valuesystem import ValueSystem
 from clave_lite.errors import DataError, ModelError, require
 from clave_lite.progress import Progress, Silent
-from clave_lite.tuples import LabelledTuple
-from clave_lite.valuesystem import ValueSystem
 
 DEFINITION_LINE = "Value: {name}: {definition}\nVerdict:"
 FEATURE_BATCH = 32
@@ -110,8 +110,8 @@ class AdaptReport:
 
 
 def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
-    from clave_lite.tuples import read_tuples
-    from clave_lite.valuesystem import load_system
+    from clave_lite.core.tuples import read_tuples
+    from clave_lite.core.valuesystem import load_system
 
     system = load_system(str(opts.system))
     tuples, _ = read_tuples(opts.labels, system, opts.on_error)
@@ -155,7 +155,7 @@ def _features(evaluator, basis, system: ValueSystem, tuples: Sequence[LabelledTu
 
 
 def _pairs(tuples: Sequence[LabelledTuple], labels: Sequence[str], groups: Sequence[str]):
-    from clave_lite.metrics import Pair
+    from clave_lite.evaluation.metrics import Pair
 
     return [Pair(t.value, t.label, lab, key=g) for t, lab, g in zip(tuples, labels, groups)]
 
@@ -169,8 +169,8 @@ def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[La
     """Load the evaluator to adapt and read the features; returns (features, basis, value lines,
     label token ids, the evaluator file)."""
     from clave_lite.adapt.basis import hidden_basis
-    from clave_lite.backends.gguf import GGUFBackend
-    from clave_lite.evaluator import Evaluator
+    from clave_lite.runtime.backends.gguf import GGUFBackend
+    from clave_lite.runtime.evaluator import Evaluator
 
     evaluator = Evaluator.load(opts.model, n_threads=opts.threads)
     try:
@@ -189,7 +189,7 @@ def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[La
 
 def _tfidf_on_folds(tuples: Sequence[LabelledTuple], outer: np.ndarray) -> list[str]:
     """TF-IDF + LR labels for every tuple, each predicted by a fit on the other outer folds."""
-    from clave_lite import baselines
+    from clave_lite.evaluation import baselines
 
     labels = [""] * len(tuples)
     for f in np.unique(outer):
@@ -203,9 +203,9 @@ def _tfidf_on_folds(tuples: Sequence[LabelledTuple], outer: np.ndarray) -> list[
 def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     """Adapt an evaluator to ``opts.system`` from ``opts.labels``; writes ``opts.output``."""
     require("sklearn", "adapt")
-    from clave_lite import metrics
-    from clave_lite.jsonl import check_output
-    from clave_lite.thresholds import fit_temperature, objective
+    from clave_lite.core.jsonl import check_output
+    from clave_lite.evaluation import metrics
+    from clave_lite.evaluation.thresholds import fit_temperature, objective
 
     progress = progress or Silent()
     t0 = time.time()
@@ -262,8 +262,13 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
 
 def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature: float, best: readout.Candidate, estimates: list[Estimate],
            tuples: Sequence[LabelledTuple]) -> None:
-    from clave_lite.ggufio import copy_with_strings
-    from clave_lite.manifest import FORMAT_KEY, FORMAT_VERSION, MANIFEST_KEY, read_gguf_manifest
+    from clave_lite.build.ggufio import copy_with_strings
+    from clave_lite.formats.manifest import (
+        FORMAT_KEY,
+        FORMAT_VERSION,
+        MANIFEST_KEY,
+        read_gguf_manifest,
+    )
 
     m = read_gguf_manifest(src)
     digest = hashlib.sha256(Path(opts.labels).read_bytes()).hexdigest()

@@ -17,9 +17,9 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from clave_lite import LABELS
 from clave_lite.adapt.folds import assign_folds
-from clave_lite.head import Head
+from clave_lite.core.labels import LABELS
+from clave_lite.formats.head import Head
 
 MISSING_LABEL_LOGIT = -50.0
 """Logit of a label no training tuple had (a system whose labels never include it)."""

@@ -1,1 +1,0 @@
-"""Scoring backends behind one interface (:class:`~clave_lite.backends.base.Backend`)."""

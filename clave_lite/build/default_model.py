@@ -1,0 +1,56 @@
+"""The embedded default evaluator: a small committed LoRA adapter, merged into the installed
+base package on first use and cached in the user directory.
+
+Shipping the adapter (megabytes) instead of an evaluator (hundreds of megabytes) keeps the
+package small; building needs only numpy, ``gguf`` and llama.cpp, no torch and no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from clave_lite.errors import ModelError
+from clave_lite.formats.manifest import Manifest
+from clave_lite.paths import subdir
+
+DEFAULT_QUANT = "q8_0"
+
+
+def default_dir() -> Path:
+    """The embedded default's run directory (adapter, run.json, train_keys.json) inside the
+    installed package: what `score` builds from, and what `train --init-from default` starts at."""
+    return Path(str(resources.files("clave_lite.models") / "default"))
+
+
+def has_default() -> bool:
+    d = default_dir()
+    return (d / "run.json").exists() and (d / "adapter" / "adapter_model.safetensors").exists()
+
+
+def default_evaluator_path(progress: Callable[[str], None] | None = None) -> Path:
+    """Path of the built default evaluator, building it first if needed (~1 minute)."""
+    from clave_lite.formats.base_models import base_path
+    from clave_lite.build.merge import build_evaluator
+
+    d = default_dir()
+    if not has_default():
+        raise ModelError("this build of clave-lite ships no embedded default evaluator; pass --model FILE "
+                         "(build one with `clave-lite train` and `clave-lite export`)")
+    h = hashlib.sha256()
+    for f in (d / "run.json", d / "adapter" / "adapter_model.safetensors", d / "adapter" / "adapter_config.json"):
+        h.update(f.read_bytes())
+    target = subdir("models") / f"default-{h.hexdigest()[:12]}-{DEFAULT_QUANT}.gguf"
+    if target.exists():
+        return target
+    run = json.loads((d / "run.json").read_text())
+    if progress:
+        progress(f"building the default evaluator into {target} (first use only) ...")
+    base = base_path(run["base"])
+    tmp = target.with_name(target.name + ".building.gguf")
+    build_evaluator(base, d / "adapter", Manifest.from_run(run), tmp, quant=DEFAULT_QUANT)
+    tmp.replace(target)
+    return target

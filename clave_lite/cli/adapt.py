@@ -1,0 +1,91 @@
+"""`adapt`: a new value system from ~100 labels per value, no training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from clave_lite.cli.app import (
+    StageBars,
+    cli,
+    default_evaluator_path,
+    emit_json,
+    json_option,
+    on_error_option,
+    threads_option,
+)
+
+ESTIMATE_NAMES = {"adapted": "clave-lite adapted", "as-is": "evaluator as it was", "tfidf": "TF-IDF + LR"}
+
+
+def _render_adapt(report) -> None:
+    click.echo(f"fold estimate on {report.system}: {report.tuples} tuples, {report.groups} groups, "
+               f"{report.folds} group folds (nested: nothing reported here chose anything)")
+    goal = report.objective
+    title = {"macro_f1": "macro-F1", "value_f1_mean": "value-F1"}.get(goal, goal)
+    click.echo(f"  {'':22} {title:>8}  {'95 % interval':>15}  {'supports':>8}  {'opposes':>8}  {'unrelated':>9}")
+    for e in report.estimates:
+        lo, hi = e.interval(goal) or (float("nan"), float("nan"))
+        figure = e.figure(goal)
+        cells = [f"{e.f1(lab):8.3f}" if e.f1(lab) is not None else f"{'-':>8}"
+                 for lab in ("supports", "opposes", "unrelated")]
+        click.echo(f"  {ESTIMATE_NAMES.get(e.name, e.name):22} {figure if figure is not None else float('nan'):8.3f}  "
+                   f"[{lo:.3f}, {hi:.3f}]  "
+                   f"{cells[0]}  {cells[1]}  {cells[2]:>9}")
+    click.echo(f"readout: {report.chosen} (chosen by folds; per outer fold: {', '.join(report.chosen_per_fold)}); "
+               f"temperature {report.temperature:g}")
+    click.echo(f"wrote {report.output} in {report.seconds['total']:.0f} s; score with "
+               f"`clave-lite score TEXTS --model {report.output}`")
+
+
+@cli.command()
+@click.option("--system", "system_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The new value system: a YAML/JSON file (name, values with definitions, labels) or a "
+                   "built-in name.")
+@click.option("--labels", "labels_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Labelled-tuple JSONL of that system (~100 per value is enough).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The adapted evaluator (.gguf) to write.")
+@click.option("--from", "model_path", type=click.Path(path_type=Path), envvar="CLAVE_LITE_MODEL", default=None,
+              help="Evaluator (.gguf) to adapt. Default: the embedded default evaluator. [env CLAVE_LITE_MODEL]")
+@click.option("--folds", type=click.IntRange(min=2, max=20), default=5, show_default=True,
+              help="Group folds for choosing the readout and for the fold estimate.")
+@click.option("--group-regex", default=None, metavar="REGEX",
+              help="Tuples whose ids share this regex's first group stay in one fold (e.g. '^([^-]+)' keeps "
+                   "both actions of a MoralChoice scenario together). Default: one group per text.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
+@threads_option
+@click.option("--force", is_flag=True, help="Overwrite an existing output file (never an input).")
+@on_error_option
+@json_option
+def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path | None, folds: int,
+          group_regex: str | None, seed: int, threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
+    """Adapt an evaluator to a new value system from ~100 labelled tuples per value.
+
+    Reads every labelled text once with the evaluator, fits a linear readout of its hidden
+    state per value (chosen by group folds over your labels, no model training), and writes a
+    copy of the evaluator that carries your system. Prints the fold estimate next to the
+    evaluator as it was and TF-IDF + logistic regression on the same folds, so you know
+    whether to trust it. Needs `pip install 'clave-lite[adapt]'`; 8 min for gert10's 1,000
+    short tuples on 2 cores (measured).
+
+    \b
+    Example (Gert's ten moral rules, 100 labels per rule):
+      clave-lite adapt --system gert10.yaml --labels calibration.jsonl \\
+        --group-regex '^([^-]+)' -o gert10.gguf
+      clave-lite score texts.jsonl --model gert10.gguf
+    """
+    from clave_lite.adapt import AdaptOptions
+    from clave_lite.adapt import adapt as run_adapt
+
+    if model_path is None:
+        default_evaluator_path()  # build it now, with its message, not inside the job
+    opts = AdaptOptions(system=system_path, labels=labels_path, output=output, model=model_path, folds=folds,
+                        group_regex=group_regex, seed=seed, threads=threads, force=force, on_error=on_error)
+    report = run_adapt(opts, StageBars())
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _render_adapt(report)
+

@@ -1,0 +1,210 @@
+"""The command group, the options several commands share, and the CLI-side helpers
+(JSON output, problem lines, progress bars, loading an evaluator)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from clave_lite import __version__, errors
+from clave_lite.core.jsonl import ON_ERROR_CHOICES
+
+DEBUG_ENV = "CLAVE_LITE_DEBUG"
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
+
+
+
+class _Group(click.Group):
+    """Turns library errors into one line and a documented exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except errors.ClaveError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:  # `clave-lite score ... | head -1`: the reader left; stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
+            ctx.exit(EXIT_BROKEN_PIPE)
+        except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
+            if os.environ.get(DEBUG_ENV):
+                raise
+            click.echo(f"internal error: {type(exc).__name__}: {exc} "
+                       f"(a bug in clave-lite; rerun with {DEBUG_ENV}=1 for the traceback)", err=True)
+            ctx.exit(errors.EXIT_INTERNAL)
+
+
+def emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def report_problems(problems: list[errors.Problem], limit: int = 20) -> int:
+    """Print problems to stderr; return how many lines were skipped."""
+    for p in problems[:limit]:
+        click.echo(str(p), err=True)
+    if len(problems) > limit:
+        click.echo(f"... and {len(problems) - limit} more", err=True)
+    return sum(p.kind == "skipped" for p in problems)
+
+
+on_error_option = click.option(
+    "--on-error", type=click.Choice(ON_ERROR_CHOICES), default="stop", show_default=True,
+    envvar="CLAVE_LITE_ON_ERROR",
+    help="A malformed input line: 'stop' with its file:line, or 'skip' it, report it, and exit 7.")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+
+
+def cpu_paths_line() -> str:
+    """What llama.cpp was built with and which of its CPU paths clave-lite lets it use."""
+    from clave_lite.runtime.cpu import llama_features
+
+    f = llama_features()
+    return (f"llama.cpp (llama-cpp-python {f['llama_cpp_python']}): {f['system_info']}\n"
+            f"extra buffer types: {'on' if f['use_extra_bufts'] else 'off'} ({f['reason']})")
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"clave-lite, version {__version__}\n{cpu_paths_line()}")
+    ctx.exit()
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version, llama.cpp's CPU features and the CPU-path decision, and exit.")
+def cli() -> None:
+    """Tell, offline, which human values an LLM response supports or opposes.
+
+    \b
+    Score with the embedded default evaluator (Schwartz-10, Touché-20, CSV-12):
+      clave-lite score examples/responses.jsonl
+      clave-lite score texts.csv --system touche20 -o scores.jsonl
+    \b
+    Calibrate your own evaluator:
+      clave-lite systems show schwartz10       # a value system (or your YAML file)
+      clave-lite convert fulcra train.jsonl -o tuples.jsonl
+      clave-lite train tuples.jsonl -o runs/mine
+      clave-lite export runs/mine -o mine.gguf
+      clave-lite eval dev.jsonl --model mine.gguf
+
+    Labelled data is JSONL, one {"text", "value", "label"} per line, label one of
+    supports / opposes / unrelated (or 1 / -1 / 0). The user directory for built
+    evaluators and caches is $CLAVE_LITE_HOME (default ~/.cache/clave-lite).
+    """
+
+
+model_option = click.option(
+    "--model", "model_path", type=click.Path(path_type=Path), envvar="CLAVE_LITE_MODEL",
+    help="Evaluator file (.gguf). Default: the embedded default evaluator, built on first use. [env CLAVE_LITE_MODEL]")
+
+
+threads_option = click.option("--threads", type=click.IntRange(min=1), default=None, envvar="CLAVE_LITE_THREADS",
+                              help="CPU threads (default: the CPUs this process may use).")
+
+
+provider_option = click.option(
+    "--provider", type=click.Choice(["cpu", "cuda"]), default="cpu", envvar="CLAVE_LITE_PROVIDER", show_default=True,
+    help="onnxruntime execution provider for ONNX evaluators (cuda needs onnxruntime-gpu).")
+
+
+gpu_option = click.option("--gpu-layers", type=click.IntRange(min=-1), default=0, envvar="CLAVE_LITE_GPU_LAYERS", show_default=True,
+                          help="Layers to offload to a GPU (llama.cpp n_gpu_layers; -1 = all).")
+
+
+def command_line(ctx: click.Context) -> str:
+    """The command as it would be typed to rerun it: arguments and every non-default option."""
+    import shlex
+
+    parts = ["clave-lite", ctx.info_name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if isinstance(param, click.Argument):
+            parts.append(str(value))
+        elif value is not None and value is not False and value != param.default and isinstance(param, click.Option):
+            parts.append(param.opts[-1] if len(param.opts) > 1 and param.opts[-1].startswith("--") else param.opts[0])
+            if not param.is_flag:
+                parts.append(str(value))
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def system_flag(name: str):
+    """``--system NAME|FILE``: an unknown name is a bad flag (exit 2, as in every command); a
+    file that exists but is not a valid value system stays a data error (exit 3)."""
+    from clave_lite.core.valuesystem import load_system
+
+    try:
+        return load_system(name)
+    except errors.ValueSystemError as exc:
+        if Path(name).exists():
+            raise
+        raise errors.UnknownNameError(f"--system: {exc}") from None
+
+
+def default_evaluator_path() -> Path:
+    from clave_lite.build.default_model import default_evaluator_path
+
+    return default_evaluator_path(progress=lambda msg: click.echo(msg, err=True))
+
+
+def load_evaluator(model_path: Path | None, backend: str = "auto", threads: int | None = None, gpu_layers: int = 0,
+                    provider: str = "cpu"):
+    from clave_lite.runtime.evaluator import Evaluator
+
+    path = model_path or default_evaluator_path()
+    return Evaluator.load(path, backend=backend, n_threads=threads, n_gpu_layers=gpu_layers, provider=provider)
+
+
+class StageBars:
+    """calibrate's stages (embedding, calls) as click progress bars on stderr."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def start(self, stage: str, total: int) -> None:
+        self.finish()
+        self._bar = click.progressbar(length=total, label=stage, file=sys.stderr, show_eta=True, show_pos=True)
+        self._bar.__enter__()
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> dict[str, int]:
+    """``N`` or ``SYSTEM=N`` (repeatable) → {system or "*": N}."""
+    limits: dict[str, int] = {}
+    for item in items:
+        key, _, number = item.rpartition("=")
+        try:
+            limits[key or "*"] = int(number)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: expected N or SYSTEM=N") from None
+        if limits[key or "*"] < 0:
+            raise click.BadParameter(f"{item!r}: N must be 0 or more")
+    return limits
+

@@ -1,0 +1,204 @@
+"""The verbalizer prompt: the text once, then one short suffix per value, each ending where a
+label token comes next.
+
+Layout (token level)::
+
+    [bos] PREFIX  text-tokens  AFTER_TEXT | VALUE_1 suffix → label?
+                                          | VALUE_2 suffix → label?
+                                          | ...
+
+Every value's suffix attends to the shared text and to itself, never to another value's suffix,
+and all suffixes start at the same position. Training (a block attention mask in torch) and
+scoring (one llama.cpp decode with the text in every value's sequence) build exactly this, so
+the cost of scoring or training 10 values is one text plus 10 short suffixes, not 10 texts.
+
+Both paths tokenize with the base model's own llama.cpp vocabulary (see :mod:`clave_lite.vocab`)
+through :meth:`PromptTemplate.encode`, so their token ids cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+from clave_lite.core.labels import LABELS
+
+Tokenize = Callable[..., list[int]]
+"""``tokenize(text, add_bos, special=False) -> ids``; scored text is never parsed for special
+tokens (``special=True`` is used for the template's control-token markers only)."""
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A prompt layout, stored inside every evaluator so scoring uses what training used.
+
+    Field defaults are the v1 layout, so evaluators written before v2 load unchanged; new
+    training runs use :data:`TEMPLATES` (``short`` by default).
+    """
+
+    prefix: str = "Judge the human values in this response.\nResponse: "
+    after_text: str = "\n"
+    value: str = "Value: {name}: {definition}\nVerdict:"
+    label_words: dict[str, str] = field(default_factory=lambda: {
+        "supports": " supports", "opposes": " opposes", "unrelated": " unrelated"})
+    max_text_tokens: int = 384
+    """Longer texts keep their first 2/3 and last 1/3 of this budget (the opening states the
+    stance, the end often the verdict); the output says that it was truncated."""
+    explain: str = "\nBecause:"
+    """After the label, what introduces the model's own explanation (concept-aware training)."""
+    escape: bool = False
+    """Neutralise the template's own markers inside the scored text (see :func:`escape_text`),
+    so an untrusted text cannot close the response block or forge a verdict line."""
+    open_marker: str = ""
+    close_marker: str = ""
+    """Template v3: control tokens of the base vocabulary (e.g. Gemma's ``<start_of_turn>`` /
+    ``<end_of_turn>``) that open and close the text. Text is tokenized without special-token
+    parsing, so no scored text can produce them: the block's end is unforgeable. Empty = none."""
+    version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PromptTemplate":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+_V2 = dict(prefix="Judge the human values in the response between the markers.\n<response>\n",
+           after_text="\n</response>\n", escape=True, version=2)
+_V3 = dict(prefix="Judge the human values in the response between the markers.\n", after_text="\n",
+           escape=True, version=3)
+TEMPLATES: dict[str, PromptTemplate] = {
+    # the value's name only: ~7 tokens per value instead of ~35, so a training pair costs about
+    # a third (measured in docs/training.md); the definitions still travel in the evaluator
+    "short": PromptTemplate(value="Value: {name}\nVerdict:", **_V3),
+    # name and definition in every value suffix: for value systems whose names say little
+    "full": PromptTemplate(value="Value: {name}: {definition}\nVerdict:", **_V3),
+}
+"""Training templates (v3). :func:`with_markers` fills in the base vocabulary's control tokens."""
+
+TEMPLATES_V2: dict[str, PromptTemplate] = {
+    "short": PromptTemplate(value="Value: {name}\nVerdict:", **_V2),
+    "full": PromptTemplate(value="Value: {name}: {definition}\nVerdict:", **_V2),
+}
+"""Template v2 (``<response>`` markers as plain text, escaped): what default evaluators v1-v3
+evaluators carry; the fallback for a vocabulary with no usable control-token pair."""
+
+MARKER_PAIRS: tuple[tuple[str, str], ...] = (
+    ("<start_of_turn>", "<end_of_turn>"),  # Gemma
+    ("<|im_start|>", "<|im_end|>"),  # ChatML vocabularies (SmolLM2, Qwen)
+)
+
+
+def control_token(tokenize: Tokenize, spelling: str) -> int | None:
+    """The id of ``spelling`` if it is a control token: one token with special parsing, and
+    not that token when read as plain text (so untrusted text can never produce it)."""
+    special = tokenize(spelling, False, True)
+    if len(special) != 1:
+        return None
+    return None if tokenize(spelling, False) == special else special[0]
+
+
+def with_markers(name: str, tokenize: Tokenize) -> PromptTemplate:
+    """Training template ``name`` for a vocabulary: v3 with the first control-token pair of
+    :data:`MARKER_PAIRS` it has, else v2 (plain, escaped markers)."""
+    from dataclasses import replace
+
+    for open_, close in MARKER_PAIRS:
+        if control_token(tokenize, open_) is not None and control_token(tokenize, close) is not None:
+            return replace(TEMPLATES[name], open_marker=open_, close_marker=close)
+    return TEMPLATES_V2[name]
+
+_MARKERS = re.compile(r"(</?\s*response\s*>)|(\b(?:verdict|value)\s*:)", re.IGNORECASE)
+
+
+def escape_text(text: str) -> str:
+    """Defang the template's markers in untrusted text: ``<response>``/``</response>`` lose
+    their angle brackets and ``Verdict:``/``Value:`` their colon, so the text can imitate the
+    prompt's words but never its structure."""
+
+    def defang(m: re.Match[str]) -> str:
+        tag, line = m.group(1), m.group(2)
+        if tag:
+            return "[" + tag.strip("<>").strip() + "]"
+        return line.rstrip(":").rstrip() + " -"
+
+    return _MARKERS.sub(defang, text)
+
+
+@dataclass(frozen=True)
+class EncodedText:
+    """One text's shared part and its per-value suffixes, as token ids."""
+
+    shared: list[int]
+    suffixes: list[list[int]]
+    truncated_tokens: int = 0
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.shared) + sum(len(s) for s in self.suffixes)
+
+
+def truncate_head_tail(ids: list[int], budget: int) -> tuple[list[int], int]:
+    """Keep the first 2/3 and last 1/3 of ``budget`` tokens; return (ids, tokens dropped)."""
+    if len(ids) <= budget:
+        return ids, 0
+    head = (2 * budget) // 3
+    tail = budget - head
+    return ids[:head] + ids[len(ids) - tail:], len(ids) - budget
+
+
+class PromptEncoder:
+    """Binds a template to a tokenizer; caches the constant pieces."""
+
+    def __init__(self, template: PromptTemplate, tokenize: Tokenize) -> None:
+        self.template = template
+        self._tokenize = tokenize
+        self._prefix = tokenize(template.prefix, True)
+        self._after = tokenize(template.after_text, False)
+        if template.open_marker or template.close_marker:
+            ids = [control_token(tokenize, m) for m in (template.open_marker, template.close_marker)]
+            if None in ids:
+                raise ValueError(f"template markers {template.open_marker!r} / {template.close_marker!r} are not "
+                                 "control tokens of this vocabulary")
+            self._prefix = self._prefix + [ids[0]]
+            self._after = [ids[1]] + self._after
+            self.marker_ids = tuple(ids)
+        self._suffix_cache: dict[tuple[str, str], list[int]] = {}
+        self.label_ids: list[int] = []
+        for label in LABELS:
+            ids = tokenize(template.label_words[label], False)
+            if len(ids) != 1:
+                raise ValueError(f"label word {template.label_words[label]!r} is {len(ids)} tokens; "
+                                 "the verbalizer needs exactly one")
+            self.label_ids.append(ids[0])
+        if len(set(self.label_ids)) != len(LABELS):
+            raise ValueError("label words must map to distinct tokens")
+
+    def value_suffix(self, name: str, definition: str) -> list[int]:
+        key = (name, definition)
+        if key not in self._suffix_cache:
+            self._suffix_cache[key] = self._tokenize(
+                self.template.value.format(name=name, definition=definition), False)
+        return self._suffix_cache[key]
+
+    def explanation_lead(self, label: str) -> list[int]:
+        """What follows a value's read position before the explanation: the label token and
+        the template's ``explain`` words; generation continues from here."""
+        return [self.label_ids[LABELS.index(label)]] + self._tokenize(self.template.explain, False)
+
+    def explanation(self, label: str, concept: str) -> tuple[list[int], int]:
+        """Training tail for one value: lead, the concept, a newline; and the tail index from
+        which the next token is learned as text (the lead's last token predicts the concept)."""
+        lead = self.explanation_lead(label)
+        return lead + self._tokenize(" " + concept.strip(), False) + self._tokenize("\n", False), len(lead) - 1
+
+    def encode(self, text: str, values: Sequence[tuple[str, str]]) -> EncodedText:
+        """Token ids for ``text`` judged on each ``(name, definition)`` in ``values``."""
+        if self.template.escape:
+            text = escape_text(text)
+        body, dropped = truncate_head_tail(self._tokenize(text, False), self.template.max_text_tokens)
+        shared = self._prefix + body + self._after
+        return EncodedText(shared, [self.value_suffix(n, d) for n, d in values], dropped)

@@ -1,0 +1,224 @@
+"""Value systems as data: a name, a label set, and values with definitions.
+
+Systems live in YAML/JSON files (built-ins under ``clave_lite/core/systems/``), never in code, so a
+user can calibrate clave-lite to their own system by writing one file. Loading validates every
+field and names the exact mistake, because a silently wrong definition becomes a silently
+wrong evaluator.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from clave_lite.core.labels import LABELS
+from clave_lite.errors import ValueSystemError
+
+_TOP_KEYS = {"name", "title", "description", "source", "labels", "groups", "values"}
+_VALUE_KEYS = {"name", "definition", "group", "aliases", "items"}
+_GROUP_KEYS = {"name", "description"}
+
+
+def _key(name: str) -> str:
+    """Normalise a value name for lookup: case and surrounding/inner whitespace don't matter."""
+    return " ".join(str(name).split()).casefold()
+
+
+@dataclass(frozen=True)
+class Value:
+    name: str
+    definition: str
+    group: str | None = None
+    aliases: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ValueSystem:
+    name: str
+    title: str
+    description: str
+    labels: tuple[str, ...]
+    values: tuple[Value, ...]
+    groups: tuple[Group, ...] = ()
+    source: str = ""
+    _index: dict[str, Value] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for value in self.values:
+            for spelling in (value.name, *value.aliases):
+                self._index[_key(spelling)] = value
+
+    @property
+    def value_names(self) -> list[str]:
+        return [v.name for v in self.values]
+
+    def find(self, name: str) -> Value | None:
+        """The value called ``name`` (case-insensitive, aliases allowed), or None."""
+        return self._index.get(_key(name))
+
+    def get(self, name: str) -> Value:
+        """Like :meth:`find` but an unknown name is an error that lists the known ones."""
+        value = self.find(name)
+        if value is None:
+            raise ValueSystemError(
+                f"unknown value '{name}' in system '{self.name}'; "
+                f"known values: {', '.join(self.value_names)}"
+            )
+        return value
+
+    def select(self, names: Iterable[str]) -> list[Value]:
+        return [self.get(n) for n in names]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file form (also embedded in exported evaluators)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "source": self.source,
+            "labels": list(self.labels),
+        }
+        if self.groups:
+            out["groups"] = [{"name": g.name, "description": g.description} for g in self.groups]
+        values = []
+        for v in self.values:
+            item: dict[str, Any] = {"name": v.name, "definition": v.definition}
+            if v.group:
+                item["group"] = v.group
+            if v.aliases:
+                item["aliases"] = list(v.aliases)
+            if v.items:
+                item["items"] = list(v.items)
+            values.append(item)
+        out["values"] = values
+        return out
+
+
+def builtin_names() -> list[str]:
+    files = resources.files("clave_lite.core.systems").iterdir()
+    return sorted(p.name[: -len(".yaml")] for p in files if p.name.endswith(".yaml"))
+
+
+def load_system(name_or_path: str | Path) -> ValueSystem:
+    """A built-in system by name (``schwartz10``) or a user's YAML/JSON file by path."""
+    text = str(name_or_path)
+    if text in builtin_names():
+        resource = resources.files("clave_lite.core.systems") / f"{text}.yaml"
+        return parse_system(yaml.safe_load(resource.read_text(encoding="utf-8")), f"<built-in {text}>")
+    path = Path(text)
+    if not path.exists():
+        raise ValueSystemError(
+            f"no value system '{text}': not a built-in ({', '.join(builtin_names())}) "
+            "and no such file"
+        )
+    if path.is_dir():
+        raise ValueSystemError(f"{path}: is a directory, expected a YAML or JSON value-system file")
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+        data = json.loads(raw) if path.suffix.lower() == ".json" else yaml.safe_load(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueSystemError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {detail}") from exc
+    return parse_system(data, str(path))
+
+
+def parse_system(data: Any, where: str) -> ValueSystem:
+    """Validate the file form and build a :class:`ValueSystem`; every mistake is named."""
+
+    def fail(message: str) -> ValueSystemError:
+        return ValueSystemError(f"{where}: {message}")
+
+    def text(obj: dict, key: str, ctx: str, required: bool = True) -> str:
+        value = obj.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise fail(f"{ctx}: missing '{key}'")
+            return ""
+        if not isinstance(value, str):
+            raise fail(f"{ctx}: '{key}' must be a string, got {type(value).__name__}")
+        return value.strip()
+
+    def str_list(obj: dict, key: str, ctx: str) -> tuple[str, ...]:
+        value = obj.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
+            raise fail(f"{ctx}: '{key}' must be a list of non-empty strings")
+        return tuple(x.strip() for x in value)
+
+    if not isinstance(data, dict):
+        raise fail("a value system must be a mapping with keys name, labels, values")
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise fail(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    name = text(data, "name", "system")
+    labels = str_list(data, "labels", "system") or LABELS
+    bad_labels = [lab for lab in labels if lab not in LABELS]
+    if bad_labels:
+        raise fail(f"labels {bad_labels} not allowed; choose from {list(LABELS)}")
+    twice = sorted({lab for lab in labels if list(labels).count(lab) > 1})
+    if twice:
+        raise fail(f"label(s) {twice} listed twice in labels")
+    if "supports" not in labels or "unrelated" not in labels:
+        raise fail("labels must include 'supports' and 'unrelated'")
+
+    groups: list[Group] = []
+    raw_groups = data.get("groups") or []
+    if not isinstance(raw_groups, list):
+        raise fail("'groups' must be a list")
+    for i, g in enumerate(raw_groups, 1):
+        ctx = f"group #{i}"
+        if not isinstance(g, dict):
+            raise fail(f"{ctx} must be a mapping")
+        extra = set(g) - _GROUP_KEYS
+        if extra:
+            raise fail(f"{ctx}: unknown key(s) {', '.join(sorted(map(str, extra)))}")
+        groups.append(Group(text(g, "name", ctx), text(g, "description", ctx, required=False)))
+    group_names = {g.name for g in groups}
+    if len(group_names) != len(groups):
+        raise fail("duplicate group name")
+
+    raw_values = data.get("values")
+    if not isinstance(raw_values, list) or not raw_values:
+        raise fail("'values' must be a non-empty list")
+    values: list[Value] = []
+    seen: dict[str, str] = {}
+    for i, v in enumerate(raw_values, 1):
+        ctx = f"value #{i}"
+        if not isinstance(v, dict):
+            raise fail(f"{ctx} must be a mapping with 'name' and 'definition'")
+        vname = text(v, "name", ctx)
+        ctx = f"value '{vname}'"
+        extra = set(v) - _VALUE_KEYS
+        if extra:
+            raise fail(f"{ctx}: unknown key(s) {', '.join(sorted(map(str, extra)))}; allowed: {', '.join(sorted(_VALUE_KEYS))}")
+        definition = text(v, "definition", ctx)
+        group = text(v, "group", ctx, required=False) or None
+        if group and group not in group_names:
+            raise fail(f"{ctx}: group '{group}' is not declared under 'groups'")
+        aliases = str_list(v, "aliases", ctx)
+        for spelling in (vname, *aliases):
+            k = _key(spelling)
+            if k in seen:
+                raise fail(f"duplicate value name '{spelling}' (also used by '{seen[k]}')")
+            seen[k] = vname
+        values.append(Value(vname, definition, group, aliases, str_list(v, "items", ctx)))
+    return ValueSystem(
+        name=name,
+        title=text(data, "title", "system", required=False) or name,
+        description=text(data, "description", "system", required=False),
+        labels=tuple(labels),
+        values=tuple(values),
+        groups=tuple(groups),
+        source=text(data, "source", "system", required=False),
+    )

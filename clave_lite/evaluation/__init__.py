@@ -1,0 +1,1 @@
+"""Measuring evaluators: metrics with intervals, eval runs, comparisons, injection attacks, benchmarks, baselines, threshold tuning."""

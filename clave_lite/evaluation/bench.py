@@ -1,0 +1,284 @@
+"""`clave-lite bench`: how fast an evaluator scores on this machine, as ratios that survive noise.
+
+Absolute times on a shared 2-core machine move by tens of percent from run to run; ratios
+measured side by side in one process do not. So every run also measures
+
+* the same texts scored on **one** value (what "all values for the price of one" is relative to);
+* a **naive reference** (:class:`clave_lite.export.reference.NaiveReference`: the merged model in
+  transformers fp32, one (text, value) prompt at a time, full-vocabulary logits);
+* the CPU's own **matmul peak** (numpy fp32), against which prefill FLOP/s are a roofline fraction.
+
+Prefill FLOPs are counted as 2 × transformer (non-embedding) parameters per token: the tied
+embedding matrix is a lookup on input and is multiplied only at the label positions on output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from clave_lite.core.prompt import EncodedText
+from clave_lite.runtime.evaluator import Evaluator
+from clave_lite.runtime.llamacpp import usable_cpus
+
+ISA_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
+             "neon", "asimd")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One target from the speed issue: a measured figure, its goal, and which way is better."""
+
+    name: str
+    value: float | None
+    goal: float
+    higher_is_better: bool
+    unit: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None:
+            return None
+        return self.value >= self.goal if self.higher_is_better else self.value <= self.goal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "goal": self.goal, "unit": self.unit,
+                "higher_is_better": self.higher_is_better, "met": self.met}
+
+
+def machine_facts() -> dict[str, Any]:
+    """CPU model, SIMD flags that decide llama.cpp / onnxruntime kernels, usable cores."""
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, val = line.partition(":")
+            key = key.strip()
+            if key == "model name" and model in ("unknown", "", platform.processor()):
+                model = val.strip()
+            elif key in ("flags", "Features"):
+                flags.update(val.split())
+    except OSError:
+        pass
+    from clave_lite.runtime.cpu import llama_features
+
+    return {"cpu": model, "isa": [f for f in ISA_FLAGS if f in flags], "usable_cpus": usable_cpus(),
+            "logical_cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform(),
+            "llama_cpp": llama_features()}
+
+
+def matmul_gflops(n: int = 1024, seconds: float = 1.5) -> float:
+    """Sustained fp32 GFLOP/s of numpy's BLAS on an n×n×n product: this machine's roofline."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b  # warm the BLAS threads
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        runs += 1
+    return 2 * n ** 3 * runs / (time.perf_counter() - start) / 1e9
+
+
+def transformer_params(gguf_path: Path) -> int | None:
+    """Non-embedding parameters from a GGUF's hyper-parameters (llama/gemma layouts)."""
+    from clave_lite.formats.gguf_header import read_header
+
+    try:
+        header = read_header(gguf_path)
+        arch = header.get("general.architecture")
+
+        def hp(key: str) -> int | None:
+            v = header.get(f"{arch}.{key}")
+            return int(v) if isinstance(v, (int, float)) else None
+
+        d, layers, ff = hp("embedding_length"), hp("block_count"), hp("feed_forward_length")
+        heads, kv_heads = hp("attention.head_count"), hp("attention.head_count_kv") or hp("attention.head_count")
+        head_dim = hp("attention.key_length") or (d // heads if d and heads else None)
+        if None in (d, layers, ff, heads, kv_heads, head_dim):
+            return None
+        attention = d * heads * head_dim * 2 + d * kv_heads * head_dim * 2  # q, o and k, v
+        return layers * (attention + 3 * d * ff)
+    except Exception:  # a figure for the report, never a reason to fail the benchmark
+        return None
+
+
+def peak_rss_mib() -> float:
+    """High-water resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None, batch_size: int = 8,
+              threads: int | None = None, reference_texts: int = 3, latency_texts: int = 10,
+              provider: str = "cpu", progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """Measure one evaluator on ``texts`` (all values of ``system``); see the module docstring."""
+    if not texts:
+        raise ValueError("no texts to benchmark")
+    progress("matmul peak (numpy fp32)")
+    peak = matmul_gflops()
+
+    progress("cold start")
+    cold, ev = _timed(lambda: Evaluator.load(model_path, n_threads=threads, provider=provider))
+    try:
+        sys_, chosen = ev.resolve_values(system)
+        names = [v.name for v in chosen]
+        first, _ = _timed(lambda: ev.score(texts[:1], names, sys_.name, batch_size=1))
+        encoded = [ev.encoder.encode(t, [(v.name, v.definition) for v in chosen]) for t in texts]
+        text_tokens = statistics.mean(len(e.shared) for e in encoded)
+        all_tokens = sum(e.n_tokens for e in encoded)
+
+        progress(f"{len(texts)} texts x {len(names)} values")
+        t_all, _ = _timed(lambda: ev.score(texts, names, sys_.name, batch_size))
+        progress(f"{len(texts)} texts x 1 value")
+        t_one, _ = _timed(lambda: ev.score(texts, names[:1], sys_.name, batch_size))
+        progress("latency, one response at a time")
+        latencies = [_timed(lambda t=t: ev.score([t], names, sys_.name, batch_size=1))[0]
+                     for t in texts[:latency_texts]]
+        rss = peak_rss_mib()
+        params = transformer_params(_params_source(model_path))
+        tokens_per_s = all_tokens / t_all
+        result: dict[str, Any] = {
+            "model": str(model_path), "backend": ev.backend.name, "system": sys_.name,
+            "model_bytes": _size(model_path), "threads": threads or usable_cpus(), "batch_size": batch_size,
+            "texts": len(texts), "values": len(names), "mean_text_tokens": round(text_tokens, 1),
+            "responses_per_s": len(texts) / t_all, "pairs_per_s": len(texts) * len(names) / t_all,
+            "responses_per_s_one_value": len(texts) / t_one, "all_vs_one_value_cost": t_all / t_one,
+            "latency_p50_s": float(np.percentile(latencies, 50)), "latency_p95_s": float(np.percentile(latencies, 95)),
+            "cold_start_s": cold, "first_response_s": first, "peak_rss_mib": rss,
+            "tokens_per_s": tokens_per_s, "transformer_params": params,
+            "prefill_gflops": 2 * params * tokens_per_s / 1e9 if params else None,
+            "matmul_peak_gflops": peak,
+        }
+    finally:
+        ev.close()
+    result["roofline_fraction"] = result["prefill_gflops"] / peak if result["prefill_gflops"] else None
+    result["reference"] = _reference(model_path, ev.manifest.label_token_ids, encoded[:reference_texts], progress) \
+        if reference_texts > 0 else {"skipped": "--reference-texts 0"}
+    ref_rate = result["reference"].get("responses_per_s")
+    result["speedup_vs_reference"] = result["responses_per_s"] / ref_rate if ref_rate else None
+    training = (ev.manifest.training or {}).get("train", {})
+    result["train_seconds_per_pair"] = training.get("seconds_per_pair")
+    result["goals"] = [g.to_dict() for g in goals(result)]
+    result["machine"] = machine_facts()
+    return result
+
+
+def goals(r: dict[str, Any]) -> list[Goal]:
+    """The speed issue's targets, for the default evaluator on Schwartz-10."""
+    return [
+        Goal("all values cost / one value cost", r["all_vs_one_value_cost"], 1.5, False, "x"),
+        Goal("responses/s, all values", r["responses_per_s"], 1.0, True, "/s"),
+        Goal("speed-up vs naive reference", r["speedup_vs_reference"], 20.0, True, "x"),
+        Goal("prefill FLOP/s / matmul peak", r["roofline_fraction"], 0.5, True),
+        Goal("peak RSS", r["peak_rss_mib"], 500.0, False, "MiB"),
+        Goal("cold start", r["cold_start_s"], 1.0, False, "s"),
+        Goal("training s per (text, value) pair", r["train_seconds_per_pair"], 0.3, False, "s"),
+    ]
+
+
+def _reference(model_path: Path, label_ids: Sequence[int], encoded: Sequence[EncodedText],
+               progress: Callable[[str], None]) -> dict[str, Any]:
+    """The naive transformers path on a few texts (it is slow by design)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return {"skipped": "torch is not installed (pip install 'clave-lite[bake]')"}
+    if Path(model_path).is_dir():
+        return {"skipped": "an ONNX evaluator has no weights transformers can load; bench its GGUF twin"}
+    from clave_lite.export.reference import NaiveReference
+
+    n_pairs = sum(len(e.suffixes) for e in encoded)
+    progress(f"naive reference: transformers fp32, {n_pairs} (text, value) prompts one at a time")
+    load, ref = _timed(lambda: NaiveReference(model_path, label_ids))
+    seconds, _ = _timed(lambda: ref.label_logits(encoded))
+    return {"texts": len(encoded), "load_s": load, "responses_per_s": len(encoded) / seconds,
+            "pairs_per_s": n_pairs / seconds}
+
+
+def distinct_texts(path: Path, limit: int) -> list[str]:
+    """The first ``limit`` distinct ``text`` fields of a JSONL file (tuples repeat a text per value)."""
+    from clave_lite.core.jsonl import ProblemLog, iter_records
+    from clave_lite.errors import DataError
+
+    seen: dict[str, None] = {}
+    for _, obj in iter_records(path, ProblemLog("skip")):
+        text = obj.get("text")
+        if isinstance(text, str) and text.strip():
+            seen.setdefault(text)
+            if len(seen) >= limit:
+                break
+    if not seen:
+        raise DataError(f"{path}: no texts to benchmark (JSONL lines with a non-empty 'text')")
+    return list(seen)
+
+
+def save_result(path: Path, result: dict[str, Any]) -> None:
+    from clave_lite.core.jsonl import write_text_atomic
+
+    write_text_atomic(path, json.dumps(result, indent=2) + "\n")
+
+
+def _params_source(model_path: Path) -> Path:
+    return model_path / "vocab.gguf" if model_path.is_dir() else model_path
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def render(r: dict[str, Any], command: str) -> str:
+    """The human-readable table README carries."""
+    m = r["machine"]
+    lines = [
+        f"command: {command}",
+        f"machine: {m['cpu']}; {m['usable_cpus']} usable of {m['logical_cpus']} CPUs; ISA {' '.join(m['isa']) or '-'}",
+        *([f"llama.cpp: {m['llama_cpp']['system_info']}",
+           f"extra buffer types: {'on' if m['llama_cpp']['use_extra_bufts'] else 'off'} ({m['llama_cpp']['reason']})"]
+          if m.get("llama_cpp") else []),
+        f"model: {r['model']} ({r['backend']}, {r['model_bytes'] / 2**20:.0f} MiB), {r['threads']} threads, "
+        f"batch {r['batch_size']}",
+        f"data: {r['texts']} texts (mean {r['mean_text_tokens']} text tokens) x {r['values']} values of {r['system']}",
+        "",
+        f"{'responses/s (all values)':<36}{r['responses_per_s']:>10.2f}",
+        f"{'(text, value) pairs/s':<36}{r['pairs_per_s']:>10.1f}",
+        f"{'responses/s (one value)':<36}{r['responses_per_s_one_value']:>10.2f}",
+        f"{'latency p50 / p95, one response (s)':<36}{r['latency_p50_s']:>10.3f} / {r['latency_p95_s']:.3f}",
+        f"{'cold start (load) / first response (s)':<36}{r['cold_start_s']:>10.3f} / {r['first_response_s']:.3f}",
+        f"{'peak RSS (MiB)':<36}{r['peak_rss_mib']:>10.0f}",
+        f"{'prompt tokens/s':<36}{r['tokens_per_s']:>10.0f}",
+    ]
+    if r["prefill_gflops"]:
+        lines.append(f"{'prefill GFLOP/s (2 x params x tok/s)':<36}{r['prefill_gflops']:>10.1f}"
+                     f"  ({r['transformer_params'] / 1e6:.0f}M transformer params)")
+    lines.append(f"{'numpy fp32 matmul peak GFLOP/s':<36}{r['matmul_peak_gflops']:>10.1f}")
+    ref = r["reference"]
+    if "responses_per_s" in ref:
+        lines.append(f"{'naive reference responses/s':<36}{ref['responses_per_s']:>10.3f}  (transformers fp32, "
+                     f"one prompt per (text, value), {ref['texts']} texts)")
+    else:
+        lines.append(f"naive reference: skipped ({ref['skipped']})")
+    lines += ["", f"{'goal':<38}{'measured':>12}{'target':>10}  met"]
+    for g in r["goals"]:
+        value = "n/a" if g["value"] is None else f"{g['value']:.3g}{g['unit']}"
+        sign = ">=" if g["higher_is_better"] else "<="
+        met = {True: "yes", False: "NO", None: "-"}[g["met"]]
+        lines.append(f"{g['name']:<38}{value:>12}{sign + format(g['goal'], 'g') + g['unit']:>10}  {met}")
+    return "\n".join(lines)

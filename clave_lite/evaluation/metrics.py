@@ -1,0 +1,219 @@
+"""Agreement between gold and predicted labels, in the figures the literature reports.
+
+* ``accuracy``: share of (text, value) tuples whose label matches.
+* ``macro_f1``: F1 per label class present in gold, averaged; pooled over all tuples (how CLAVE
+  and FULCRA report 3-way results).
+* ``value_f1_mean``: F1 of ``supports`` per value, averaged over values. A value with no gold
+  ``supports`` has no defined F1 and is left out of the mean; it is listed under
+  ``values_without_supports``.
+* ``touche_f1``: SemEval-2023 Task 4's official "All" F1: the harmonic mean of the
+  macro-averaged precision and macro-averaged recall of ``supports`` over the values (the same
+  values as ``value_f1_mean``), not the mean of per-value F1s.
+* ``intervals``: 95 % bootstrap intervals of the headline figures, resampling *texts* (a
+  text's values move together), seeded, so two runs print the same interval.
+* ``calibration``: expected calibration error (ECE, 10 equal-width bins of the top label's
+  probability) when the predictions carry probabilities.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from clave_lite.core.labels import LABELS
+from clave_lite.core.tuples import LabelledTuple
+from clave_lite.errors import DataError
+
+
+@dataclass(frozen=True)
+class Pair:
+    value: str
+    gold: str
+    pred: str
+    key: str = field(default="", compare=False)
+    """The text the pair belongs to (bootstrap intervals resample texts; not part of equality)."""
+
+
+def _f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def class_f1(pairs: Sequence[Pair], label: str) -> tuple[float, float, float]:
+    """(precision, recall, F1) of one label class, one-vs-rest."""
+    tp = sum(1 for p in pairs if p.gold == label and p.pred == label)
+    fp = sum(1 for p in pairs if p.gold != label and p.pred == label)
+    fn = sum(1 for p in pairs if p.gold == label and p.pred != label)
+    return _f1(tp, fp, fn)
+
+
+def confusion(pairs: Iterable[Pair]) -> dict[str, dict[str, int]]:
+    """``confusion[gold][pred]`` counts over the canonical label order."""
+    counts = Counter((p.gold, p.pred) for p in pairs)
+    return {g: {p: counts[(g, p)] for p in LABELS} for g in LABELS}
+
+
+def macro_f1(pairs: Sequence[Pair]) -> float:
+    present = [label for label in LABELS if any(p.gold == label for p in pairs)]
+    if not present:
+        return 0.0
+    return sum(class_f1(pairs, label)[2] for label in present) / len(present)
+
+
+def accuracy(pairs: Sequence[Pair]) -> float:
+    return sum(p.gold == p.pred for p in pairs) / len(pairs) if pairs else 0.0
+
+
+def touche_f1(per_value: dict[str, Any]) -> float | None:
+    """F1 of macro-precision and macro-recall of ``supports`` over values with gold supports."""
+    rows = [v for v in per_value.values() if v["gold_supports"]]
+    if not rows:
+        return None
+    p = sum(v["precision_supports"] for v in rows) / len(rows)
+    r = sum(v["recall_supports"] for v in rows) / len(rows)
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+HEADLINE = ("accuracy", "macro_f1", "value_f1_mean", "touche_f1", "f1_opposes")
+
+
+def bootstrap_intervals(pairs: Sequence[Pair], n_boot: int = 1000, seed: int = 0,
+                        level: float = 0.95) -> dict[str, list[float]]:
+    """Percentile intervals of the headline figures over ``n_boot`` resamples of texts.
+
+    Vectorised: each text becomes a vector of its tp/fp/fn counts per (value, label), a
+    resample is a multinomial weight per text, and its totals are one matrix product."""
+    import numpy as np
+
+    keys = sorted({p.key for p in pairs})
+    values = sorted({p.value for p in pairs})
+    k_index = {k: i for i, k in enumerate(keys)}
+    v_index = {v: i for i, v in enumerate(values)}
+    n_l = len(LABELS)
+    counts = np.zeros((len(keys), len(values), n_l, 3))  # tp, fp, fn
+    correct = np.zeros((len(keys), 2))  # right, total
+    for p in pairs:
+        t, v = k_index[p.key], v_index[p.value]
+        g, q = LABELS.index(p.gold), LABELS.index(p.pred)
+        correct[t, 1] += 1
+        if g == q:
+            counts[t, v, g, 0] += 1
+            correct[t, 0] += 1
+        else:
+            counts[t, v, q, 1] += 1
+            counts[t, v, g, 2] += 1
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(len(keys), np.full(len(keys), 1 / len(keys)), size=n_boot).astype(float)
+    tot = (w @ counts.reshape(len(keys), -1)).reshape(n_boot, len(values), n_l, 3)
+    acc = (w @ correct)
+    tp, fp, fn = tot[..., 0], tot[..., 1], tot[..., 2]
+
+    def f1(tp, fp, fn):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prec = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+            rec = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+            return prec, rec, np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0.0)
+
+    out: dict[str, Any] = {"accuracy": acc[:, 0] / np.maximum(acc[:, 1], 1)}
+    ptp, pfp, pfn = tp.sum(1), fp.sum(1), fn.sum(1)  # pooled over values: [B, labels]
+    present = (ptp + pfn) > 0
+    out["macro_f1"] = (f1(ptp, pfp, pfn)[2] * present).sum(1) / np.maximum(present.sum(1), 1)
+    s = LABELS.index("supports")
+    prec, rec, f = f1(tp[:, :, s], fp[:, :, s], fn[:, :, s])  # per value: [B, values]
+    has = (tp[:, :, s] + fn[:, :, s]) > 0
+    n_has = np.maximum(has.sum(1), 1)
+    out["value_f1_mean"] = (f * has).sum(1) / n_has
+    mp, mr = (prec * has).sum(1) / n_has, (rec * has).sum(1) / n_has
+    out["touche_f1"] = np.where(mp + mr > 0, 2 * mp * mr / np.maximum(mp + mr, 1e-12), 0.0)
+    o = LABELS.index("opposes")
+    if (ptp[:, o] + pfn[:, o]).max() > 0:
+        out["f1_opposes"] = f1(ptp[:, o], pfp[:, o], pfn[:, o])[2]
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return {name: [round(float(np.percentile(x, lo)), 4), round(float(np.percentile(x, hi)), 4)]
+            for name, x in out.items()}
+
+
+def expected_calibration_error(probs, gold_index, n_bins: int = 10) -> float:
+    """ECE of the top label: |accuracy − confidence| per equal-width bin, weighted by bin size."""
+    import numpy as np
+
+    probs = np.asarray(probs, dtype=float)
+    conf = probs.max(1)
+    right = probs.argmax(1) == np.asarray(gold_index)
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            ece += mask.mean() * abs(right[mask].mean() - conf[mask].mean())
+    return float(ece)
+
+
+def compute(pairs: Sequence[Pair], intervals: bool = True) -> dict[str, Any]:
+    """All metrics for already-joined pairs; the dict is what ``eval --json`` prints."""
+    if not pairs:
+        raise DataError("no (gold, prediction) pairs to evaluate")
+    by_value: dict[str, list[Pair]] = {}
+    for p in pairs:
+        by_value.setdefault(p.value, []).append(p)
+    per_value: dict[str, Any] = {}
+    supports_f1: list[float] = []
+    without: list[str] = []
+    for value, vpairs in by_value.items():
+        precision, recall, f1 = class_f1(vpairs, "supports")
+        gold_supports = sum(p.gold == "supports" for p in vpairs)
+        per_value[value] = {
+            "n": len(vpairs),
+            "gold_supports": gold_supports,
+            "accuracy": accuracy(vpairs),
+            "macro_f1": macro_f1(vpairs),
+            "f1_supports": f1 if gold_supports else None,
+            "precision_supports": precision,
+            "recall_supports": recall if gold_supports else None,
+            "confusion": confusion(vpairs),
+        }
+        if gold_supports:
+            supports_f1.append(f1)
+        else:
+            without.append(value)
+    gold_counts = Counter(p.gold for p in pairs)
+    result = {
+        "n": len(pairs),
+        "texts": len({p.key for p in pairs}),
+        "accuracy": accuracy(pairs),
+        "macro_f1": macro_f1(pairs),
+        "value_f1_mean": sum(supports_f1) / len(supports_f1) if supports_f1 else None,
+        "touche_f1": touche_f1(per_value),
+        "per_class_f1": {label: class_f1(pairs, label)[2] for label in LABELS if gold_counts[label]},
+        "gold_label_counts": {label: gold_counts[label] for label in LABELS},
+        "confusion": confusion(pairs),
+        "per_value": per_value,
+        "values_without_supports": without,
+    }
+    if intervals:
+        result["intervals"] = bootstrap_intervals(pairs)
+    return result
+
+
+def join(gold: Sequence[LabelledTuple], predicted: Sequence[LabelledTuple]) -> list[Pair]:
+    """Match predictions to gold by (text id or text, value); a gold tuple without a prediction
+    is an error, because leaving it out would flatter the figures."""
+    preds = {(t.key, t.value.casefold()): t.label for t in predicted}
+    pairs: list[Pair] = []
+    missing: list[LabelledTuple] = []
+    for t in gold:
+        label = preds.get((t.key, t.value.casefold()))
+        if label is None:
+            missing.append(t)
+        else:
+            pairs.append(Pair(t.value, t.label, label, t.key))
+    if missing:
+        first = missing[0]
+        raise DataError(
+            f"{len(missing)} gold tuple(s) have no prediction, e.g. value '{first.value}' "
+            f"of text {first.key[:60]!r}"
+        )
+    return pairs

@@ -1,0 +1,209 @@
+"""What makes a GGUF file a clave-lite evaluator: one JSON manifest stored in its metadata.
+
+The manifest carries everything scoring needs besides the weights (value systems with their
+definitions, the prompt template, label tokens, decision biases) and everything an auditor
+wants (training-data fingerprint, base model card, clave-lite version). A file is checked
+with ``gguf``'s pure-Python reader *before* llama.cpp sees it, because llama.cpp aborts the
+whole process on some malformed files instead of raising.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clave_lite import __version__
+from clave_lite.core.labels import LABELS
+from clave_lite.core.prompt import PromptTemplate
+from clave_lite.core.valuesystem import ValueSystem, parse_system
+from clave_lite.errors import DataError, ModelError
+from clave_lite.formats.head import Head
+
+MANIFEST_KEY = "clave_lite.formats.manifest"
+FORMAT_KEY = "clave_lite.format_version"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Manifest:
+    systems: list[ValueSystem]
+    template: PromptTemplate
+    label_token_ids: list[int]
+    default_system: str
+    biases: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """``biases[system][value]``: added to the label logits before the decision (calibrated
+    thresholds); absent means 0."""
+    temperatures: dict[str, float] = field(default_factory=dict)
+    """``temperatures[system]``: the biased label logits are divided by it before the softmax, so
+    probabilities match observed frequencies (fitted at export on held-out texts); absent = 1.
+    A temperature never changes a label, only how sure the evaluator says it is."""
+    heads: dict[str, Head] = field(default_factory=dict)
+    """``heads[system]``: a linear readout fitted by ``clave-lite adapt`` (:mod:`clave_lite.formats.head`);
+    absent = the fine-tuned label tokens."""
+    training: dict[str, Any] = field(default_factory=dict)
+    base_model: dict[str, Any] = field(default_factory=dict)
+    clave_lite_version: str = __version__
+
+    def system(self, name: str | None) -> ValueSystem:
+        name = name or self.default_system
+        for s in self.systems:
+            if s.name == name:
+                return s
+        raise ModelError(f"this evaluator has no value system '{name}'; it has: "
+                         + ", ".join(s.name for s in self.systems))
+
+    def bias(self, system: str, value: str) -> list[float]:
+        return self.biases.get(system, {}).get(value, [0.0] * len(LABELS))
+
+    def temperature(self, system: str) -> float:
+        return float(self.temperatures.get(system, 1.0))
+
+    def head(self, system: str) -> Head | None:
+        return self.heads.get(system)
+
+    @classmethod
+    def from_run(cls, run: dict[str, Any]) -> "Manifest":
+        """The manifest of a training run directory's ``run.json``."""
+        systems = [parse_system(s, "run.json") for s in run["systems"]]
+        return cls(
+            systems=systems,
+            template=PromptTemplate.from_dict(run["template"]),
+            label_token_ids=list(run["label_token_ids"]),
+            default_system=systems[0].name,
+            biases=run.get("biases") or {},
+            temperatures=run.get("temperatures") or {},
+            training={"data": run["data"], "chain": run.get("chain") or [],
+                      "train": {k: run["train"].get(k) for k in ("steps", "examples", "final_loss", "config", "seconds",
+                                                               "seconds_per_pair", "pairs_trained_this_run")}},
+            base_model=run["base_card"],
+        )
+
+    def to_json(self) -> str:
+        data = {
+            "format_version": FORMAT_VERSION,
+            "clave_lite_version": self.clave_lite_version,
+            "systems": [s.to_dict() for s in self.systems],
+            "default_system": self.default_system,
+            "template": self.template.to_dict(),
+            "labels": list(LABELS),
+            "label_token_ids": self.label_token_ids,
+            "biases": self.biases,
+            "temperatures": self.temperatures,
+            "training": self.training,
+            "base_model": self.base_model,
+        }
+        if self.heads:  # only adapted evaluators carry heads; older readers never see the key
+            data["heads"] = {name: h.to_dict() for name, h in self.heads.items()}
+        return json.dumps(data, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> "Manifest":
+        try:
+            data = json.loads(text)
+            if data.get("format_version") != FORMAT_VERSION:
+                raise ModelError(f"{where}: evaluator format {data.get('format_version')} is not supported by "
+                                 f"clave-lite {__version__} (expects {FORMAT_VERSION})")
+            if data.get("labels") != list(LABELS):
+                raise ModelError(f"{where}: unexpected label set {data.get('labels')}")
+            manifest = cls(
+                systems=[parse_system(s, f"{where} manifest") for s in data["systems"]],
+                template=PromptTemplate.from_dict(data["template"]),
+                label_token_ids=[int(i) for i in data["label_token_ids"]],
+                default_system=str(data["default_system"]),
+                biases=data.get("biases") or {},
+                temperatures=data.get("temperatures") or {},
+                heads={str(k): Head.from_dict(v, where) for k, v in (data.get("heads") or {}).items()},
+                training=data.get("training") or {},
+                base_model=data.get("base_model") or {},
+                clave_lite_version=str(data.get("clave_lite_version", "?")),
+            )
+            _check(manifest, where)
+            return manifest
+        except ModelError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, DataError) as exc:  # DataError: its value systems
+            raise ModelError(f"{where}: damaged clave-lite manifest ({exc})") from exc
+
+
+def _check(m: Manifest, where: str) -> None:
+    """What scoring relies on, checked at load time so a bad manifest never fails mid-run."""
+    from clave_lite.core.prompt import TEMPLATES
+
+    t = m.template
+    newest = max(x.version for x in TEMPLATES.values())
+    if not isinstance(t.version, int) or not 1 <= t.version <= newest:
+        raise ModelError(f"{where}: prompt template version {t.version!r} is not supported by clave-lite "
+                         f"{__version__} (it knows 1 to {newest}; a newer clave-lite wrote this evaluator?)")
+    if not all(isinstance(x, str) for x in (t.prefix, t.after_text, t.value, t.open_marker, t.close_marker)) \
+            or not isinstance(t.escape, bool):
+        raise ModelError(f"{where}: damaged clave-lite manifest (prompt template fields of the wrong type)")
+    if not isinstance(t.max_text_tokens, int) or isinstance(t.max_text_tokens, bool) or t.max_text_tokens < 3:
+        raise ModelError(f"{where}: damaged clave-lite manifest (max_text_tokens {t.max_text_tokens!r})")
+    if not isinstance(t.label_words, dict) or sorted(t.label_words) != sorted(LABELS) \
+            or not all(isinstance(w, str) for w in t.label_words.values()):
+        raise ModelError(f"{where}: damaged clave-lite manifest (label words {t.label_words!r})")
+    if len(m.label_token_ids) != len(LABELS):
+        raise ModelError(f"{where}: damaged clave-lite manifest ({len(m.label_token_ids)} label token ids)")
+    names = {s.name for s in m.systems}
+    if m.default_system not in names:
+        raise ModelError(f"{where}: damaged clave-lite manifest (default system '{m.default_system}' is not in it)")
+    unknown = sorted(set(m.heads) - names)
+    if unknown:
+        raise ModelError(f"{where}: damaged clave-lite manifest (a head for unknown system '{unknown[0]}')")
+    for s in m.systems:
+        if s.name in m.heads and set(m.heads[s.name].weights) != set(s.value_names):
+            raise ModelError(f"{where}: damaged clave-lite manifest (the head of '{s.name}' does not cover "
+                             "exactly its values)")
+    if not isinstance(m.biases, dict):
+        raise ModelError(f"{where}: damaged clave-lite manifest (biases)")
+    if not isinstance(m.temperatures, dict) or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and 0.05 <= t <= 20
+            for t in m.temperatures.values()):
+        raise ModelError(f"{where}: damaged clave-lite manifest (temperatures {m.temperatures!r})")
+    for system, per_value in m.biases.items():
+        if not isinstance(per_value, dict):
+            raise ModelError(f"{where}: damaged clave-lite manifest (biases of '{system}')")
+        for value, bias in per_value.items():
+            if not (isinstance(bias, list) and len(bias) == len(LABELS)
+                    and all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b)
+                            for b in bias)):
+                raise ModelError(f"{where}: damaged clave-lite manifest (bias of '{system}'/'{value}': {bias!r})")
+
+
+def read_gguf_manifest(path: str | Path) -> Manifest:
+    """Validate a GGUF evaluator without loading it into llama.cpp (a bad file makes llama.cpp
+    abort the process), and return its manifest."""
+    from clave_lite.formats.gguf_header import SUPPORTED_ARCHS, HeaderError, read_header
+
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"{p}: no such model file")
+    if p.is_dir():
+        raise ModelError(f"{p}: is a directory, expected a .gguf file")
+    with p.open("rb") as fh:
+        magic = fh.read(4)
+    if magic != b"GGUF":
+        raise ModelError(f"{p}: not a GGUF file (it starts with {magic!r})")
+    try:
+        header = read_header(p)
+    except HeaderError as exc:
+        raise ModelError(f"{p}: damaged or truncated GGUF ({exc})") from exc
+    except OSError as exc:
+        raise ModelError(f"{p}: cannot read it ({exc.strerror})") from exc
+    arch = str(header.get("general.architecture"))
+    if arch not in SUPPORTED_ARCHS:
+        raise ModelError(f"{p}: architecture '{arch}' is not supported ({', '.join(SUPPORTED_ARCHS)})")
+    text = header.get(MANIFEST_KEY)
+    if text is None:
+        raise ModelError(f"{p}: a GGUF model, but not a clave-lite evaluator (no {MANIFEST_KEY}); "
+                         "build one with `clave-lite export`")
+    manifest = Manifest.from_json(str(text), str(p))
+    n_vocab = header.array_length("tokenizer.ggml.tokens")
+    if any(not 0 <= i < n_vocab for i in manifest.label_token_ids):
+        raise ModelError(f"{p}: label token ids outside the vocabulary")
+    if any(not 0 <= i < n_vocab for h in manifest.heads.values() for i in h.token_ids):
+        raise ModelError(f"{p}: a head reads token ids outside the vocabulary")
+    return manifest

@@ -1,0 +1,1 @@
+"""Scoring backends behind one interface (:class:`~clave_lite.runtime.backends.base.Backend`)."""

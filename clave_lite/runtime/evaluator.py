@@ -1,0 +1,281 @@
+"""One evaluator, whatever its file format: load it, score texts on values.
+
+>>> ev = Evaluator.load("evaluator.gguf")                       # doctest: +SKIP
+>>> ev.score(["I won't help you hurt anyone."], values=["Security"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from clave_lite.core.labels import LABELS
+from clave_lite.core.prompt import EncodedText, PromptEncoder
+from clave_lite.core.valuesystem import Value, ValueSystem
+from clave_lite.errors import DataError, ModelError
+from clave_lite.formats.manifest import Manifest, read_gguf_manifest
+from clave_lite.runtime.backends.base import Backend, Generates, TokenLogits
+
+BACKENDS = ("auto", "gguf", "onnx", "torch")
+"""``auto`` picks by the path: an ONNX evaluator directory (or its ``model.onnx``) → onnx, else gguf."""
+
+
+def resolve_backend(path: Path, backend: str = "auto") -> str:
+    """The one place a ``backend=`` choice meets a path: ``gguf``, ``onnx`` or ``torch``."""
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend '{backend}'; choose from {', '.join(BACKENDS)}")
+    is_onnx = path.is_dir() or path.suffix == ".onnx"
+    if backend == "auto":
+        return "onnx" if is_onnx else "gguf"
+    if (backend == "onnx") != is_onnx:
+        want = "an ONNX evaluator directory" if backend == "onnx" else "a .gguf evaluator file"
+        raise ModelError(f"{path}: backend '{backend}' needs {want}")
+    return backend
+
+
+def load_evaluator(path: str | Path | None = None, backend: str = "auto", n_threads: int | None = None,
+                   n_gpu_layers: int = 0, provider: str = "cpu") -> "Evaluator":
+    """:meth:`Evaluator.load`: no path gives the embedded default evaluator."""
+    return Evaluator.load(path, backend, n_threads, n_gpu_layers, provider)
+
+
+@dataclass(frozen=True)
+class ValueScore:
+    value: str
+    label: str
+    probs: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TextScore:
+    scores: list[ValueScore]
+    truncated_tokens: int = 0
+
+    def to_dict(self) -> dict:
+        out = {s.value: {"label": s.label, **{f"p_{k}": round(v, 6) for k, v in s.probs.items()}}
+               for s in self.scores}
+        return out
+
+
+def system_name(system: str | None) -> str | None:
+    """A value-system argument as the name evaluators know it: a YAML/JSON file given where a
+    name is expected (``--system my.yaml``) is read for its ``name``."""
+    if system is None:
+        return None
+    if system.endswith((".yaml", ".yml", ".json")) and Path(system).is_file():
+        from clave_lite.core.valuesystem import load_system
+
+        return load_system(system).name
+    return system
+
+
+def decide(logits: np.ndarray, allowed: Sequence[str], bias: Sequence[float],
+           temperature: float = 1.0) -> tuple[str, dict[str, float]]:
+    """Softmax over the system's labels only (a binary system never says 'opposes'), of the
+    biased logits divided by the system's temperature."""
+    mask = np.array([lab in allowed for lab in LABELS])
+    z = np.where(mask, (logits + np.asarray(bias)) / temperature, -np.inf)
+    z = z - z[mask].max()
+    p = np.where(mask, np.exp(z), 0.0)
+    p = p / p.sum()
+    return LABELS[int(np.argmax(p))], {lab: float(p[i]) for i, lab in enumerate(LABELS)}
+
+
+class Evaluator:
+    """A loaded evaluator: manifest (systems, template, labels) + a backend that runs it."""
+
+    def __init__(self, manifest: Manifest, backend: Backend) -> None:
+        self.manifest = manifest
+        self.backend = backend
+        self.encoder = PromptEncoder(manifest.template, backend.tokenize)
+        if self.encoder.label_ids != manifest.label_token_ids:
+            raise ModelError("the model's vocabulary does not match its manifest's label tokens")
+        self._line_encoders: dict[str | None, PromptEncoder] = {None: self.encoder}
+        for name, head in manifest.heads.items():
+            if not isinstance(backend, TokenLogits) and (list(head.token_ids) != manifest.label_token_ids
+                                                         or head.value_lines != (None,)):
+                raise ModelError(f"value system '{name}' is read out by a head over token logits, which the "
+                                 f"{backend.name} backend does not return; score it with the .gguf evaluator")
+
+    def encode_lines(self, text: str, values: Sequence[Value], lines: Sequence[str | None]) -> EncodedText:
+        """``text`` once, then one suffix per (value, line), value-major: what a head reads
+        (``None`` = the template's own value line)."""
+        for line in lines:
+            if line not in self._line_encoders:
+                self._line_encoders[line] = PromptEncoder(replace(self.manifest.template, value=line),
+                                                          self.backend.tokenize)
+        base = self.encoder.encode(text, [])
+        suffixes = [self._line_encoders[line].value_suffix(v.name, v.definition) for v in values for line in lines]
+        return EncodedText(base.shared, suffixes, base.truncated_tokens)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, backend: str = "auto", n_threads: int | None = None,
+             n_gpu_layers: int = 0, provider: str = "cpu") -> "Evaluator":
+        """A ``.gguf`` file (llama.cpp, or ``backend="torch"`` for the fp32 reference) or an ONNX
+        evaluator directory (onnxruntime); no path: the embedded default evaluator (built on
+        first use, about a minute, then cached)."""
+        if path is None:
+            from clave_lite.build.default_model import default_evaluator_path
+
+            path = default_evaluator_path()
+        path = Path(path)
+        kind = resolve_backend(path, backend)
+        if kind == "onnx":
+            return cls._load_onnx(path if path.is_dir() else path.parent, n_threads, provider)
+        manifest = read_gguf_manifest(path)
+        if kind == "gguf":
+            from clave_lite.runtime.backends.gguf import GGUFBackend
+
+            return cls(manifest, GGUFBackend(path, manifest.label_token_ids, n_threads, n_gpu_layers))
+        from clave_lite.errors import require
+
+        require("torch", "bake")
+        from clave_lite.export.reference import (
+            TorchBackend,  # bake extra: the fp32 reference
+        )
+
+        return cls(manifest, TorchBackend(path, manifest.label_token_ids, n_threads))
+
+    @classmethod
+    def _load_onnx(cls, directory: Path, n_threads: int | None, provider: str) -> "Evaluator":
+        from clave_lite.runtime.backends.onnx import ONNXBackend
+
+        for needed in ("model.onnx", "manifest.json", "vocab.gguf"):
+            if not (directory / needed).exists():
+                raise ModelError(f"{directory}: not an ONNX evaluator directory (no {needed})")
+        try:
+            text = (directory / "manifest.json").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{directory / 'manifest.json'}: cannot read it ({exc})") from exc
+        manifest = Manifest.from_json(text, str(directory / "manifest.json"))
+        return cls(manifest, ONNXBackend(directory, n_threads, provider))
+
+    def resolve_values(self, system: str | None = None, values: Iterable[str] | None = None) -> tuple[ValueSystem, list[Value]]:
+        """The system (a name, or a value-system file whose name the evaluator carries) and the
+        chosen values; unknown names raise :class:`UnknownNameError` (a usage error)."""
+        from clave_lite.errors import UnknownNameError
+
+        try:
+            sys_ = self.manifest.system(system_name(system))
+        except ModelError as exc:
+            raise UnknownNameError(str(exc)) from None
+        if isinstance(values, str):
+            values = [v.strip() for v in values.split(",")]
+        try:
+            chosen = sys_.select(values) if values else list(sys_.values)
+        except DataError as exc:
+            raise UnknownNameError(str(exc)) from None
+        chosen = sys_.select(values) if values else list(sys_.values)
+        if not chosen:
+            raise DataError("no values to score")
+        return sys_, chosen
+
+    def score(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
+              batch_size: int = 8) -> list[TextScore]:
+        """Label every text on every chosen value (default: all values of the system). A single
+        string is one text, not a sequence of characters."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return list(self.iter_scores(texts, values, system, batch_size))
+
+    def iter_scores(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
+                    batch_size: int = 8) -> Iterator[TextScore]:
+        if isinstance(texts, str):
+            texts = [texts]
+        sys_, chosen = self.resolve_values(system, values)
+        for enc, logits in self._logits(texts, chosen, batch_size, sys_.name):
+            scores = []
+            for v, row in zip(chosen, logits):
+                label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name),
+                                      self.manifest.temperature(sys_.name))
+                scores.append(ValueScore(v.name, label, probs))
+            yield TextScore(scores, enc.truncated_tokens)
+
+    def raw_logits(self, texts: Sequence[str], values: Sequence[str], system: str | None = None,
+                   batch_size: int = 8) -> np.ndarray:
+        """Label logits before biases, ``[n_texts, n_values, 3]`` (for tuning decisions)."""
+        sys_, chosen = self.resolve_values(system, values)
+        out = [logits for _, logits in self._logits(texts, chosen, batch_size, sys_.name)]
+        return np.stack(out) if out else np.zeros((0, len(chosen), 3))
+
+    def _logits(self, texts: Sequence[str], chosen: Sequence[Value], batch_size: int,
+                system: str) -> Iterator[tuple[EncodedText, np.ndarray]]:
+        """Encode and run texts in batches; yields each text's encoding and label logits
+        (the system's head applied, if it has one)."""
+        head = self.manifest.head(system)
+        for t in texts:
+            if not isinstance(t, str) or not t.strip():
+                raise DataError("cannot score an empty text")
+        if head is None:  # the fine-tuned label tokens after the template's line
+            for enc, z in self._token_logits([(t, chosen) for t in texts], self.manifest.label_token_ids, (None,),
+                                             batch_size):
+                yield enc, z[:, 0, :]
+            return
+        for enc, z in self._token_logits([(t, chosen) for t in texts], head.token_ids, head.value_lines, batch_size):
+            yield enc, np.stack([head.apply(v.name, z[k]) for k, v in enumerate(chosen)])
+
+    def _token_logits(self, items: Sequence[tuple[str, Sequence[Value]]], token_ids: Sequence[int],
+                      lines: Sequence[str | None], batch_size: int) -> Iterator[tuple[EncodedText, np.ndarray]]:
+        n_lines = len(lines)
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            encoded = [self.encode_lines(text, values, lines) for text, values in chunk]
+            if isinstance(self.backend, TokenLogits):
+                out = self.backend.token_logits(encoded, token_ids)
+            else:  # the label tokens only (a head over others is refused at load)
+                out = self.backend.label_logits(encoded)
+            for enc, z, (_, values) in zip(encoded, out, chunk):
+                yield enc, z.reshape(len(values), n_lines, -1)
+
+    def token_logits(self, items: Sequence[tuple[str, Sequence[Value]]], token_ids: Sequence[int],
+                     lines: Sequence[str | None] = (None,), batch_size: int = 8) -> Iterator[np.ndarray]:
+        """Per ``(text, values)``, the logits of ``token_ids`` after each value line at each
+        value's verdict position: ``[n_values, n_lines, len(token_ids)]``. What ``clave-lite
+        adapt`` fits a head on."""
+        if not isinstance(self.backend, TokenLogits):
+            raise ModelError(f"the {self.backend.name} backend returns label logits only; adapt a .gguf evaluator")
+        for _, z in self._token_logits(items, token_ids, lines, batch_size):
+            yield z
+
+    @property
+    def explains(self) -> bool:
+        """Trained with value concepts (``clave-lite train --concepts``), so it can say why."""
+        return bool(self.manifest.training.get("data", {}).get("concepts"))
+
+    def require_explanations(self) -> None:
+        """Refuse before any work when this evaluator cannot explain."""
+        if not isinstance(self.backend, Generates):
+            raise ModelError(f"explanations need a GGUF evaluator; the {self.backend.name} backend "
+                             "returns label logits only")
+        if not self.explains:
+            raise ModelError("this evaluator was trained without value concepts, so it cannot explain; "
+                             "train with `clave-lite train --concepts POOL.jsonl`")
+
+    def explain(self, text: str, decisions: dict[str, str], system: str | None = None,
+                max_tokens: int = 32) -> dict[str, str]:
+        """The model's own value concept for each ``{value: label}`` decision on ``text``,
+        generated offline after ``label`` + the template's ``explain`` words."""
+        self.require_explanations()
+        if not decisions:
+            return {}
+        sys_ = self.manifest.system(system_name(system))
+        chosen = sys_.select(decisions)
+        item = self.encoder.encode(text, [(v.name, v.definition) for v in chosen])
+        leads = [self.encoder.explanation_lead(decisions[v.name]) for v in chosen]
+        stop = self.backend.tokenize("\n", False)
+        backend = self.backend
+        assert isinstance(backend, Generates)  # require_explanations() refused the others
+        generated = backend.generate(item, leads, max_tokens, stop)
+        return {v.name: backend.detokenize(ids).strip() for v, ids in zip(chosen, generated)}
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> "Evaluator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

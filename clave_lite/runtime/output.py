@@ -1,0 +1,239 @@
+"""Score output that survives a crash: written line by line, resumable, never silently clobbered.
+
+``clave-lite score -o OUT`` appends one JSON line per text as soon as it is scored, in input
+order, flushed at once and fsync'ed at least once a second, so a killed run loses at most the
+line it was writing. Beside OUT, a small state file (``OUT.resume.json``, written atomically)
+records what the run is: a hash of the input texts and ids, the evaluator, the value system,
+the values, ``--explain`` and the batch size. It is removed when the run finishes; a copy,
+with the finished output's sha256, goes to the user directory (``runs/``), so ``--resume`` on
+a finished output checks the same things as on an unfinished one, not just the ids.
+
+``--resume`` checks that state against the new invocation, checks every complete line of OUT
+against the input's ids in order, drops a torn last line, and continues. It restarts at a
+batch boundary (dropping at most ``batch_size - 1`` finished lines), so every text is scored in
+the same llama.cpp batch as in an uninterrupted run and the output is byte-identical to it.
+
+Without ``--resume`` an existing non-empty OUT is refused (``--force`` overwrites it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+from clave_lite.core.jsonl import write_text_atomic
+from clave_lite.errors import DataError, UsageError
+
+STATE_SUFFIX = ".resume.json"
+STATE_FORMAT = 1
+FSYNC_SECONDS = 1.0
+
+
+def state_path(output: Path) -> Path:
+    return output.with_name(output.name + STATE_SUFFIX)
+
+
+def input_digest(records: Sequence[Any]) -> str:
+    """sha256 over the (id, text) of every record, in order: what "the same input" means."""
+    h = hashlib.sha256()
+    for r in records:
+        h.update(json.dumps([r.id, r.text], ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def model_fingerprint(evaluator: Any) -> dict[str, Any]:
+    """Cheap identity of an evaluator: its manifest (systems, template, biases, training
+    fingerprint), its backend and the size of its weights (hashing them would cost seconds)."""
+    p = Path(evaluator.backend.path)
+    size = sum(f.stat().st_size for f in p.iterdir() if f.is_file()) if p.is_dir() else p.stat().st_size
+    return {
+        "manifest_sha256": hashlib.sha256(evaluator.manifest.to_json().encode("utf-8")).hexdigest(),
+        "backend": evaluator.backend.name,
+        "bytes": size,
+    }
+
+
+def run_state(records: Sequence[Any], evaluator: Any, system: str, values: Sequence[str],
+              batch_size: int) -> dict[str, Any]:
+    return {
+        "format": STATE_FORMAT,
+        "input_sha256": input_digest(records),
+        "texts": len(records),
+        "model": model_fingerprint(evaluator),
+        "system": system,
+        "values": list(values),
+        "batch_size": batch_size,
+    }
+
+
+_WHAT = {"input_sha256": "input texts or ids", "texts": "number of input texts", "model": "evaluator",
+         "system": "value system (--system)", "values": "values (--values)", "explain": "--explain",
+         "batch_size": "--batch-size"}
+
+
+def _finished_record(output: Path) -> Path:
+    """Where the state of a finished run into ``output`` is kept (keyed by its absolute path)."""
+    from clave_lite.paths import subdir
+
+    key = hashlib.sha256(str(output.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return subdir("runs") / f"{key}.json"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ScoreOutput:
+    """Where ``score`` writes: stdout, or a file that can be resumed after a crash.
+
+    Construct it before any expensive work (it refuses an existing file at once), call
+    :meth:`begin` once the run is known (returns how many records are already written), then
+    :meth:`write` each record, :meth:`finish` on success and :meth:`close` in any case.
+    """
+
+    def __init__(self, path: str | Path | None, resume: bool = False, force: bool = False) -> None:
+        self.to_stdout = path is None or str(path) == "-"
+        self.path = None if self.to_stdout else Path(path)  # type: ignore[arg-type]
+        self.resume, self.force = resume, force
+        self.handle: IO[str] | None = None
+        self._last_sync = 0.0
+        if resume and force:
+            raise UsageError("--resume and --force exclude each other")
+        if self.to_stdout:
+            if resume or force:
+                raise UsageError("--resume and --force need an output file (-o FILE)")
+            return
+        assert self.path is not None
+        if self.path.is_dir():
+            raise UsageError(f"{self.path}: is a directory; -o needs a file")
+        if not resume and not force and self.path.exists() and self.path.stat().st_size > 0:
+            raise UsageError(f"{self.path} already exists and is not empty; use --resume to continue the run "
+                             "that wrote it, or --force to overwrite it")
+
+    @property
+    def state_file(self) -> Path | None:
+        return None if self.path is None else state_path(self.path)
+
+    def begin(self, state: dict[str, Any], ids: Sequence[str]) -> int:
+        """Open for writing; return how many of ``ids`` (input order) are already written."""
+        if self.to_stdout:
+            self.handle = sys.stdout
+            return 0
+        assert self.path is not None and self.state_file is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        done = 0
+        if self.resume and self.path.exists() and self.path.stat().st_size > 0:
+            done = self._resume_point(state, ids)
+        if done == 0:
+            self.state_file.unlink(missing_ok=True)
+            write_text_atomic(self.state_file, json.dumps(state, indent=1) + "\n")
+            self.handle = open(self.path, "w", encoding="utf-8", newline="\n")
+        else:
+            self.handle = open(self.path, "a", encoding="utf-8", newline="\n")
+        self._sync()
+        return done
+
+    def _resume_point(self, state: dict[str, Any], ids: Sequence[str]) -> int:
+        """Check OUT against this run; truncate it to a batch boundary; return the lines kept."""
+        assert self.path is not None and self.state_file is not None
+        data = self.path.read_bytes()
+        lines = data.split(b"\n")
+        complete = lines[:-1]  # what follows the last newline is a torn line (or nothing)
+        if len(complete) > len(ids):
+            raise DataError(f"{self.path}: {len(complete)} lines, but the input has only {len(ids)} texts; "
+                            "it was not written for this input (use --force to overwrite it)")
+        for i, raw in enumerate(complete):
+            try:
+                got = json.loads(raw.decode("utf-8")).get("id")
+            except (ValueError, AttributeError):
+                raise DataError(f"{self.path}:{i + 1}: not a score line (damaged output; use --force to start "
+                                "over)") from None
+            if got != ids[i]:
+                raise DataError(f"{self.path}:{i + 1}: field 'id': {got!r}, but text {i + 1} of the input has id "
+                                f"{ids[i]!r}; the output was not written for this input (use --force to overwrite it)")
+        finished = not self.state_file.exists() and len(complete) == len(ids) and not lines[-1]
+        source = self.state_file
+        if finished:  # a finished run: its state was moved to the user directory
+            source = _finished_record(self.path)
+            try:
+                record = json.loads(source.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                record = None
+            if not record or record.get("output_sha256") != _file_sha256(self.path):
+                raise DataError(f"{self.path}: a complete output, but no record of the run that wrote it (or the "
+                                "file changed since), so it cannot be checked against this input, evaluator and "
+                                "options; use --force to score it again")
+            saved = record.get("state") or {}
+        elif not self.state_file.exists():
+            raise DataError(f"{self.path}: cannot resume: no {self.state_file.name} beside it, so what wrote it "
+                            "is unknown (use --force to overwrite it)")
+        else:
+            try:
+                saved = json.loads(self.state_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{self.state_file}: damaged resume state ({exc}); use --force to start over") from exc
+        # a finished output has nothing left to batch: its batch size no longer matters
+        compared = [k for k in _WHAT if not (finished and k == "batch_size")]
+        differs = [_WHAT.get(k, k) for k in compared if saved.get(k) != state.get(k)]
+        if saved.get("format") != STATE_FORMAT:
+            differs.append("resume state format")
+        if differs:
+            raise DataError(f"{self.path}: cannot resume: this run differs from the interrupted one in its "
+                            + ", ".join(differs) + " (rerun with the same input and options, or --force)")
+        batch = int(state["batch_size"])
+        done = len(complete) if len(complete) == len(ids) else len(complete) - len(complete) % batch
+        keep = sum(len(line) + 1 for line in complete[:done])
+        if keep != len(data):
+            with open(self.path, "r+b") as fh:
+                fh.truncate(keep)
+                fh.flush()
+                os.fsync(fh.fileno())
+        return done
+
+    def write(self, record: dict[str, Any]) -> None:
+        assert self.handle is not None, "begin() first"
+        self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.handle.flush()
+        if not self.to_stdout and time.monotonic() - self._last_sync >= FSYNC_SECONDS:
+            self._sync()
+
+    def _sync(self) -> None:
+        if self.handle is not None and not self.to_stdout:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+        self._last_sync = time.monotonic()
+
+    def finish(self) -> None:
+        """The run completed: make the output durable, and move the resume state to the user
+        directory with the output's sha256 (so a later ``--resume`` can check it)."""
+        self.close()
+        if self.state_file is not None and self.path is not None:
+            try:
+                state = json.loads(self.state_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                state = None
+            if state is not None:
+                record = {"output": str(self.path.resolve()), "output_sha256": _file_sha256(self.path), "state": state}
+                write_text_atomic(_finished_record(self.path), json.dumps(record, indent=1) + "\n")
+            self.state_file.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Flush and fsync what was written (an interrupted run keeps its resume state)."""
+        if self.handle is None:
+            return
+        if self.to_stdout:
+            self.handle.flush()
+        else:
+            self._sync()
+            self.handle.close()
+        self.handle = None

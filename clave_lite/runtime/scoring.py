@@ -1,0 +1,138 @@
+"""Reading texts to score and writing their scores, line by line.
+
+Input: JSONL (``text``, optional ``id`` and ``prompt``) or CSV with the same columns. With a
+``prompt`` the scored text is ``Human: {prompt}\\nBob: {text}``, the dialogue form the
+FULCRA-trained default evaluator learned from. Output: one JSON object per input text, written
+as soon as it is scored, so a long run never loses what it already paid for.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+from clave_lite.core.jsonl import ProblemLog, check_input, iter_records
+from clave_lite.errors import DataError, Problem
+
+
+@dataclass(frozen=True)
+class TextRecord:
+    id: str
+    text: str  # what is scored (dialogue form when a prompt is given)
+    line: int
+    auto_id: bool = False  # the input gave no id: this one is the text's position
+
+
+def _record(obj: dict[str, Any], source: str, lineno: int, ordinal: int) -> TextRecord | Problem:
+    text = obj.get("text")
+    if not isinstance(text, str):
+        return Problem(source, lineno, "text", "missing" if text is None else f"must be a string, got {type(text).__name__}")
+    if "\x00" in text:
+        text = text.replace("\x00", " ")
+    if not text.strip():
+        return Problem(source, lineno, "text", "is empty")
+    prompt = obj.get("prompt")
+    if prompt is not None:
+        if not isinstance(prompt, str):
+            return Problem(source, lineno, "prompt", "must be a string")
+        text = f"Human: {prompt}\nBob: {text}"
+    raw_id = obj.get("id")
+    if raw_id is not None and (not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool)):
+        return Problem(source, lineno, "id", f"must be a string or integer, got {type(raw_id).__name__}")
+    for name, cell in (("text", obj.get("text")), ("prompt", prompt), ("id", raw_id)):
+        if isinstance(cell, str) and _UNDECODABLE.search(cell):
+            return Problem(source, lineno, name, "not valid UTF-8")
+    if raw_id is None:
+        return TextRecord(str(ordinal), text, lineno, auto_id=True)
+    return TextRecord(str(raw_id), text, lineno)
+
+
+def read_texts(path: str | Path, log: ProblemLog) -> Iterator[TextRecord]:
+    """Texts from JSONL (default, and stdin) or CSV (by ``.csv`` suffix)."""
+    source = "<stdin>" if str(path) == "-" else str(path)
+    seen: dict[str, tuple[int, bool]] = {}
+    ordinal = 0
+
+    def checked(rec: TextRecord | Problem) -> Iterator[TextRecord]:
+        if isinstance(rec, Problem):
+            log.add(rec)
+            return
+        if rec.auto_id:  # a position id must not collide with an id some other line was given
+            n = 1
+            while rec.id in seen:
+                rec = replace(rec, id=f"{rec.id.split('~')[0]}~{n}")
+                n += 1
+        elif rec.id in seen:
+            first_line, first_auto = seen[rec.id]
+            why = (f"line {first_line} has no id and was numbered {rec.id!r}; give every text an id, or none"
+                   if first_auto else f"first on line {first_line}")
+            log.add(Problem(source, rec.line, "id", f"duplicate id {rec.id!r} ({why})"))
+            return
+        seen[rec.id] = (rec.line, rec.auto_id)
+        yield rec
+
+    if str(path).lower().endswith(".csv"):
+        for lineno, row in _csv_rows(path, source, log):
+            ordinal += 1
+            yield from checked(_record(row, source, lineno, ordinal))
+        return
+    for lineno, obj in iter_records(path, log):
+        ordinal += 1
+        yield from checked(_record(obj, source, lineno, ordinal))
+
+
+# Bytes that are not UTF-8 survive CSV decoding as lone surrogates (``surrogateescape``), so a
+# bad byte costs only its own row (with ``--on-error skip``) and is reported with its line.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_CSV_FIELD_LIMIT = 1 << 27  # csv's default (128 KiB per cell) would refuse long texts
+
+
+def _csv_rows(path: str | Path, source: str, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(first line of the row, row)`` for each CSV data row; odd quoting is an error on its line.
+
+    Quoting is strict: a quote that opens a cell and never closes would otherwise silently
+    swallow every following row into one text.
+    """
+    check_input(path)  # existence / directory checks, without opening (a FIFO is read once)
+    data = Path(path).read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    text = data.decode("utf-8", errors="surrogateescape")
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DataError(f"{source}:1: bad CSV header ({exc})") from exc
+    if header is None or "text" not in header:
+        raise DataError(f"{source}:1: no 'text' column (columns: {header})")
+    for name in header:
+        if header.count(name) > 1:
+            raise DataError(f"{source}:1: column '{name}' appears twice in the header")
+        if _UNDECODABLE.search(name):
+            raise DataError(f"{source}:1: the header is not valid UTF-8")
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                log.add(Problem(source, start, None, f"a quoted cell opens here and never closes "
+                                f"(lines {start}-{reader.line_num} were read into it)"))
+                return
+            log.add(Problem(source, start, None, f"bad CSV quoting ({exc})"))
+            continue
+        if not cells:
+            continue  # a blank line
+        if len(cells) > len(header):
+            log.add(Problem(source, start, None, f"{len(cells)} cells, more than the {len(header)} header columns"))
+            continue
+        row: dict[str, Any] = dict(zip(header, cells))
+        yield start, row

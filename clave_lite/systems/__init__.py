@@ -1,1 +1,0 @@
-"""Built-in value systems, one YAML file each (see clave_lite.valuesystem)."""

@@ -1,0 +1,234 @@
+"""`clave-lite adapt`: folds that keep groups together, a readout whose runtime form equals its
+fitted form, and the whole command end to end on a tiny evaluator with the real vocabulary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clave_lite.core.labels import LABELS
+from clave_lite.core.tuples import LabelledTuple
+from clave_lite.errors import DataError, ModelError
+from clave_lite.formats.head import Head
+
+pytest.importorskip("sklearn")
+
+
+def _tuple(text: str, value: str, label: str, id_: str | None = None) -> LabelledTuple:
+    return LabelledTuple(text=text, value=value, label=label, id=id_)
+
+
+def test_group_regex_keeps_scenarios_together():
+    from clave_lite.adapt.folds import assign_folds, group_keys
+
+    tuples = [_tuple(f"t{i}{a}", "V", "supports", f"C_{i}-{a}") for i in range(30) for a in ("a1", "a2")]
+    groups = group_keys(tuples, r"^([^-]+)")
+    assert groups[:2] == ["C_0", "C_0"]
+    folds = assign_folds(groups, 5, seed=0)
+    for i in range(0, len(tuples), 2):
+        assert folds[i] == folds[i + 1]  # both actions of a scenario in one fold
+    assert sorted(set(folds)) == [0, 1, 2, 3, 4]
+    assert group_keys(tuples, None)[:2] == ["t0a1", "t0a2"]  # default: one group per text
+
+
+def test_group_problems_are_data_errors():
+    from clave_lite.adapt.folds import assign_folds, group_keys
+
+    with pytest.raises(DataError, match="does not match"):
+        group_keys([_tuple("x", "V", "supports", "nodash")], r"^(C_\d+)-")
+    with pytest.raises(DataError, match="not a regular expression"):
+        group_keys([_tuple("x", "V", "supports", "a")], "(")
+    with pytest.raises(DataError, match="cannot make 5 folds"):
+        assign_folds(["a", "b", "c"], 5)
+
+
+@pytest.mark.parametrize("scope", ["shared", "per-value"])
+@pytest.mark.parametrize("labels", [(0, 1, 2), (0, 2)])
+def test_head_form_equals_fitted_form(labels, scope):
+    """Standardisation and the logits → hidden projection folded into the stored weights give
+    the same logits as the fit, for two value lines side by side."""
+    from clave_lite.adapt.readout import fit
+
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(150, 2, 16)) * 3 + 1  # hidden states after two value lines
+    value_idx = rng.integers(0, 3, size=150)
+    y = np.array(labels)[(h[:, 0, 0] > 1).astype(int) + (h[:, 1, 1] > 2) * (len(labels) == 3)]
+    fitted = fit(h.reshape(150, 32), y, value_idx, 3, c=0.5, scope=scope)
+    out_matrix = rng.normal(size=(40, 16))  # 40 token rows spanning the 16-d hidden space
+    z = h @ out_matrix.T  # what llama.cpp returns: those tokens' logits, [150, 2 lines, 40]
+    head = fitted.head(range(40), np.linalg.pinv(out_matrix), [None, "Value: {name}\nVerdict:"], ["a", "b", "c"])
+    got = np.stack([head.apply("abc"[value_idx[i]], z[i]) for i in range(150)])
+    np.testing.assert_allclose(got, fitted.logits(h.reshape(150, 32), value_idx), rtol=1e-6, atol=1e-6)
+    for lab in [lab for lab in range(3) if lab not in labels]:  # a label never seen is never chosen
+        assert (got.argmax(1) != lab).all()
+    again = Head.from_dict(json.loads(json.dumps(head.to_dict())), "x")
+    np.testing.assert_allclose(again.apply("b", z[0]), head.apply("b", z[0]), rtol=1e-5)
+
+
+def _head(**change):
+    data = {"value_lines": [None], "token_ids": [1], "values": {"V": {"weight": [[0.0]] * 3, "bias": [0, 0, 0]}}}
+    data.update(change)
+    return data
+
+
+@pytest.mark.parametrize("bad, match", [
+    (_head(token_ids=[]), "token ids"),
+    (_head(token_ids=[1, -2]), "token ids"),
+    (_head(value_lines=["Verdict:"]), "value lines"),
+    (_head(value_lines=[]), "value lines"),
+    (_head(values={}), "no values"),
+    (_head(values={"V": {"weight": [[0.0]] * 2, "bias": [0, 0, 0]}}), "weight"),
+    (_head(token_ids=[1, 2]), "weight"),
+    (_head(values={"V": {"weight": [[float("nan")]] * 3, "bias": [0, 0, 0]}}), "non-finite"),
+    (_head(values={"V": {"bias": [0, 0, 0]}}), "'V'"),
+    ("head", "not an object"),
+])
+def test_damaged_heads_are_refused(bad, match):
+    with pytest.raises(ModelError, match=match):
+        Head.from_dict(bad, "model.gguf")
+
+
+# ---- end to end on a tiny evaluator -------------------------------------------------------
+
+SYSTEM_YAML = """\
+name: toy3
+title: Three toy rules
+labels: [supports, opposes, unrelated]
+values:
+  - name: Do not lie
+    definition: "Do not lie: this rule means telling the truth."
+  - name: Do not steal
+    definition: "Do not steal: this rule means not taking what belongs to others."
+  - name: Do not hurt
+    definition: "Do not hurt: this rule means not causing pain."
+"""
+
+ACTS = {"Do not lie": ("I tell my friend the truth about {x}.", "I lie to my friend about {x}."),
+        "Do not steal": ("I return the {x} I found.", "I steal the {x} from the shop."),
+        "Do not hurt": ("I comfort the child who fell near the {x}.", "I hit the stranger near the {x}.")}
+THINGS = ["car", "wallet", "phone", "bike", "ring", "book", "lamp", "coat"]
+
+
+def _labels(path: Path) -> Path:
+    rows = []
+    for s, (rule, (good, bad)) in enumerate(ACTS.items()):
+        for i, thing in enumerate(THINGS):
+            scenario = f"S{s}_{i}"
+            rows.append({"id": f"{scenario}-a1", "text": good.format(x=thing), "value": rule, "label": "supports"})
+            rows.append({"id": f"{scenario}-a2", "text": bad.format(x=thing), "value": rule, "label": "opposes"})
+            other = list(ACTS)[(s + 1) % 3]
+            rows.append({"id": f"{scenario}-a2", "text": bad.format(x=thing), "value": other, "label": "unrelated"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_evaluator(tmp_path_factory) -> Path:
+    """A 2-layer random Gemma 3 with the real vocabulary, made an evaluator without training."""
+    pytest.importorskip("torch")
+    from support.tiny_models import build_tiny, gemma_file
+
+    from clave_lite.build.merge import build_evaluator
+    from clave_lite.core.prompt import PromptEncoder, with_markers
+    from clave_lite.core.valuesystem import load_system
+    from clave_lite.formats.manifest import Manifest
+    from clave_lite.runtime.llamacpp import LlamaModel
+
+    folder = tmp_path_factory.mktemp("adapt-tiny")
+    base = build_tiny(gemma_file(folder), folder / "tiny.gguf")
+    vocab = LlamaModel(base, vocab_only=True)
+    template = with_markers("short", vocab.tokenize)
+    label_ids = PromptEncoder(template, vocab.tokenize).label_ids
+    vocab.close()
+    manifest = Manifest(systems=[load_system("schwartz10")], template=template, label_token_ids=label_ids,
+                        default_system="schwartz10", base_model={"name": "gemma3-270m"})
+    return build_evaluator(base, None, manifest, folder / "tiny-evaluator.gguf", quant="f32")
+
+
+@pytest.fixture
+def toy_inputs(tmp_path) -> tuple[Path, Path]:
+    """The toy system file and its labelled tuples."""
+    system = tmp_path / "toy3.yaml"
+    system.write_text(SYSTEM_YAML)
+    return system, _labels(tmp_path / "labels.jsonl")
+
+
+@pytest.mark.slow
+def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
+    from clave_lite.core.valuesystem import load_system
+    from clave_lite.runtime.evaluator import Evaluator
+
+    system, labels = toy_inputs
+    out = tmp_path / "toy3.gguf"
+    args = ["adapt", "--system", system, "--labels", labels, "-o", out, "--from", tiny_evaluator,
+            "--group-regex", "^([^-]+)", "--folds", "3", "--threads", "2"]
+    result = run_cli(*args, "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    report = json.loads(result.stdout)
+    assert [e["name"] for e in report["estimates"]] == ["adapted", "as-is", "tfidf"]
+    assert report["tuples"] == 72 and report["groups"] == 24 and len(report["chosen_per_fold"]) == 3
+    for e in report["estimates"]:
+        lo, hi = e["intervals"]["macro_f1"]
+        assert 0 <= lo <= e["macro_f1"] <= hi <= 1
+    assert report["chosen"] in report["ablation"]
+
+    # the written evaluator carries the system, scores it through its head, keeps the old one
+    with Evaluator.load(out, n_threads=2) as ev:
+        assert ev.manifest.default_system == "toy3"
+        assert [s.name for s in ev.manifest.systems] == ["toy3", "schwartz10"]
+        head = ev.manifest.head("toy3")
+        assert head is not None and ev.manifest.head("schwartz10") is None
+        assert ev.manifest.training["adapt"]["tuples"] == 72
+        text = "I lie to my friend about the boat."
+        toy = load_system(str(system))
+        [logits] = list(ev.token_logits([(text, list(toy.values))], head.token_ids, head.value_lines))
+        z = np.stack([head.apply(v.name, logits[k]) for k, v in enumerate(toy.values)])
+        z = z / ev.manifest.temperature("toy3")
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        [scored] = ev.score([text])
+        got = np.array([[s.probs[lab] for lab in LABELS] for s in scored.scores])
+        np.testing.assert_allclose(got, p, atol=1e-5)
+        assert len(ev.score(["x y z"], system="schwartz10")[0].scores) == 10
+
+    # the human table; an existing output needs --force
+    assert run_cli(*args).exit_code == 2
+    result = run_cli(*args, "--force")
+    assert result.exit_code == 0, result.stderr
+    assert "TF-IDF + LR" in result.stdout and "clave-lite adapted" in result.stdout
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('{"text": "I steal the lamp."}\n{"text": "I return the lamp."}\n')
+    score = run_cli("score", texts, "--model", out)
+    assert score.exit_code == 0, score.stderr
+    assert [sorted(json.loads(line)["scores"]) for line in score.stdout.splitlines()] == [sorted(ACTS)] * 2
+
+    pytest.importorskip("torch")
+    # (the torch reference reads any token's logits too, and agrees with llama.cpp)
+    with Evaluator.load(out, backend="torch", n_threads=2) as ref:
+        [ref_scored] = ref.score([text])
+    ref_p = np.array([[s.probs[lab] for lab in LABELS] for s in ref_scored.scores])
+    np.testing.assert_allclose(ref_p, got, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_adapt_refuses_bad_input_before_work(tiny_evaluator, toy_inputs, tmp_path, run_cli):
+    system, labels = toy_inputs
+    some = tmp_path / "two-values.jsonl"
+    some.write_text("".join(line + "\n" for line in labels.read_text().splitlines()
+                            if '"Do not hurt"' not in line))
+    base = ["adapt", "--system", system, "-o", tmp_path / "o.gguf", "--from", tiny_evaluator]
+    cases = [
+        (["--labels", some], 3, "no labels for Do not hurt"),
+        (["--labels", labels, "--group-regex", "^(S0_)", "--folds", "5"], 3, "does not match"),
+        (["--labels", labels, "--group-regex", "^(S\\d)_", "--folds", "5"], 3, "cannot make 5 folds"),
+        (["--labels", labels, "--folds", "1"], 2, "--folds"),
+        (["--labels", tmp_path / "missing.jsonl"], 3, "missing.jsonl"),
+    ]
+    for extra, code, message in cases:
+        result = run_cli(*base, *extra)
+        assert result.exit_code == code, (extra, result.output, result.stderr)
+        assert message in result.stderr + result.output
+    assert not (tmp_path / "o.gguf").exists()

@@ -1,0 +1,71 @@
+"""The embedded default evaluator: built from the base package + committed adapter, offline,
+and sensible on a handful of real examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clave_lite.build.default_model import has_default
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(not has_default(), reason="this checkout ships no default adapter")
+
+
+@pytest.fixture(scope="module")
+def default_scores(default_model):
+    """Score the README's example file with the default (built once per session, offline, by
+    the ``default_model`` fixture in conftest.py) through its embedded path: no --model."""
+    import os
+
+    from click.testing import CliRunner
+    from support.netguard import forbid_network
+
+    from clave_lite.cli import cli
+
+    home, path, build_attempts = default_model
+    assert build_attempts == []  # building it (merge + quantize) opened no socket
+    old = os.environ.get("CLAVE_LITE_HOME")
+    os.environ["CLAVE_LITE_HOME"] = str(home)
+    try:
+        with forbid_network() as attempts:  # any network use would be recorded and refused
+            result = CliRunner().invoke(cli, ["score", str(REPO / "examples" / "responses.jsonl")])
+    finally:
+        if old is None:
+            os.environ.pop("CLAVE_LITE_HOME", None)
+        else:
+            os.environ["CLAVE_LITE_HOME"] = old
+    assert result.exit_code == 0, result.output
+    assert attempts == []
+    built = list((home / "models").glob("default-*.gguf"))
+    assert built == [path]
+    return {row["id"]: row["scores"] for row in map(json.loads, result.stdout.splitlines())}
+
+
+def test_default_scores_all_schwartz_values(default_scores):
+    assert len(default_scores) == 6
+    for scores in default_scores.values():
+        assert len(scores) == 10
+        for s in scores.values():
+            assert abs(s["p_supports"] + s["p_opposes"] + s["p_unrelated"] - 1) < 1e-4
+
+
+def test_default_tells_helping_a_theft_from_refusing_it(default_scores):
+    helped, refused = default_scores["help-theft"], default_scores["refuse-theft"]
+    for value in ("Security", "Conformity", "Benevolence"):
+        assert helped[value]["p_opposes"] > refused[value]["p_opposes"], value
+        assert refused[value]["label"] == "supports", value
+    assert helped["Conformity"]["label"] == "opposes"
+
+
+def test_default_sees_benevolence_in_volunteering(default_scores):
+    assert default_scores["volunteer"]["Benevolence"]["label"] == "supports"
+    assert default_scores["volunteer"]["Power"]["label"] == "unrelated"
+
+
+def test_default_sees_conformity_and_self_direction(default_scores):
+    assert default_scores["obey-rules"]["Conformity"]["label"] == "supports"
+    assert default_scores["adventure"]["Self-direction"]["label"] == "supports"

@@ -1,0 +1,131 @@
+"""The import rules that keep the layers visible (docs/architecture.md), checked on the source.
+
+1. A layer imports only itself and the layers below it, at module level or inside a function.
+   Layers of one rank (``datasets``, ``calibration``, ``adapt``) are independent of each other.
+2. Outside ``clave_lite.export`` (the bake extra) nothing imports torch, transformers, peft,
+   optimum or ``clave_lite.export`` at module level: scoring never pays for them.
+3. Only ``clave_lite.cli`` knows about click.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from support import REPO
+
+RANKS = {
+    "base": 0, "models": 0, "core": 1, "formats": 2, "runtime": 3, "build": 4, "evaluation": 5,
+    "datasets": 6, "calibration": 6, "adapt": 6, "export": 7, "cli": 8, "api": 9,
+}
+"""``base``: the top-level modules (errors, paths, progress); ``models``: the shipped weights;
+``api``: ``clave_lite/__init__.py`` (the public names, imported lazily) and ``__main__``."""
+BASE_MODULES = {"errors", "paths", "progress"}
+HEAVY = ("torch", "transformers", "peft", "optimum", "onnx", "clave_lite.export")
+
+UPWARD_ALLOWED = {
+    ("runtime", "clave_lite.build.default_model"):
+        "Evaluator.load() with no path builds the embedded default evaluator on first use",
+    ("runtime", "clave_lite.export.reference"):
+        "Evaluator.load(backend='torch') runs the fp32 torch reference: bake extra, imported only then",
+    ("evaluation", "clave_lite.export.reference"):
+        "bench times the naive torch reference beside llama.cpp when torch is installed",
+}
+"""Upward imports that are deliberate, each inside a function and behind ``errors.require``."""
+
+
+def layer_of(module: str) -> str:
+    """``clave_lite.runtime.cpu`` → ``runtime``; ``clave_lite.errors`` → ``base``."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] == "__main__":
+        return "api"
+    return "base" if parts[1] in BASE_MODULES else parts[1]
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix("")
+    parts = list(rel.parts)
+    if parts[0] in ("export", "models"):
+        parts = ["clave_lite", *parts]
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports(tree: ast.Module, package: str) -> list[tuple[str, int, bool]]:
+    """(imported module, line, at module level?) for every import statement in ``tree``."""
+    top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno, id(node) in top) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            found.append((base, node.lineno, id(node) in top))
+            if base in ("clave_lite", "clave_lite.cli"):  # `from clave_lite import errors`
+                found += [(f"{base}.{a.name}", node.lineno, id(node) in top) for a in node.names]
+    return found
+
+
+def violations(module: str, source: str) -> list[str]:
+    """Every broken rule in one module's source, as ``module:line: what``."""
+    layer = layer_of(module)
+    package = module if module.count(".") < 1 else module.rsplit(".", 1)[0]
+    out = []
+    for target, line, top_level in imports(ast.parse(source), package):
+        where = f"{module}:{line}"
+        if layer != "export" and top_level and (target in HEAVY or target.split(".")[0] in HEAVY[:-1]
+                                                or target.startswith("clave_lite.export.")):
+            out.append(f"{where}: imports {target} at module level (only clave_lite.export may)")
+        if target.split(".")[0] == "click" and layer != "cli":
+            out.append(f"{where}: imports click outside clave_lite.cli")
+        if not target.startswith("clave_lite.") or target == "clave_lite":
+            continue
+        other = layer_of(target)
+        if other == layer or (layer, target) in UPWARD_ALLOWED and not top_level:
+            continue
+        if other not in RANKS:
+            continue  # a public name of clave_lite/__init__ (LABELS, __version__)
+        if RANKS[other] > RANKS[layer]:
+            out.append(f"{where}: {layer} imports {target} from the higher layer {other}")
+        elif RANKS[other] == RANKS[layer] and layer != "base":
+            out.append(f"{where}: {layer} imports {target} from {other}, a layer of the same rank")
+    return out
+
+
+def code_files() -> list[Path]:
+    return sorted([*(REPO / "clave_lite").rglob("*.py"), *(REPO / "export").rglob("*.py")])
+
+
+def test_every_code_folder_is_a_known_layer():
+    folders = {p.name for p in (REPO / "clave_lite").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders - set(RANKS) == set(), "a new subpackage needs a rank in RANKS (and docs/architecture.md)"
+
+
+def test_the_code_keeps_the_import_rules():
+    problems = [v for path in code_files() for v in violations(module_name(path), path.read_text(encoding="utf-8"))]
+    assert problems == []
+
+
+@pytest.mark.parametrize(("module", "source", "expected"), [
+    ("clave_lite.runtime.evaluator", "import torch\n", "at module level"),
+    ("clave_lite.runtime.scoring", "from clave_lite.export.train import train\n", "at module level"),
+    ("clave_lite.core.tuples", "def f():\n    from clave_lite.runtime.evaluator import Evaluator\n", "higher layer"),
+    ("clave_lite.calibration.run", "from clave_lite.adapt.job import adapt\n", "same rank"),
+    ("clave_lite.evaluation.metrics", "import click\n", "click outside"),
+    ("clave_lite.runtime.evaluator", "from clave_lite.export.reference import TorchBackend\n", "at module level"),
+])
+def test_the_checker_catches_each_kind_of_break(module, source, expected):
+    found = violations(module, source)
+    assert found and expected in found[0]
+
+
+def test_the_checker_allows_what_the_rules_allow():
+    assert violations("clave_lite.runtime.evaluator", "def load():\n    import torch\n"
+                      "    from clave_lite.export.reference import TorchBackend\n") == []
+    assert violations("clave_lite.export.train", "import torch\nfrom clave_lite.runtime.llamacpp import LlamaModel\n") == []
+    assert violations("clave_lite.cli.app", "import click\nfrom clave_lite.adapt.job import adapt\n") == []
