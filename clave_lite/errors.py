@@ -2,11 +2,17 @@
 
 Anything raised as a :class:`ClaveError` reaches the user as one line (``error: ...``) and its
 ``exit_code``; any other exception is a bug and is reported as such (exit code 1).
+
+An error describes the problem and carries data: ``remedies`` name the *options* that resolve
+it (``Remedy("force", True, "to overwrite it")``), not command-line flags. ``str(err)`` words
+them for Python callers (``force=True``); the CLI words them as flags (``--force``), so one
+message serves both. Other context (a path, a report) rides along in ``context``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug in clave-lite: please report it
@@ -18,10 +24,46 @@ EXIT_QUALITY = 6  # a quality gate refused to write an artifact
 EXIT_PARTIAL = 7  # finished, but some input lines were skipped (--on-error skip)
 
 
+@dataclass(frozen=True)
+class Remedy:
+    """One way out: set ``option`` (a field of the job's options) to ``value``, ``purpose``."""
+
+    option: str
+    value: Any = True
+    purpose: str = ""
+
+    def as_argument(self) -> str:
+        """``force=True``: how a Python caller passes it."""
+        return f"{self.option}={self.value!r}"
+
+    def as_flag(self) -> str:
+        """``--force``, ``--on-error skip``: how a CLI user passes it."""
+        flag = "--" + self.option.replace("_", "-")
+        return flag if self.value is True else f"{flag} {self.value}"
+
+
 class ClaveError(Exception):
     """Base of all errors meant for the user; ``str(err)`` is the complete message."""
 
     exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str = "", *, remedies: tuple[Remedy, ...] = (), lead: str = "use",
+                 **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedies = tuple(remedies)
+        self.lead = lead
+        self.context = context
+
+    def worded(self, word: Callable[[Remedy], str] = Remedy.as_argument) -> str:
+        """The message with its remedies, each worded by ``word``."""
+        if not self.remedies:
+            return self.message
+        ways = ", or ".join(f"{word(r)} {r.purpose}".rstrip() for r in self.remedies)
+        return f"{self.message}; {self.lead} {ways}"
+
+    def __str__(self) -> str:
+        return self.worded()
 
 
 class DataError(ClaveError):
@@ -65,6 +107,13 @@ class MissingDependencyError(ClaveError):
     """An optional extra is needed; the message carries the exact pip command."""
 
     exit_code = EXIT_USAGE
+
+
+class QualityGateError(ClaveError):
+    """A quantized or exported artifact disagrees with its fp32 reference beyond the gate;
+    ``context["report"]`` holds the measured agreement."""
+
+    exit_code = EXIT_QUALITY
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from clave_lite.export.forward import LabelLogits
-from clave_lite.export.torch_model import load_base
 
 from clave_lite.build import ggufio, quality_gate
 from clave_lite.build.quality_gate import CHECK_TEXTS
 from clave_lite.core.blockmask import pack
 from clave_lite.core.prompt import PromptEncoder
+from clave_lite.errors import QualityGateError, Remedy
+from clave_lite.export.forward import LabelLogits
+from clave_lite.export.torch_model import load_base
 from clave_lite.formats.manifest import read_gguf_manifest
 from clave_lite.runtime.llamacpp import LlamaModel
 
@@ -72,9 +73,9 @@ def export_onnx(gguf_path: Path, out_dir: Path, quant: str = "int8") -> dict:
         final = _fp16(work / "model.onnx", out_dir / "fp16" / "model.onnx")
     if quant != "none":
         try:
-            gate = quality_gate.check(fp32_logits, _run(final, arrays), quant,
-                                      "Use --quant none (fp32)" + (" or --quant fp16." if "int8" in quant else "."))
-        except quality_gate.QualityGateError:
+            ways = (Remedy("quant", "none", "(fp32)"),) + ((Remedy("quant", "fp16"),) if "int8" in quant else ())
+            gate = quality_gate.check(fp32_logits, _run(final, arrays), quant, ways)
+        except QualityGateError:
             shutil.rmtree(out_dir)
             raise
         report.update({f"{quant}_argmax_agreement": gate["argmax_agreement"],

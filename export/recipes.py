@@ -13,10 +13,9 @@ import json
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-from clave_lite.export.dataset import build_examples, fingerprint
 
 from clave_lite import __version__
 from clave_lite.build.merge import build_evaluator
@@ -24,8 +23,10 @@ from clave_lite.core.prompt import PromptEncoder, with_markers
 from clave_lite.core.tuples import LabelledTuple, read_tuples
 from clave_lite.core.valuesystem import ValueSystem, load_system
 from clave_lite.errors import DataError
+from clave_lite.export.dataset import build_examples, fingerprint
 from clave_lite.formats.base_models import base_path, card
 from clave_lite.formats.manifest import Manifest
+from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.llamacpp import LlamaModel, usable_cpus
 
 if TYPE_CHECKING:  # torch is imported by train_run only: GGUF export and tuning need none
@@ -69,8 +70,11 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
               max_texts: PerSystem | None = None, max_unrelated: PerSystem | None = None,
               base_file: Path | None = None, template: str = "short", inject_rate: float = 0.0,
               concepts: Path | None = None, init_from: Path | None = None,
-              progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
+              progress: Progress = SILENT) -> dict[str, Any]:
+    """Train one stage: read and check the tuples, encode them, fine-tune, and write the run
+    directory (``adapter/``, ``run.json`` with the whole chain, ``train_keys.json``)."""
     import torch
+
     from clave_lite.export.torch_model import load_base
     from clave_lite.export.train import TrainConfig, train
 
@@ -80,8 +84,39 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
     if earlier and earlier["base"] != this_base:
         raise DataError(f"{init_from}: was trained on base {earlier['base']!r}, not {this_base!r}")
     torch.set_num_threads(usable_cpus())
-    by_source = load_training_tuples(paths, system, on_error, max_texts, cfg.seed)
-    # a group is keyed by what the user wrote (a built-in name or a YAML path): key by system name
+    systems, grouped = _by_system(load_training_tuples(paths, system, on_error, max_texts, cfg.seed))
+    base_gguf = Path(base_file) if base_file else base_path(base)
+    vocab = LlamaModel(base_gguf, vocab_only=True)
+    template_name = template
+    template = with_markers(template_name, vocab.tokenize)
+    encoder = PromptEncoder(template, vocab.tokenize)
+    explained, concept_report = (attach_concepts(concepts, systems, grouped, system) if concepts
+                                 else ({}, None))
+    examples = []
+    for s in systems:
+        examples += build_examples(grouped[s.name], s, encoder, seed=cfg.seed,
+                                   max_unrelated=limit_for(max_unrelated, s.name), inject_rate=inject_rate,
+                                   concepts=explained.get(s.name))
+    model, rd = load_base(base_gguf)
+    pad = model.config.pad_token_id
+    model, summary = train(model, examples, encoder.label_ids, int(pad) if pad is not None else 0,
+                           out_dir, cfg, resume=resume, progress=progress,
+                           init_adapter=Path(init_from) / "adapter" if init_from else None)
+    model.save_pretrained(out_dir / "adapter")
+    run = _run_record(paths, system, base, base_file, systems, grouped, template, encoder.label_ids, max_texts,
+                      max_unrelated, template_name, inject_rate, concept_report, summary)
+    if earlier:
+        run["data"]["init_from"] = {"run": str(init_from), "fingerprint": earlier["data"]["fingerprint"],
+                                    "files": earlier["data"]["files"], "train": earlier["train"]}
+    run["chain"] = stage_chain(earlier, str(init_from) if init_from else None) + [stage_record(run, str(out_dir))]
+    (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
+    write_train_keys(out_dir, grouped, also=Path(init_from) / "train_keys.json" if init_from else None)
+    return run
+
+
+def _by_system(by_source: dict[str, list[LabelledTuple]]) -> tuple[list[ValueSystem], dict[str, list[LabelledTuple]]]:
+    """Group tuples by system name (a source is what the user wrote: a built-in name or a YAML
+    path), checking every value and label against its system."""
     systems: list[ValueSystem] = []
     grouped: dict[str, list[LabelledTuple]] = {}
     for source, tuples in by_source.items():
@@ -90,37 +125,25 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
             systems.append(s)
             grouped[s.name] = []
         grouped[s.name].extend(tuples)
-    base_gguf = Path(base_file) if base_file else base_path(base)
-    vocab = LlamaModel(base_gguf, vocab_only=True)
-    template_name = template
-    template = with_markers(template_name, vocab.tokenize)
-    encoder = PromptEncoder(template, vocab.tokenize)
     for s in systems:
         for t in grouped[s.name]:
             s.get(t.value)  # unknown values fail here, naming the value and the system
             if t.label not in s.labels:
                 raise DataError(f"label '{t.label}' is not used by system '{s.name}'")
-    explained, concept_report = (attach_concepts(concepts, systems, grouped, system) if concepts
-                                 else ({}, None))
-    examples = []
-    for s in systems:
-        examples += build_examples(grouped[s.name], s, encoder, seed=cfg.seed,
-                                   max_unrelated=limit_for(max_unrelated, s.name), inject_rate=inject_rate,
-                                   concepts=explained.get(s.name))
+    return systems, grouped
+
+
+def _run_record(paths, system, base, base_file, systems, grouped, template, label_ids, max_texts, max_unrelated,
+                template_name, inject_rate, concept_report, summary) -> dict[str, Any]:
+    """``run.json`` of one stage (the chain is added by the caller)."""
     all_tuples = [t for ts in grouped.values() for t in ts]
-    model, rd = load_base(base_gguf)
-    pad = model.config.pad_token_id
-    model, summary = train(model, examples, encoder.label_ids, int(pad) if pad is not None else 0,
-                           out_dir, cfg, resume=resume, progress=progress,
-                           init_adapter=Path(init_from) / "adapter" if init_from else None)
-    model.save_pretrained(out_dir / "adapter")
-    run = {
+    return {
         "clave_lite_version": __version__,
         "base": base if not base_file else str(base_file),
         "base_card": card(base) if not base_file else {"file": str(base_file)},
         "systems": [s.to_dict() for s in systems],
         "template": template.to_dict(),
-        "label_token_ids": encoder.label_ids,
+        "label_token_ids": label_ids,
         "data": {"files": [str(p) for p in paths], "fingerprint": fingerprint(all_tuples),
                  "tuples": {s.name: len(grouped[s.name]) for s in systems},
                  "texts": {s.name: len({t.key for t in grouped[s.name]}) for s in systems},
@@ -131,13 +154,6 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
                  "template": template_name, "inject_rate": inject_rate, "concepts": concept_report},
         "train": summary,
     }
-    if earlier:
-        run["data"]["init_from"] = {"run": str(init_from), "fingerprint": earlier["data"]["fingerprint"],
-                                    "files": earlier["data"]["files"], "train": earlier["train"]}
-    run["chain"] = stage_chain(earlier, str(init_from) if init_from else None) + [stage_record(run, str(out_dir))]
-    (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
-    write_train_keys(out_dir, grouped, also=Path(init_from) / "train_keys.json" if init_from else None)
-    return run
 
 
 def stage_record(run: dict[str, Any], where: str) -> dict[str, Any]:
@@ -245,22 +261,41 @@ def _system_name(name: str | None, run: dict[str, Any]) -> str | None:
 
 def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = False,
                tune_data: Path | None = None, tune_limit: int | None = None, per_value: bool = True,
-               progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
+               progress: Progress = SILENT) -> tuple[Path, dict[str, Any]]:
     """Build the evaluator; with ``tune_data``, tune its decision biases on held-out texts
     (texts training saw are left out) and rebuild it with them."""
     run, base = load_run(run_dir)
-    run_path = run_dir / "run.json"
     path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
     report: dict[str, Any] = {}
     if tune_data is None:
         return path, report
-    from clave_lite.evaluation.thresholds import (
-        fit_temperature,
-        tune_bias,
-        tune_value_biases,
-    )
     from clave_lite.runtime.evaluator import Evaluator
 
+    by_system = _held_out_by_system(run, run_dir, tune_data)
+    biases: dict[str, dict[str, list[float]]] = {}
+    temperatures: dict[str, float] = {}
+    with Evaluator.load(path) as ev:
+        for s in ev.manifest.systems:
+            held = by_system.get(s.name, [])
+            texts = list(dict.fromkeys(t.key for t in held))[:tune_limit]
+            if len(texts) < MIN_TUNE_TEXTS:
+                # a bias fitted to a handful of texts is noise: leave the system untuned, and say so
+                report[s.name] = {"texts": len(texts), "skipped": f"fewer than {MIN_TUNE_TEXTS} held-out texts"}
+                progress.note(f"not tuning {s.name}: {len(texts)} held-out texts in {tune_data} "
+                              f"(need {MIN_TUNE_TEXTS}; texts training saw are left out)")
+                continue
+            progress.note(f"tuning {s.name} on {len(texts)} held-out texts")
+            biases[s.name], temperatures[s.name], report[s.name] = _tune_system(ev, s, held, texts, per_value)
+    run["biases"] = biases
+    run["temperatures"] = temperatures
+    run["tuning"] = {"data": str(tune_data), "limit": tune_limit, "report": report}
+    (run_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
+    path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
+    return path, report
+
+
+def _held_out_by_system(run: dict[str, Any], run_dir: Path, tune_data: Path) -> dict[str, list[LabelledTuple]]:
+    """The tuning tuples per system name, minus every text the run's chain trained on."""
     keys_file = run_dir / "train_keys.json"
     seen = json.loads(keys_file.read_text()) if keys_file.exists() else {}
     tuples, _ = read_tuples(tune_data, None, "stop")
@@ -271,55 +306,45 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
         name = _system_name(t.system, run) or fallback
         if name and t.key not in seen_sets.get(name, set()):
             by_system[name].append(t)
-    biases: dict[str, dict[str, list[float]]] = {}
-    temperatures: dict[str, float] = {}
-    with Evaluator.load(path) as ev:
-        for s in ev.manifest.systems:
-            held = by_system.get(s.name, [])
-            texts = list(dict.fromkeys(t.key for t in held))[:tune_limit]
-            if len(texts) < MIN_TUNE_TEXTS:
-                # a bias fitted to a handful of texts is noise: leave the system untuned, and say so
-                report[s.name] = {"texts": len(texts), "skipped": f"fewer than {MIN_TUNE_TEXTS} held-out texts"}
-                if progress:
-                    progress(f"not tuning {s.name}: {len(texts)} held-out texts in {tune_data} "
-                             f"(need {MIN_TUNE_TEXTS}; texts training saw are left out)")
-                continue
-            keep = set(texts)
-            held = [t for t in held if t.key in keep]
-            by_text: dict[str, dict[str, str]] = defaultdict(dict)
-            text_of: dict[str, str] = {}
-            for t in held:
-                by_text[t.key][s.get(t.value).name] = t.label
-                text_of[t.key] = t.text
-            names = [v.name for v in s.values]
-            if progress:
-                progress(f"tuning {s.name} on {len(texts)} held-out texts")
-            logits = ev.raw_logits([text_of[k] for k in texts], names, s.name)
-            rows, gold, values = [], [], []
-            for i, k in enumerate(texts):
-                for j, n in enumerate(names):
-                    if n in by_text[k]:
-                        rows.append(logits[i, j])
-                        gold.append(by_text[k][n])
-                        values.append(n)
-            bias, before, after = tune_bias(np.array(rows), gold, values, s.labels)
-            biases[s.name] = {n: bias for n in names}
-            report[s.name] = {"texts": len(texts), "bias": bias, "objective_before": before, "objective_after": after}
-            if per_value:
-                tuned, after_values = tune_value_biases(np.array(rows), gold, values, s.labels, bias)
-                biases[s.name].update(tuned)
-                report[s.name].update(value_biases={n: b for n, b in tuned.items() if b != bias},
-                                      objective_after_values=after_values)
-            row_bias = np.array([biases[s.name][n] for n in values])
-            t, ece_before, ece_after = fit_temperature(np.array(rows), gold, row_bias, s.labels)
-            temperatures[s.name] = t
-            report[s.name].update(temperature=t, ece_before=round(ece_before, 4), ece_after=round(ece_after, 4))
-    run["biases"] = biases
-    run["temperatures"] = temperatures
-    run["tuning"] = {"data": str(tune_data), "limit": tune_limit, "report": report}
-    run_path.write_text(json.dumps(run, indent=2, ensure_ascii=False))
-    path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
-    return path, report
+    return by_system
+
+
+def _tune_system(ev, s: ValueSystem, held: Sequence[LabelledTuple], texts: Sequence[str],
+                 per_value: bool) -> tuple[dict[str, list[float]], float, dict[str, Any]]:
+    """One system's decision biases (shared, then per value) and temperature: (biases, T, report)."""
+    from clave_lite.evaluation.thresholds import (
+        fit_temperature,
+        tune_bias,
+        tune_value_biases,
+    )
+
+    keep = set(texts)
+    by_text: dict[str, dict[str, str]] = defaultdict(dict)
+    text_of: dict[str, str] = {}
+    for t in held:
+        if t.key in keep:
+            by_text[t.key][s.get(t.value).name] = t.label
+            text_of[t.key] = t.text
+    names = [v.name for v in s.values]
+    logits = ev.raw_logits([text_of[k] for k in texts], names, s.name)
+    rows, gold, values = [], [], []
+    for i, k in enumerate(texts):
+        for j, n in enumerate(names):
+            if n in by_text[k]:
+                rows.append(logits[i, j])
+                gold.append(by_text[k][n])
+                values.append(n)
+    bias, before, after = tune_bias(np.array(rows), gold, values, s.labels)
+    biases = {n: bias for n in names}
+    report: dict[str, Any] = {"texts": len(texts), "bias": bias, "objective_before": before, "objective_after": after}
+    if per_value:
+        tuned, after_values = tune_value_biases(np.array(rows), gold, values, s.labels, bias)
+        biases.update(tuned)
+        report.update(value_biases={n: b for n, b in tuned.items() if b != bias}, objective_after_values=after_values)
+    row_bias = np.array([biases[n] for n in values])
+    temperature, ece_before, ece_after = fit_temperature(np.array(rows), gold, row_bias, s.labels)
+    report.update(temperature=temperature, ece_before=round(ece_before, 4), ece_after=round(ece_after, 4))
+    return biases, temperature, report
 
 
 def export_onnx_run(run_dir: Path, out_dir: Path, quant: str = "int8") -> dict[str, Any]:

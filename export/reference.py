@@ -12,10 +12,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from clave_lite.export.forward import label_logits
-from clave_lite.export.torch_model import load_base
 
 from clave_lite.core.prompt import EncodedText
+from clave_lite.export.forward import label_logits
+from clave_lite.export.torch_model import load_base
 from clave_lite.runtime.llamacpp import LlamaModel, usable_cpus
 
 

@@ -13,11 +13,13 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
+
 from clave_lite.export.dataset import Example
 from clave_lite.export.forward import label_and_explanation_logits, label_logits
+from clave_lite.progress import SILENT, Progress
 
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -107,6 +109,66 @@ def add_lora(model, cfg: TrainConfig):
     return get_peft_model(model, lcfg)
 
 
+def _schedule(examples: Sequence[Example], cfg: TrainConfig, rng: random.Random) -> list[list[int]]:
+    """The batches of the whole run, in order: fixed by the seed, so a resume replays it."""
+    full_epochs = math.ceil(cfg.epochs)
+    schedule: list[list[int]] = []
+    for _ in range(full_epochs):
+        schedule.extend(make_batches(examples, cfg.tokens_per_step, rng))
+    return schedule[:max(1, int(len(schedule) * cfg.epochs / full_epochs))]
+
+
+def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then linear decay to 0 at the last step."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    return cfg.lr * max(0.0, (total - step) / max(1, total - cfg.warmup_steps))
+
+
+def _batch_loss(model, batch: Sequence[Example], label_ids: Sequence[int], pad_id: int, cfg: TrainConfig,
+                weights) -> tuple[torch.Tensor, int]:
+    """Weighted cross-entropy of the label tokens (+ the explanation tokens when the batch has them)."""
+    items = [(e.shared, e.suffixes) for e in batch]
+    targets = torch.tensor([t for e in batch for t in e.targets])
+    if any(e.has_explanations for e in batch):
+        logits, vocab_logits, text_targets = label_and_explanation_logits(
+            model, items, [e.tails or [0] * len(e.suffixes) for e in batch],
+            [e.learn_from or [0] * len(e.suffixes) for e in batch], label_ids, pad_id)
+        loss = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
+        if len(text_targets):
+            loss = loss + cfg.explain_weight * torch.nn.functional.cross_entropy(vocab_logits, text_targets)
+    else:
+        logits = label_logits(model, items, label_ids, pad_id)
+        loss = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
+    return loss, len(targets)
+
+
+def _save_checkpoint(ckpt: Path, model, optimizer, step: int, losses: list[float]) -> None:
+    from peft.utils import get_peft_model_state_dict
+
+    ckpt.mkdir(exist_ok=True)
+    tmp = ckpt / "state.pt.tmp"
+    torch.save({"adapter": get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(), "step": step, "losses": losses}, tmp)
+    tmp.replace(ckpt / "state.pt")
+
+
+def _restore(model, optimizer, ckpt: Path, resume: bool, init_adapter: Path | None,
+             cfg: TrainConfig) -> tuple[int, list[float]]:
+    """Warm start from an earlier adapter, then (``resume``) the checkpoint: (first step, losses)."""
+    from peft import set_peft_model_state_dict
+
+    if init_adapter is not None:
+        set_peft_model_state_dict(model, load_adapter_weights(init_adapter, cfg))
+    if resume and (ckpt / "state.pt").exists():
+        state = torch.load(ckpt / "state.pt", weights_only=True)
+        set_peft_model_state_dict(model, state["adapter"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        return int(state["step"]), list(state["losses"])
+    return 0, []
+
+
 def train(
     model,
     examples: Sequence[Example],
@@ -115,7 +177,7 @@ def train(
     out_dir: Path,
     cfg: TrainConfig,
     resume: bool = False,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: Progress = SILENT,
     init_adapter: Path | None = None,
 ):
     """Train a LoRA adapter; checkpoints to ``out_dir/checkpoint`` and resumes from there.
@@ -125,9 +187,6 @@ def train(
 
     Returns the peft model (adapter attached) and a summary dict.
     """
-    from peft import set_peft_model_state_dict
-    from peft.utils import get_peft_model_state_dict
-
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -135,63 +194,29 @@ def train(
     model = add_lora(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-
-    full_epochs = math.ceil(cfg.epochs)
-    schedule: list[list[int]] = []
-    for _ in range(full_epochs):
-        schedule.extend(make_batches(examples, cfg.tokens_per_step, rng))
-    total = max(1, int(len(schedule) * cfg.epochs / full_epochs))
-    schedule = schedule[:total]
-
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return cfg.lr * (step + 1) / cfg.warmup_steps
-        return cfg.lr * max(0.0, (total - step) / max(1, total - cfg.warmup_steps))
-
-    start_step, losses = 0, []
-    if init_adapter is not None:
-        set_peft_model_state_dict(model, load_adapter_weights(init_adapter, cfg))
-    if resume and (ckpt / "state.pt").exists():
-        state = torch.load(ckpt / "state.pt", weights_only=True)
-        set_peft_model_state_dict(model, state["adapter"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        start_step, losses = int(state["step"]), list(state["losses"])
-
+    schedule = _schedule(examples, cfg, rng)
+    total = len(schedule)
+    start_step, losses = _restore(model, optimizer, ckpt, resume, init_adapter, cfg)
     weights = label_weights(examples, len(label_ids), cfg.class_weight)
     model.train()
     started = time.time()
     n_pairs = 0
+    progress.start("training", total)
+    progress.advance(start_step)
     for step in range(start_step, total):
-        batch = [examples[i] for i in schedule[step]]
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step)
-        items = [(e.shared, e.suffixes) for e in batch]
-        targets = torch.tensor([t for e in batch for t in e.targets])
-        if any(e.has_explanations for e in batch):
-            logits, vocab_logits, text_targets = label_and_explanation_logits(
-                model, items, [e.tails or [0] * len(e.suffixes) for e in batch],
-                [e.learn_from or [0] * len(e.suffixes) for e in batch], label_ids, pad_id)
-            loss = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
-            if len(text_targets):
-                loss = loss + cfg.explain_weight * torch.nn.functional.cross_entropy(vocab_logits, text_targets)
-        else:
-            logits = label_logits(model, items, label_ids, pad_id)
-            loss = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
+            group["lr"] = _lr_at(step, total, cfg)
+        loss, pairs = _batch_loss(model, [examples[i] for i in schedule[step]], label_ids, pad_id, cfg, weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         losses.append(loss.item())
-        n_pairs += len(targets)
-        if progress:
-            progress(step + 1, total, losses[-1])
+        n_pairs += pairs
+        progress.advance(1, f"loss {losses[-1]:.3f}")
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
-            ckpt.mkdir(exist_ok=True)
-            tmp = ckpt / "state.pt.tmp"
-            torch.save({"adapter": get_peft_model_state_dict(model), "optimizer": optimizer.state_dict(),
-                        "torch_rng": torch.get_rng_state(), "step": step + 1, "losses": losses}, tmp)
-            tmp.replace(ckpt / "state.pt")
+            _save_checkpoint(ckpt, model, optimizer, step + 1, losses)
+    progress.finish()
     elapsed = time.time() - started
     model.eval()
     summary = {

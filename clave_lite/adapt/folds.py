@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from clave_lite.core.tuples import LabelledTuple
-from clave_lite.errors import DataError
+from clave_lite.errors import DataError, Remedy
 
 
 def group_keys(tuples: Sequence[LabelledTuple], pattern: str | None) -> list[str]:
@@ -39,7 +39,8 @@ def assign_folds(groups: Sequence[str], k: int, seed: int = 0) -> np.ndarray:
     """Fold number per item: whole groups dealt round-robin in a seeded shuffled order."""
     unique = sorted(set(groups))
     if len(unique) < k:
-        raise DataError(f"{len(unique)} groups cannot make {k} folds; label more texts or use fewer --folds")
+        raise DataError(f"{len(unique)} groups cannot make {k} folds; label more texts",
+                        remedies=(Remedy("folds", len(unique), "or fewer"),), groups=len(unique))
     random.Random(seed).shuffle(unique)
     fold_of = {g: i % k for i, g in enumerate(unique)}
     return np.array([fold_of[g] for g in groups])

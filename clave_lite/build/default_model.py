@@ -13,7 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from clave_lite.errors import ModelError
+from clave_lite.progress import SILENT, Progress
+from clave_lite.errors import ModelError, Remedy
 from clave_lite.formats.manifest import Manifest
 from clave_lite.paths import subdir
 
@@ -31,15 +32,15 @@ def has_default() -> bool:
     return (d / "run.json").exists() and (d / "adapter" / "adapter_model.safetensors").exists()
 
 
-def default_evaluator_path(progress: Callable[[str], None] | None = None) -> Path:
+def default_evaluator_path(progress: Progress = SILENT) -> Path:
     """Path of the built default evaluator, building it first if needed (~1 minute)."""
     from clave_lite.formats.base_models import base_path
     from clave_lite.build.merge import build_evaluator
 
     d = default_dir()
     if not has_default():
-        raise ModelError("this build of clave-lite ships no embedded default evaluator; pass --model FILE "
-                         "(build one with `clave-lite train` and `clave-lite export`)")
+        raise ModelError("this build of clave-lite ships no embedded default evaluator (build one with "
+                         "`clave-lite train` and `clave-lite export`)", remedies=(Remedy("model", "FILE"),), lead="pass")
     h = hashlib.sha256()
     for f in (d / "run.json", d / "adapter" / "adapter_model.safetensors", d / "adapter" / "adapter_config.json"):
         h.update(f.read_bytes())
@@ -47,8 +48,7 @@ def default_evaluator_path(progress: Callable[[str], None] | None = None) -> Pat
     if target.exists():
         return target
     run = json.loads((d / "run.json").read_text())
-    if progress:
-        progress(f"building the default evaluator into {target} (first use only) ...")
+    progress.note(f"building the default evaluator into {target} (first use only) ...")
     base = base_path(run["base"])
     tmp = target.with_name(target.name + ".building.gguf")
     build_evaluator(base, d / "adapter", Manifest.from_run(run), tmp, quant=DEFAULT_QUANT)

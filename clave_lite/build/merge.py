@@ -72,12 +72,13 @@ GATED_QUANTS = ("q4_k_m",)
 
 def _gate(f32_path: Path, candidate: Path, quant: str) -> None:
     from clave_lite.runtime.evaluator import Evaluator
-    from clave_lite.build.quality_gate import QualityGateError, check, check_logits
+    from clave_lite.build.quality_gate import check, check_logits
+    from clave_lite.errors import QualityGateError, Remedy
 
     with Evaluator.load(f32_path) as ref, Evaluator.load(candidate) as cand:
         reference, got = check_logits(ref), check_logits(cand)
     try:
-        check(reference, got, quant, "Use --quant q8_0 (the default) or f16.")
+        check(reference, got, quant, (Remedy("quant", "q8_0", "(the default)"), Remedy("quant", "f16")))
     except QualityGateError:
         candidate.unlink()
         raise

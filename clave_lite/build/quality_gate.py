@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from clave_lite.errors import EXIT_QUALITY, ClaveError
+from clave_lite.errors import QualityGateError, Remedy
 
 MIN_AGREEMENT = 0.98
 CHECK_TEXTS = [
@@ -28,18 +28,16 @@ CHECK_TEXTS = [
 ]
 
 
-class QualityGateError(ClaveError):
-    exit_code = EXIT_QUALITY
-
-
-def check(reference: np.ndarray, candidate: np.ndarray, what: str, way_out: str) -> dict[str, float]:
-    """Compare ``[..., 3]`` label logits or probabilities; raise below the gate."""
+def check(reference: np.ndarray, candidate: np.ndarray, what: str,
+          remedies: tuple[Remedy, ...] = ()) -> dict[str, float]:
+    """Compare ``[..., 3]`` label logits or probabilities; raise below the gate, naming the
+    ``remedies`` (other quantizations)."""
     ref, cand = np.asarray(reference).reshape(-1, 3), np.asarray(candidate).reshape(-1, 3)
     agree = float((ref.argmax(1) == cand.argmax(1)).mean())
     report = {"argmax_agreement": agree, "max_abs_diff": float(np.abs(ref - cand).max()), "decisions": len(ref)}
     if agree < MIN_AGREEMENT:
         raise QualityGateError(f"{what} agrees with fp32 on only {agree:.1%} of the check decisions "
-                               f"(needs {MIN_AGREEMENT:.0%}); refusing to write it. {way_out}")
+                               f"(needs {MIN_AGREEMENT:.0%}); refusing to write it", remedies=remedies, report=report)
     return report
 
 

@@ -47,10 +47,9 @@ from clave_lite.calibration.selection import interleave, select
 from clave_lite.core.jsonl import write_text_atomic
 from clave_lite.core.tuples import LabelledTuple, read_tuples
 from clave_lite.core.valuesystem import ValueSystem, load_system
-from clave_lite.errors import DataError, LLMError, Problem, UsageError
+from clave_lite.errors import DataError, LLMError, Problem, Remedy, UsageError
 from clave_lite.formats.base_models import sha256_file
-from clave_lite.progress import Progress
-from clave_lite.progress import Silent as _Silent
+from clave_lite.progress import SILENT, Progress
 
 RUN_FORMAT = "clave-lite-calibrate-run/1"
 
@@ -139,18 +138,7 @@ def make_plan(opts: CalibrateOptions, system: ValueSystem, progress: Progress) -
     label_order = {lab: n for n, lab in enumerate(system.labels)}
     groups = dict(sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 1 << 30), label_order.get(kv[0][1], 9))))
     texts = [t.text for _, t in rows]
-    started = False
-
-    def embed_progress(n: int) -> None:
-        nonlocal started
-        if not started:
-            progress.start("embedding", sum(len(v) for v in groups.values()))
-            started = True
-        progress.advance(n)
-
-    chosen = select(groups, texts, opts.budget, opts.embedder, opts.seed, embed_progress)
-    if started:
-        progress.finish()
+    chosen = select(groups, texts, opts.budget, opts.embedder, opts.seed, progress)
     samples = []
     for _, pick in interleave(chosen):
         line, t = rows[pick.index]
@@ -172,14 +160,16 @@ def _load_plan(record: dict[str, Any], opts: CalibrateOptions, system: ValueSyst
     if record.get("format") != RUN_FORMAT:
         raise DataError(f"{where}: not a clave-lite calibration run file")
     if record.get("model") != opts.model:
-        raise UsageError(f"{where}: this run was started with --llm-model {record.get('model')}; resume it with "
-                         "the same model, or start over with --force")
+        raise UsageError(f"{where}: this run was started with the LLM model {record.get('model')!r}; resume it "
+                         "with the same model",
+                         remedies=(Remedy("force", True, "to start over"),))
     if record.get("system") != system.name:
-        raise UsageError(f"{where}: this run was started with --system {record.get('system')}; resume it with "
-                         "the same system, or start over with --force")
+        raise UsageError(f"{where}: this run was started with the value system {record.get('system')!r}; resume "
+                         "it with the same system",
+                         remedies=(Remedy("force", True, "to start over"),))
     if record.get("labels_sha256") != sha256_file(opts.labels):
-        raise UsageError(f"{opts.labels}: changed since the run started ({where}); start over with --force "
-                         "(cached answers are still reused)")
+        raise UsageError(f"{opts.labels}: changed since the run started ({where})",
+                         remedies=(Remedy("force", True, "to start over (cached answers are still reused)"),))
     rows, _ = read_labelled(opts.labels, system, "skip")
     by_line = {line: t for line, t in rows}
     samples = []
@@ -295,22 +285,23 @@ def _prepare(opts: CalibrateOptions, system: ValueSystem, progress: Progress
         try:
             saved = json.loads(rf.read_text(encoding="utf-8"))
         except ValueError:
-            raise DataError(f"{rf}: unreadable run file; delete it or pass --force") from None
+            raise DataError(f"{rf}: unreadable run file; delete it",
+                            remedies=(Remedy("force", True, "to start over"),)) from None
     if opts.resume and saved is not None and not opts.force:
         return _load_plan(saved, opts, system, rf), [], saved
     if not opts.force:
         if saved is not None and saved.get("status") != "done":
-            raise UsageError(f"{opts.output}: an unfinished calibration exists ({rf}); rerun with --resume "
-                             "(cached answers are free), or --force to start over")
+            raise UsageError(f"{opts.output}: an unfinished calibration exists ({rf})", remedies=(
+                Remedy("resume", True, "to continue it (cached answers are free)"), Remedy("force", True, "to start over")))
         if opts.output.exists():
-            raise UsageError(f"{opts.output} exists; pass --force to overwrite it (hand edits would be lost)")
+            raise UsageError(f"{opts.output} exists", remedies=(
+                Remedy("force", True, "to overwrite it (hand edits would be lost)"),))
     samples, problems = make_plan(opts, system, progress)
     return samples, problems, None
 
 
-def dry_run(opts: CalibrateOptions, progress: Progress | None = None) -> dict[str, Any]:
+def dry_run(opts: CalibrateOptions, progress: Progress = SILENT) -> dict[str, Any]:
     """What a run would cost: calls still to pay for (cache excluded) and estimated tokens."""
-    progress = progress or _Silent()
     system = load_system(opts.system)
     cache = AnswerCache(opts.cache_dir)
     rf = run_file(opts.output)
@@ -335,16 +326,15 @@ def dry_run(opts: CalibrateOptions, progress: Progress | None = None) -> dict[st
             "problems": problems}
 
 
-def calibrate(opts: CalibrateOptions, progress: Progress | None = None) -> dict[str, Any]:
+def calibrate(opts: CalibrateOptions, progress: Progress = SILENT) -> dict[str, Any]:
     """Run (or resume) a calibration and write the concept pool; returns the run report.
 
     Raises :class:`LLMError` when the endpoint fails after all retries: what was answered is
     cached and the plan is saved, so ``--resume`` continues without paying twice.
     """
-    progress = progress or _Silent()
     t0 = time.monotonic()
     if not opts.base_url:
-        raise UsageError("no LLM endpoint: pass --llm-base-url or set CLAVE_LITE_LLM_BASE_URL")
+        raise UsageError("no LLM endpoint (or set CLAVE_LITE_LLM_BASE_URL)", remedies=(Remedy("llm_base_url", "URL"),))
     system = load_system(opts.system)
     cache = AnswerCache(opts.cache_dir)
     rf = run_file(opts.output)
@@ -379,7 +369,7 @@ def calibrate(opts: CalibrateOptions, progress: Progress | None = None) -> dict[
     done = [r for r in results if r.ran]
     if extractor.failure is not None:
         raise LLMError(f"{extractor.failure}; {len(done)} of {len(samples)} samples done, their answers are "
-                       f"cached in {cache.root}: rerun with --resume")
+                       f"cached in {cache.root}", remedies=(Remedy("resume"),), lead="rerun with")
     concepts = build_pool(done, system.name, system.value_names)
     write_pool(opts.output, concepts)
     skipped = [r.problem for r in done if r.problem is not None]

@@ -15,18 +15,14 @@ few hundred vectors that is all scikit-learn would do, without the dependency.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import math
-import os
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Hashable, Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 
+from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.embedders import embed
+
 
 def _sq_dist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Squared distances (n, k) without materialising an (n, k, dim) array."""
@@ -105,7 +101,7 @@ class Pick:
 
 
 def select(groups: dict[Hashable, list[int]], texts: Sequence[str], budget: int | None, embedder: str,
-           seed: int = 0, progress: Callable[[int], None] | None = None) -> dict[Hashable, list[Pick]]:
+           seed: int = 0, progress: Progress = SILENT) -> dict[Hashable, list[Pick]]:
     """Representatives per group (``groups``: key → indices into ``texts``).
 
     Embeds only the texts of groups that must be cut (none at all when everything fits the

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from clave_lite.cli.app import (
-    StageBars,
+    Bars,
     cli,
     default_evaluator_path,
     emit_json,
@@ -83,7 +83,7 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
         default_evaluator_path()  # build it now, with its message, not inside the job
     opts = AdaptOptions(system=system_path, labels=labels_path, output=output, model=model_path, folds=folds,
                         group_regex=group_regex, seed=seed, threads=threads, force=force, on_error=on_error)
-    report = run_adapt(opts, StageBars())
+    report = run_adapt(opts, Bars())
     if as_json:
         emit_json(report.to_dict())
     else:

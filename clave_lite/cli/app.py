@@ -13,6 +13,7 @@ import click
 
 from clave_lite import __version__, errors
 from clave_lite.core.jsonl import ON_ERROR_CHOICES
+from clave_lite.errors import Remedy
 
 DEBUG_ENV = "CLAVE_LITE_DEBUG"
 
@@ -28,7 +29,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except errors.ClaveError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {exc.worded(Remedy.as_flag)}", err=True)  # remedies as flags
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -144,51 +145,45 @@ def command_line(ctx: click.Context) -> str:
 
 
 def system_flag(name: str):
-    """``--system NAME|FILE``: an unknown name is a bad flag (exit 2, as in every command); a
-    file that exists but is not a valid value system stays a data error (exit 3)."""
-    from clave_lite.core.valuesystem import load_system
+    """``--system NAME|FILE`` as a value system (:func:`clave_lite.core.valuesystem.resolve_system`)."""
+    from clave_lite.core.valuesystem import resolve_system
 
-    try:
-        return load_system(name)
-    except errors.ValueSystemError as exc:
-        if Path(name).exists():
-            raise
-        raise errors.UnknownNameError(f"--system: {exc}") from None
+    return resolve_system(name)
 
 
 def default_evaluator_path() -> Path:
     from clave_lite.build.default_model import default_evaluator_path
 
-    return default_evaluator_path(progress=lambda msg: click.echo(msg, err=True))
+    return default_evaluator_path(progress=Bars())
 
 
-def load_evaluator(model_path: Path | None, backend: str = "auto", threads: int | None = None, gpu_layers: int = 0,
-                    provider: str = "cpu"):
-    from clave_lite.runtime.evaluator import Evaluator
-
-    path = model_path or default_evaluator_path()
-    return Evaluator.load(path, backend=backend, n_threads=threads, n_gpu_layers=gpu_layers, provider=provider)
-
-
-class StageBars:
-    """calibrate's stages (embedding, calls) as click progress bars on stderr."""
+class Bars:
+    """The CLI's one :class:`clave_lite.progress.Progress`: each stage a click progress bar on
+    stderr (the step status, e.g. the loss, beside its name), each note a line on stderr."""
 
     def __init__(self) -> None:
         self._bar: Any = None
+        self._stage = ""
 
     def start(self, stage: str, total: int) -> None:
         self.finish()
+        self._stage = stage
         self._bar = click.progressbar(length=total, label=stage, file=sys.stderr, show_eta=True, show_pos=True)
         self._bar.__enter__()
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: int = 1, status: str | None = None) -> None:
         if self._bar is not None:
+            if status:
+                self._bar.label = f"{self._stage} ({status})"
             self._bar.update(n)
 
     def finish(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
             self._bar = None
+
+    def note(self, message: str) -> None:
+        click.echo(message, err=True)
 
 
 def csv_list(value: str | None) -> list[str] | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from clave_lite import errors
 from clave_lite.cli.app import (
+    Bars,
     cli,
     emit_json,
     json_option,
@@ -84,28 +84,17 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
     cfg = TrainConfig(epochs=epochs, lr=lr, rank=rank, alpha=2 * rank, tokens_per_step=tokens_per_step, seed=seed,
                       class_weight=class_weight)
     base_file = Path(base) if base.endswith(".gguf") else None
-    bar = None
-
-    def progress(step: int, total: int, loss: float) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="training", file=sys.stderr, show_eta=True, show_pos=True)
-            bar.__enter__()
-            bar.update(step - 1)
-        bar.label = f"training (loss {loss:.3f})"
-        bar.update(1)
-
     if init_from is not None and str(init_from) == "default" and not init_from.is_dir():
         from clave_lite.build.default_model import default_dir
         init_from = default_dir()
+    bars = Bars()
     try:
         run = train_run(list(data), out_dir, system_name, base if not base_file else "gemma3-270m", cfg,
                         resume=resume, on_error=on_error, max_texts=max_texts, max_unrelated=max_unrelated,
                         base_file=base_file, template=template_name, inject_rate=inject_rate,
-                        concepts=concepts_pool, init_from=init_from, progress=progress)
+                        concepts=concepts_pool, init_from=init_from, progress=bars)
     finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+        bars.finish()
     summary = {"run": str(out_dir), **run["train"], "data": run["data"]}
     if as_json:
         emit_json(summary)
@@ -156,7 +145,7 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
             click.echo(f"wrote {output}/ (onnx, {quant}): " + ", ".join(f"{k} {v}" for k, v in report.items()))
         return
     path, tuning = export_run(run_dir, output, quant=quant, keep_f32=keep_f32, tune_data=tune_data,
-                              tune_limit=tune_limit, per_value=per_value, progress=lambda m: click.echo(m, err=True))
+                              tune_limit=tune_limit, per_value=per_value, progress=Bars())
     info = {"output": str(path), "format": fmt, "quant": quant, "bytes": path.stat().st_size, "tuning": tuning}
     for name, t in tuning.items():
         if "skipped" in t:

@@ -9,7 +9,7 @@ import click
 
 from clave_lite import errors
 from clave_lite.cli.app import (
-    StageBars,
+    Bars,
     cli,
     csv_list,
     emit_json,
@@ -99,7 +99,7 @@ def calibrate(system_name: str, labels_path: Path, output: Path, llm_base_url: s
         if bad:
             raise click.BadParameter(f"{', '.join(bad)}: not a label", param_hint="--only-labels")
         opts.only_labels = [normalize_label(lab) for lab in opts.only_labels]  # type: ignore[misc]
-    report = estimate(opts, StageBars()) if dry_run else run_calibration(opts, StageBars())
+    report = estimate(opts, Bars()) if dry_run else run_calibration(opts, Bars())
     problems = report.pop("problems", [])
     skipped = report_problems(problems)
     if as_json:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from clave_lite import errors
-from clave_lite.cli import app
 from clave_lite.cli.app import (
+    Bars,
     cli,
     command_line,
     default_evaluator_path,
@@ -75,98 +74,48 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
       clave-lite eval dev.jsonl --inject --limit 100          # verdict flip rate under attack
       clave-lite eval dev.jsonl --model my.gguf --baselines majority,tfidf,minilm,zeroshot --train train.jsonl
     """
+    from clave_lite.evaluation.job import EvalOptions, evaluate_file, inject_file
+
+    opts = EvalOptions(data=data, model=model_path, backend=backend, reference=reference_backend,
+                       predictions=predictions, save_predictions=save_predictions, force=force, system=system_name,
+                       limit=limit, baselines=tuple(b for b in (baseline_spec or "").split(",") if b.strip()),
+                       train=train_data, threads=threads, provider=provider, on_error=on_error)
     if compare_specs:
         from clave_lite.evaluation.compare import ModelSpec, compare, render
 
-        specs = [ModelSpec.parse(spec) for spec in compare_specs]
-        result = compare(specs, data, system_name, limit, threads, progress=lambda m: click.echo(m, err=True))
+        name = system_flag(system_name).name if system_name else None
+        result = compare([ModelSpec.parse(spec) for spec in compare_specs], data, name, limit, threads,
+                         progress=Bars())
         click.echo(json.dumps(result, indent=2) if as_json else render(result))
         return
-    from clave_lite.cli.render import metrics_report
-    from clave_lite.core.jsonl import write_jsonl_atomic
-    from clave_lite.core.tuples import read_tuples
-    from clave_lite.evaluation.metrics import compute, join
-    from clave_lite.evaluation.run import agreement, predict
-    from clave_lite.evaluation.run import evaluate as run_eval
+    if inject:
+        from clave_lite.evaluation.injection import render as render_flips
 
-    if save_predictions is not None:
-        from clave_lite.core.jsonl import check_output
-
-        check_output(save_predictions, [p for p in (data, predictions, train_data) if p is not None], force)
-    system = system_flag(system_name) if system_name else None
-    system_name = system.name if system else None  # a --system FILE is known by its name
-    baseline_names = []
-    if baseline_spec:
-        from clave_lite.evaluation import baselines as baseline_mod
-
-        baseline_names = baseline_mod.parse(baseline_spec)
-        if any(n in baseline_mod.NEEDS_TRAIN for n in baseline_names) and train_data is None:
-            raise click.UsageError("--baselines majority/tfidf/minilm are trained: pass --train FILE")
-    gold, problems = read_tuples(data, system, on_error)
-    if limit:
-        keep = list(dict.fromkeys(t.key for t in gold))[:limit]
-        keep_set = set(keep)
-        gold = [t for t in gold if t.key in keep_set]
-    if predictions is not None:
-        pred, p2 = read_tuples(predictions, system, on_error)
-        problems += p2
-        result: dict[str, Any] = compute(join(gold, pred))
-    else:
-        evaluator = app.load_evaluator(model_path, backend, threads, provider=provider)
-        if inject:
-            from clave_lite.evaluation.injection import flip_rates
-            from clave_lite.evaluation.injection import render as render_flips
-
-            report = flip_rates(evaluator, gold, system_name, progress=lambda m: click.echo(f"inject: {m}", err=True))
-            evaluator.close()
-            click.echo(json.dumps(report, indent=2) if as_json else render_flips(report))
-            return
-        anchors: dict[str, Any] = {}
-        if baseline_names:  # before the evaluator's pass: a failing anchor then costs seconds, not a run
-            from clave_lite.evaluation import baselines as baseline_mod
-
-            train_tuples = read_tuples(train_data, system, on_error)[0] if train_data else None
-            for name in baseline_names:
-                click.echo(f"baseline: {name}", err=True)
-                anchors[name] = compute(join(gold, baseline_mod.run(name, train_tuples, gold, evaluator, system_name)))
-        n_texts = len({t.key for t in gold})
-        with click.progressbar(length=n_texts, label=f"eval ({backend})", file=sys.stderr, show_eta=True) as bar:
-            scored = predict(evaluator, gold, system_name, progress=bar.update)
-        result = run_eval(gold, scored, lambda s: evaluator.manifest.temperature(
-            evaluator.manifest.system(s or system_name).name))
-        result["model"] = str(evaluator.backend.path)
-        result["backend"] = backend
-        if baseline_names:
-            result["baselines"] = anchors
-            result["train_data"] = str(train_data) if train_data else None
-        evaluator.close()
-        if reference_backend:
-            model_file = Path(result["model"])
-            f32 = model_file.with_name(model_file.stem + ".f32.gguf")
-            ref_file = f32 if f32.exists() else model_file  # the merged fp32 model when kept
-            result["reference_model"] = str(ref_file)
-            ref = app.load_evaluator(ref_file, reference_backend, threads)
-            with click.progressbar(length=n_texts, label=f"eval ({reference_backend})", file=sys.stderr) as bar:
-                ref_scored = predict(ref, gold, system_name, progress=bar.update)
-            result["agreement"] = {reference_backend: agreement(scored, ref_scored)}
-            ref.close()
-        if save_predictions:
-            write_jsonl_atomic(save_predictions, (t.to_dict() for t in scored.predictions))
-    skipped = report_problems(problems)
+        flips, problems = inject_file(opts, Bars())
+        report_problems(problems)
+        click.echo(json.dumps(flips, indent=2) if as_json else render_flips(flips))
+        return
+    report = evaluate_file(opts, Bars())
+    skipped = report_problems(list(report.problems))
     if as_json:
-        emit_json(result)
+        emit_json(report.to_dict())
     else:
-        click.echo(metrics_report(result))
-        if result.get("baselines"):
-            from clave_lite.cli.render import anchors_table
-
-            click.echo("\nbeside the anchors (same texts; 95 % bootstrap intervals over texts):")
-            click.echo(anchors_table(result))
-        for name, agree in result.get("agreement", {}).items():
-            click.echo(f"\nagreement with {name}: argmax {agree['argmax_agreement']:.4f}, "
-                       f"max prob diff {agree['max_prob_diff']:.4f} over {agree['n']} tuples")
+        _render_eval(report)
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
+
+
+def _render_eval(report) -> None:
+    from clave_lite.cli.render import anchors_table, metrics_report
+
+    result = report.to_dict()
+    click.echo(metrics_report(result))
+    if report.baselines:
+        click.echo("\nbeside the anchors (same texts; 95 % bootstrap intervals over texts):")
+        click.echo(anchors_table(result))
+    for name, agree in report.agreement.items():
+        click.echo(f"\nagreement with {name}: argmax {agree['argmax_agreement']:.4f}, "
+                   f"max prob diff {agree['max_prob_diff']:.4f} over {agree['n']} tuples")
 
 
 @cli.command()
@@ -208,7 +157,7 @@ def bench(data: Path, model_path: Path | None, system_name: str | None, limit: i
     texts = distinct_texts(data, limit)
     path = model_path or default_evaluator_path()
     result = run_bench(path, texts, system_name, batch_size, threads, reference_texts, latency_texts, provider,
-                       progress=lambda m: click.echo(f"bench: {m}", err=True))
+                       progress=Bars())
     result["command"] = command_line(click.get_current_context())
     if output:
         save_result(output, result)

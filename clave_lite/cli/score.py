@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from clave_lite import errors
-from clave_lite.cli import app
 from clave_lite.cli.app import (
+    Bars,
     cli,
     gpu_option,
     model_option,
@@ -61,50 +60,16 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
       clave-lite score texts.csv -o scores.jsonl --resume   # after a crash or kill
       clave-lite score --model mine.gguf --explain texts.jsonl  # + the model's own concepts
     """
-    from clave_lite.core.jsonl import ProblemLog
-    from clave_lite.runtime.output import ScoreOutput, run_state
-    from clave_lite.runtime.scoring import read_texts
+    from clave_lite.runtime.score_job import ScoreOptions, score_file
 
-    writer = ScoreOutput(output, resume=resume, force=force)  # refuses an existing file before any work
-    log = ProblemLog(on_error)
-    records = list(read_texts(input_path, log))
-    skipped = report_problems(log.problems)
-    if not records:  # documented: exit 0 (or 7 if every line was skipped), and say so
-        click.echo(f"note: no texts in {'stdin' if str(input_path) == '-' else input_path}; nothing to score", err=True)
-    evaluator = app.load_evaluator(model_path, "auto", threads, gpu_layers, provider)
-    value_list = [v.strip() for v in values.split(",")] if values else None
-    sys_, chosen = evaluator.resolve_values(system_name, value_list)
-    if explain:
-        evaluator.require_explanations()
-    truncated = 0
-    try:
-        state = run_state(records, evaluator, sys_.name, [v.name for v in chosen], batch_size)
-        if explain:
-            state["explain"] = True
-        done = writer.begin(state, [r.id for r in records])
-        if done:
-            click.echo(f"resuming {output}: {done} of {len(records)} texts already scored", err=True)
-        todo = records[done:]
-        with click.progressbar(length=len(todo), label="scoring", file=sys.stderr,
-                               show_eta=True, show_pos=True) as bar:
-            scores = evaluator.iter_scores([r.text for r in todo], [v.name for v in chosen], sys_.name, batch_size)
-            for rec, result in zip(todo, scores):
-                out: dict[str, Any] = {"id": rec.id, "system": sys_.name, "scores": result.to_dict()}
-                if explain:
-                    decided = {v.value: v.label for v in result.scores if v.label != "unrelated"}
-                    out["explanations"] = evaluator.explain(rec.text, decided, sys_.name)
-                if result.truncated_tokens:
-                    out["truncated_tokens"] = result.truncated_tokens
-                    truncated += 1
-                writer.write(out)
-                bar.update(1)
-        writer.finish()
-    finally:
-        writer.close()
-        evaluator.close()
-    if truncated:
-        click.echo(f"note: {truncated} text(s) were longer than {evaluator.manifest.template.max_text_tokens} "
+    opts = ScoreOptions(input=input_path, model=model_path, system=system_name,
+                        values=tuple(v.strip() for v in values.split(",")) if values else (), output=output,
+                        resume=resume, force=force, batch_size=batch_size, explain=explain, threads=threads,
+                        gpu_layers=gpu_layers, provider=provider, on_error=on_error)
+    report = score_file(opts, Bars())
+    skipped = report_problems(list(report.problems))
+    if report.truncated:
+        click.echo(f"note: {report.truncated} text(s) were longer than {report.max_text_tokens} "
                    "tokens and were scored on their head and tail (see truncated_tokens)", err=True)
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
-

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from clave_lite.errors import DataError, Problem, one_line
+from clave_lite.errors import DataError, Problem, Remedy, one_line
 
 ON_ERROR_CHOICES = ("stop", "skip")
 
@@ -34,7 +34,8 @@ class ProblemLog:
         if self.on_error == "stop":
             raise DataError(one_line(f"{problem.source}:{problem.line}: "
                                      + (f"field '{problem.field}': " if problem.field else "")
-                                     + f"{problem.message} (use --on-error skip to skip such lines)"))
+                                     + problem.message), remedies=(Remedy("on_error", "skip", "to skip such lines"),),
+                            problem=problem)
         self.problems.append(problem)
 
     def note(self, problem: Problem) -> None:
@@ -199,7 +200,7 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = (), force: boo
     if p.is_dir():
         raise UsageError(f"{p}: is a directory; expected a file to write")
     if p.exists() and p.stat().st_size > 0 and not force:
-        raise UsageError(f"{p} already exists and is not empty; pass --force to overwrite it")
+        raise UsageError(f"{p} already exists and is not empty", path=p, remedies=(Remedy("force", True, "to overwrite it"),))
     folder = p.parent if str(p.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import yaml
 
 from clave_lite.core.labels import LABELS
-from clave_lite.errors import ValueSystemError
+from clave_lite.errors import UnknownNameError, ValueSystemError
 
 _TOP_KEYS = {"name", "title", "description", "source", "labels", "groups", "values"}
 _VALUE_KEYS = {"name", "definition", "group", "aliases", "items"}
@@ -222,3 +222,16 @@ def parse_system(data: Any, where: str) -> ValueSystem:
         groups=tuple(groups),
         source=text(data, "source", "system", required=False),
     )
+
+
+def resolve_system(name: str | None) -> ValueSystem | None:
+    """``--system NAME|FILE`` (None stays None): an unknown name is a usage error (exit 2, as in
+    every command); a file that exists but is not a valid value system stays a data error (3)."""
+    if not name:
+        return None
+    try:
+        return load_system(name)
+    except ValueSystemError as exc:
+        if Path(name).exists():
+            raise
+        raise UnknownNameError(f"--system: {exc}") from None

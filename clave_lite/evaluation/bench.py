@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from clave_lite.core.prompt import EncodedText
+from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.evaluator import Evaluator
 from clave_lite.runtime.llamacpp import usable_cpus
 
@@ -126,14 +127,14 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None, batch_size: int = 8,
               threads: int | None = None, reference_texts: int = 3, latency_texts: int = 10,
-              provider: str = "cpu", progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+              provider: str = "cpu", progress: Progress = SILENT) -> dict[str, Any]:
     """Measure one evaluator on ``texts`` (all values of ``system``); see the module docstring."""
     if not texts:
         raise ValueError("no texts to benchmark")
-    progress("matmul peak (numpy fp32)")
+    progress.note("bench: matmul peak (numpy fp32)")
     peak = matmul_gflops()
 
-    progress("cold start")
+    progress.note("bench: cold start")
     cold, ev = _timed(lambda: Evaluator.load(model_path, n_threads=threads, provider=provider))
     try:
         sys_, chosen = ev.resolve_values(system)
@@ -143,11 +144,11 @@ def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None,
         text_tokens = statistics.mean(len(e.shared) for e in encoded)
         all_tokens = sum(e.n_tokens for e in encoded)
 
-        progress(f"{len(texts)} texts x {len(names)} values")
+        progress.note(f"bench: {len(texts)} texts x {len(names)} values")
         t_all, _ = _timed(lambda: ev.score(texts, names, sys_.name, batch_size))
-        progress(f"{len(texts)} texts x 1 value")
+        progress.note(f"bench: {len(texts)} texts x 1 value")
         t_one, _ = _timed(lambda: ev.score(texts, names[:1], sys_.name, batch_size))
-        progress("latency, one response at a time")
+        progress.note("bench: latency, one response at a time")
         latencies = [_timed(lambda t=t: ev.score([t], names, sys_.name, batch_size=1))[0]
                      for t in texts[:latency_texts]]
         rss = peak_rss_mib()
@@ -193,7 +194,7 @@ def goals(r: dict[str, Any]) -> list[Goal]:
 
 
 def _reference(model_path: Path, label_ids: Sequence[int], encoded: Sequence[EncodedText],
-               progress: Callable[[str], None]) -> dict[str, Any]:
+               progress: Progress) -> dict[str, Any]:
     """The naive transformers path on a few texts (it is slow by design)."""
     try:
         import torch  # noqa: F401
@@ -204,7 +205,7 @@ def _reference(model_path: Path, label_ids: Sequence[int], encoded: Sequence[Enc
     from clave_lite.export.reference import NaiveReference
 
     n_pairs = sum(len(e.suffixes) for e in encoded)
-    progress(f"naive reference: transformers fp32, {n_pairs} (text, value) prompts one at a time")
+    progress.note(f"bench: naive reference: transformers fp32, {n_pairs} (text, value) prompts one at a time")
     load, ref = _timed(lambda: NaiveReference(model_path, label_ids))
     seconds, _ = _timed(lambda: ref.label_logits(encoded))
     return {"texts": len(encoded), "load_s": load, "responses_per_s": len(encoded) / seconds,

@@ -16,11 +16,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from clave_lite.errors import ClaveError, DataError
+from clave_lite.progress import SILENT, Progress
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,14 @@ def limit_texts(gold: list, limit: int | None) -> list:
 
 
 def compare(specs: Sequence[ModelSpec], data: Path, system: str | None = None, limit: int | None = None,
-            threads: int | None = None, progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+            threads: int | None = None, progress: Progress = SILENT) -> dict[str, Any]:
     """Run every spec on the same tuples; agreement is against the first torch spec (or the first)."""
     if not specs:
         raise DataError("--compare needs at least one model")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, spec in enumerate(specs):
-            progress(f"[{i + 1}/{len(specs)}] {spec.label}")
+            progress.note(f"[{i + 1}/{len(specs)}] {spec.label}")
             npy = Path(tmp) / f"{i}.npy"
             args = [sys.executable, "-m", "clave_lite.evaluation.compare", spec.backend, str(spec.path), str(data),
                     system or "", str(limit or 0), str(threads or 0), str(npy)]

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from clave_lite.core import injections
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.evaluation.run import evaluate, predict
+from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.evaluator import Evaluator
 
 
@@ -43,14 +44,14 @@ def _attacked(gold: Sequence[LabelledTuple], attack: str, value_names: Sequence[
 
 
 def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | None = None,
-               progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    progress("clean")
+               progress: Progress = SILENT) -> dict[str, Any]:
+    progress.note("inject: clean")
     clean = predict(evaluator, gold, system)
     names = evaluator.manifest.system(gold[0].system or system).value_names
     report: dict[str, Any] = {"clean": evaluate(gold, clean), "attacks": {}, "families": {}}
     flipped = to_target = total = 0
     for name, family, attack, target in attacks():
-        progress(name)
+        progress.note(f"inject: {name}")
         attacked_gold = _attacked(gold, attack, names)
         scored = predict(evaluator, attacked_gold, system)
         pairs = list(zip(clean.predictions, scored.predictions))
@@ -69,7 +70,7 @@ def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str 
     report["flip_rate"] = flipped / total
     report["to_target_rate"] = to_target / total
     report["decisions"] = total
-    progress("control")
+    progress.note("inject: control")
     control_gold = _attacked(gold, injections.BENIGN, names)
     control = predict(evaluator, control_gold, system)
     report["control"] = {"flip_rate": sum(a.label != b.label for a, b in zip(clean.predictions, control.predictions))

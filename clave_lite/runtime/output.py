@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from clave_lite.core.jsonl import write_text_atomic
-from clave_lite.errors import DataError, UsageError
+from clave_lite.errors import DataError, Remedy, UsageError
 
 STATE_SUFFIX = ".resume.json"
 STATE_FORMAT = 1
@@ -108,17 +108,17 @@ class ScoreOutput:
         self.handle: IO[str] | None = None
         self._last_sync = 0.0
         if resume and force:
-            raise UsageError("--resume and --force exclude each other")
+            raise UsageError("resume and force exclude each other", remedies=(Remedy("resume"), Remedy("force")))
         if self.to_stdout:
             if resume or force:
-                raise UsageError("--resume and --force need an output file (-o FILE)")
+                raise UsageError("resume and force need an output file", remedies=(Remedy("output", "FILE"),))
             return
         assert self.path is not None
         if self.path.is_dir():
             raise UsageError(f"{self.path}: is a directory; -o needs a file")
         if not resume and not force and self.path.exists() and self.path.stat().st_size > 0:
-            raise UsageError(f"{self.path} already exists and is not empty; use --resume to continue the run "
-                             "that wrote it, or --force to overwrite it")
+            raise UsageError(f"{self.path} already exists and is not empty", path=self.path, remedies=(
+                Remedy("resume", True, "to continue the run that wrote it"), Remedy("force", True, "to overwrite it")))
 
     @property
     def state_file(self) -> Path | None:
@@ -151,16 +151,17 @@ class ScoreOutput:
         complete = lines[:-1]  # what follows the last newline is a torn line (or nothing)
         if len(complete) > len(ids):
             raise DataError(f"{self.path}: {len(complete)} lines, but the input has only {len(ids)} texts; "
-                            "it was not written for this input (use --force to overwrite it)")
+                            "it was not written for this input", remedies=(Remedy("force", True, "to overwrite it"),))
         for i, raw in enumerate(complete):
             try:
                 got = json.loads(raw.decode("utf-8")).get("id")
             except (ValueError, AttributeError):
-                raise DataError(f"{self.path}:{i + 1}: not a score line (damaged output; use --force to start "
-                                "over)") from None
+                raise DataError(f"{self.path}:{i + 1}: not a score line (damaged output)",
+                                remedies=(Remedy("force", True, "to start over"),)) from None
             if got != ids[i]:
                 raise DataError(f"{self.path}:{i + 1}: field 'id': {got!r}, but text {i + 1} of the input has id "
-                                f"{ids[i]!r}; the output was not written for this input (use --force to overwrite it)")
+                                f"{ids[i]!r}; the output was not written for this input",
+                                remedies=(Remedy("force", True, "to overwrite it"),))
         finished = not self.state_file.exists() and len(complete) == len(ids) and not lines[-1]
         source = self.state_file
         if finished:  # a finished run: its state was moved to the user directory
@@ -172,16 +173,17 @@ class ScoreOutput:
             if not record or record.get("output_sha256") != _file_sha256(self.path):
                 raise DataError(f"{self.path}: a complete output, but no record of the run that wrote it (or the "
                                 "file changed since), so it cannot be checked against this input, evaluator and "
-                                "options; use --force to score it again")
+                                "options", remedies=(Remedy("force", True, "to score it again"),))
             saved = record.get("state") or {}
         elif not self.state_file.exists():
             raise DataError(f"{self.path}: cannot resume: no {self.state_file.name} beside it, so what wrote it "
-                            "is unknown (use --force to overwrite it)")
+                            "is unknown", remedies=(Remedy("force", True, "to overwrite it"),))
         else:
             try:
                 saved = json.loads(self.state_file.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise DataError(f"{self.state_file}: damaged resume state ({exc}); use --force to start over") from exc
+                raise DataError(f"{self.state_file}: damaged resume state ({exc})",
+                                remedies=(Remedy("force", True, "to start over"),)) from exc
         # a finished output has nothing left to batch: its batch size no longer matters
         compared = [k for k in _WHAT if not (finished and k == "batch_size")]
         differs = [_WHAT.get(k, k) for k in compared if saved.get(k) != state.get(k)]
@@ -189,7 +191,8 @@ class ScoreOutput:
             differs.append("resume state format")
         if differs:
             raise DataError(f"{self.path}: cannot resume: this run differs from the interrupted one in its "
-                            + ", ".join(differs) + " (rerun with the same input and options, or --force)")
+                            + ", ".join(differs) + "; rerun with the same input and options",
+                            remedies=(Remedy("force", True, "to start over"),))
         batch = int(state["batch_size"])
         done = len(complete) if len(complete) == len(ids) else len(complete) - len(complete) % batch
         keep = sum(len(line) + 1 for line in complete[:done])

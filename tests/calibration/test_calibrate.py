@@ -20,7 +20,6 @@ import pytest
 from support.llm_servers import FakeLLM, LlamaServer, Reply, concept_answer
 
 from clave_lite.calibration import selection
-from clave_lite.runtime import embedders
 from clave_lite.calibration.cache import AnswerCache, cache_key
 from clave_lite.calibration.concepts import read_pool, summarize
 from clave_lite.calibration.llm_client import ChatClient, RetryPolicy, parse_retry_after
@@ -33,6 +32,7 @@ from clave_lite.calibration.prompt import (
 )
 from clave_lite.core.valuesystem import load_system
 from clave_lite.errors import DataError, LLMError
+from clave_lite.runtime import embedders
 
 SECRET = "sk-test-0123456789abcdef"
 

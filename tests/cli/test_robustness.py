@@ -249,7 +249,7 @@ def evaluator(default_model):
 @pytest.fixture
 def cli_on_loaded_evaluator(monkeypatch, evaluator, run_cli):
     """``score`` through the CLI, but on the already loaded evaluator (no 10 s load per call)."""
-    import clave_lite.cli.app as cli_module
+    import clave_lite.runtime.evaluator as evaluator_module
 
     class Shared:
         def __getattr__(self, name):
@@ -258,7 +258,7 @@ def cli_on_loaded_evaluator(monkeypatch, evaluator, run_cli):
         def close(self):
             pass
 
-    monkeypatch.setattr(cli_module, "load_evaluator", lambda *a, **k: Shared())
+    monkeypatch.setattr(evaluator_module, "load_evaluator", lambda *a, **k: Shared())
     return run_cli
 
 
@@ -368,7 +368,7 @@ def _synthetic_gguf(path: Path, manifest: str | None, arch: str = "llama", n_voc
     w = gguf.GGUFWriter(str(path), arch)
     w.add_array("tokenizer.ggml.tokens", [f"tok{i}" for i in range(n_vocab)])
     if manifest is not None:
-        w.add_string("clave_lite.formats.manifest", manifest)
+        w.add_string("clave_lite.manifest", manifest)
     w.add_tensor("token_embd.weight", np.zeros((n_vocab, 8), dtype=np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()

@@ -11,11 +11,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from clave_lite.export.dataset import build_examples
-from clave_lite.export.forward import label_logits
-from clave_lite.export.reference import TorchBackend
-from clave_lite.export.torch_model import load_base, to_gguf_tensors
-from clave_lite.export.train import TrainConfig, train
 from support.tiny_models import build_tiny, gemma_file, smollm2_file
 
 from clave_lite.build import ggufio
@@ -25,6 +20,11 @@ from clave_lite.core.prompt import TEMPLATES, PromptEncoder, PromptTemplate
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.core.valuesystem import load_system
 from clave_lite.errors import ModelError
+from clave_lite.export.dataset import build_examples
+from clave_lite.export.forward import label_logits
+from clave_lite.export.reference import TorchBackend
+from clave_lite.export.torch_model import load_base, to_gguf_tensors
+from clave_lite.export.train import TrainConfig, train
 from clave_lite.formats.manifest import Manifest, read_gguf_manifest
 from clave_lite.runtime.evaluator import Evaluator
 from clave_lite.runtime.llamacpp import LlamaModel
@@ -276,9 +276,8 @@ def test_naive_reference_equals_the_block_masked_pass(tiny_base, schwartz):
 def test_explanation_tail_leaves_label_logits_unchanged(tiny_base, schwartz):
     """Concept-aware training appends label + "Because:" + concept after the read position;
     causal attention means the label logits are exactly those of the plain suffix."""
-    from clave_lite.export.forward import label_and_explanation_logits
-
     from clave_lite.core.blockmask import explanation_positions
+    from clave_lite.export.forward import label_and_explanation_logits
 
     path, _ = tiny_base
     vocab = LlamaModel(path, vocab_only=True)

@@ -13,7 +13,6 @@ import ast
 from pathlib import Path
 
 import pytest
-
 from support import REPO
 
 RANKS = {

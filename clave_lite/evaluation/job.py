@@ -1,0 +1,141 @@
+"""``clave-lite eval`` as a library call: one options dataclass in, one typed report out.
+
+>>> report = evaluate_file(EvalOptions(data=Path("dev.jsonl"), baselines=("tfidf",),
+...                                    train=Path("train.jsonl")))          # doctest: +SKIP
+>>> report.metrics["macro_f1"], report.baselines["tfidf"]["macro_f1"]       # doctest: +SKIP
+
+Three jobs share these options: scoring a model against labels (:func:`evaluate_file`),
+prompt-injection flip rates (:func:`inject_file`) and the side-by-side comparison
+(:func:`clave_lite.evaluation.compare.compare`). The CLI picks one and renders its report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clave_lite.core.jsonl import check_output, write_jsonl_atomic
+from clave_lite.core.tuples import LabelledTuple, read_tuples
+from clave_lite.core.valuesystem import resolve_system
+from clave_lite.errors import Problem, Remedy, UsageError
+from clave_lite.evaluation.compare import limit_texts
+from clave_lite.progress import SILENT, Progress
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    data: Path
+    """Labelled tuples (JSONL/CSV) to measure on."""
+    model: Path | None = None
+    """Evaluator file or ONNX directory; None: the embedded default."""
+    backend: str = "auto"
+    reference: str | None = None
+    """Also run this backend (``torch``) on the same file and report agreement."""
+    predictions: Path | None = None
+    """Score these predicted tuples instead of running a model."""
+    save_predictions: Path | None = None
+    force: bool = False
+    system: str | None = None
+    """Value system (name or file) of tuples that carry none."""
+    limit: int | None = None
+    """Only the first N distinct texts."""
+    baselines: tuple[str, ...] = ()
+    train: Path | None = None
+    """The tuples the trained baselines learn from."""
+    threads: int | None = None
+    provider: str = "cpu"
+    on_error: str = "stop"
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    metrics: dict[str, Any]
+    """:func:`clave_lite.evaluation.metrics.compute` of the evaluator (plus ``calibration``)."""
+    model: str | None = None
+    backend: str | None = None
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train_data: str | None = None
+    reference_model: str | None = None
+    agreement: dict[str, dict[str, float]] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``eval --json`` object: the metrics at the top level, as before this type existed."""
+        out = dict(self.metrics)
+        if self.model is not None:
+            out.update(model=self.model, backend=self.backend)
+        if self.baselines:
+            out.update(baselines=self.baselines, train_data=self.train_data)
+        if self.reference_model is not None:
+            out.update(reference_model=self.reference_model, agreement=self.agreement)
+        return out
+
+
+def read_gold(opts: EvalOptions) -> tuple[Any, list[LabelledTuple], list[Problem]]:
+    """(system, the first ``limit`` texts' gold tuples, problems)."""
+    system = resolve_system(opts.system)
+    gold, problems = read_tuples(opts.data, system, opts.on_error)
+    return system, limit_texts(gold, opts.limit), problems
+
+
+def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
+    """Metrics of a model (or of a predictions file) on ``opts.data``, beside the baselines."""
+    from clave_lite.evaluation.metrics import compute, join
+
+    if opts.save_predictions is not None:  # refuse before any scoring
+        check_output(opts.save_predictions, [p for p in (opts.data, opts.predictions, opts.train) if p], opts.force)
+    baseline_names = _check_baselines(opts)
+    system, gold, problems = read_gold(opts)
+    if opts.predictions is not None:
+        pred, more = read_tuples(opts.predictions, system, opts.on_error)
+        return EvalReport(compute(join(gold, pred)), problems=tuple(problems + more))
+    from clave_lite.evaluation import baselines as baseline_mod
+    from clave_lite.evaluation.run import evaluate, predict
+    from clave_lite.runtime.evaluator import load_evaluator
+
+    name = system.name if system else None  # a --system FILE is known by its name
+    with load_evaluator(opts.model, opts.backend, opts.threads, provider=opts.provider, progress=progress) as evaluator:
+        anchors: dict[str, Any] = {}
+        train = read_tuples(opts.train, system, opts.on_error)[0] if opts.train and baseline_names else None
+        for b in baseline_names:  # before the evaluator's pass: a failing anchor then costs seconds, not a run
+            progress.note(f"baseline: {b}")
+            anchors[b] = compute(join(gold, baseline_mod.run(b, train, gold, evaluator, name)))
+        scored = predict(evaluator, gold, name, progress=progress)
+        metrics = evaluate(gold, scored, lambda s: evaluator.manifest.temperature(
+            evaluator.manifest.system(s or name).name))
+        model_file, backend = Path(evaluator.backend.path), evaluator.backend.name
+    agreement, ref_file = {}, None
+    if opts.reference:
+        f32 = model_file.with_name(model_file.stem + ".f32.gguf")
+        ref_file = f32 if f32.exists() else model_file  # the merged fp32 model when kept
+        with load_evaluator(ref_file, opts.reference, opts.threads) as ref:
+            from clave_lite.evaluation.run import agreement as agree
+
+            agreement = {opts.reference: agree(scored, predict(ref, gold, name, progress=progress))}
+    if opts.save_predictions:
+        write_jsonl_atomic(opts.save_predictions, (t.to_dict() for t in scored.predictions))
+    return EvalReport(metrics, str(model_file), backend, anchors, str(opts.train) if opts.train else None,
+                      str(ref_file) if ref_file else None, agreement, tuple(problems))
+
+
+def _check_baselines(opts: EvalOptions) -> list[str]:
+    if not opts.baselines:
+        return []
+    from clave_lite.evaluation import baselines as baseline_mod
+
+    names = baseline_mod.parse(",".join(opts.baselines))
+    if any(n in baseline_mod.NEEDS_TRAIN for n in names) and opts.train is None:
+        raise UsageError("baselines majority/tfidf/minilm are trained on labelled tuples",
+                         remedies=(Remedy("train", "FILE"),), lead="pass")
+    return names
+
+
+def inject_file(opts: EvalOptions, progress: Progress = SILENT) -> tuple[dict[str, Any], list[Problem]]:
+    """Verdict flip rates under prompt-injection attacks (:mod:`clave_lite.evaluation.injection`)."""
+    from clave_lite.evaluation.injection import flip_rates
+    from clave_lite.runtime.evaluator import load_evaluator
+
+    system, gold, problems = read_gold(opts)
+    with load_evaluator(opts.model, opts.backend, opts.threads, provider=opts.provider, progress=progress) as evaluator:
+        return flip_rates(evaluator, gold, system.name if system else None, progress=progress), problems
