@@ -13,6 +13,18 @@ from clave_lite.cli import cli
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+SLOW_FIXTURES = {"default_model", "tiny_run", "tiny_base", "tiny_evaluator", "llama_server"}
+"""Fixtures that build or start a real model (tens of seconds to minutes each)."""
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs a real model built or served is ``slow``: ``pytest -m "not slow"`` is the
+    quick loop, plain ``pytest`` (CI) runs everything."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Every test gets its own CLAVE_LITE_HOME, so nothing touches the real user directory."""

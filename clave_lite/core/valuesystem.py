@@ -134,93 +134,113 @@ def load_system(name_or_path: str | Path) -> ValueSystem:
     return parse_system(data, str(path))
 
 
-def parse_system(data: Any, where: str) -> ValueSystem:
-    """Validate the file form and build a :class:`ValueSystem`; every mistake is named."""
+class _Fields:
+    """Reads typed fields of one value-system file; every mistake names the file and the place."""
 
-    def fail(message: str) -> ValueSystemError:
-        return ValueSystemError(f"{where}: {message}")
+    def __init__(self, where: str) -> None:
+        self.where = where
 
-    def text(obj: dict, key: str, ctx: str, required: bool = True) -> str:
+    def fail(self, message: str) -> ValueSystemError:
+        return ValueSystemError(f"{self.where}: {message}")
+
+    def text(self, obj: dict, key: str, ctx: str, required: bool = True) -> str:
         value = obj.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
-                raise fail(f"{ctx}: missing '{key}'")
+                raise self.fail(f"{ctx}: missing '{key}'")
             return ""
         if not isinstance(value, str):
-            raise fail(f"{ctx}: '{key}' must be a string, got {type(value).__name__}")
+            raise self.fail(f"{ctx}: '{key}' must be a string, got {type(value).__name__}")
         return value.strip()
 
-    def str_list(obj: dict, key: str, ctx: str) -> tuple[str, ...]:
+    def str_list(self, obj: dict, key: str, ctx: str) -> tuple[str, ...]:
         value = obj.get(key) or []
         if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
-            raise fail(f"{ctx}: '{key}' must be a list of non-empty strings")
+            raise self.fail(f"{ctx}: '{key}' must be a list of non-empty strings")
         return tuple(x.strip() for x in value)
 
-    if not isinstance(data, dict):
-        raise fail("a value system must be a mapping with keys name, labels, values")
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise fail(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(_TOP_KEYS))}")
-    name = text(data, "name", "system")
-    labels = str_list(data, "labels", "system") or LABELS
+    def no_extra(self, obj: dict, allowed: set[str], ctx: str, say_allowed: bool = True) -> None:
+        extra = set(obj) - allowed
+        if extra:
+            raise self.fail(f"{ctx}: unknown key(s) {', '.join(sorted(map(str, extra)))}"
+                            + (f"; allowed: {', '.join(sorted(allowed))}" if say_allowed else ""))
+
+
+def _labels(f: _Fields, data: dict) -> tuple[str, ...]:
+    labels = f.str_list(data, "labels", "system") or LABELS
     bad_labels = [lab for lab in labels if lab not in LABELS]
     if bad_labels:
-        raise fail(f"labels {bad_labels} not allowed; choose from {list(LABELS)}")
+        raise f.fail(f"labels {bad_labels} not allowed; choose from {list(LABELS)}")
     twice = sorted({lab for lab in labels if list(labels).count(lab) > 1})
     if twice:
-        raise fail(f"label(s) {twice} listed twice in labels")
+        raise f.fail(f"label(s) {twice} listed twice in labels")
     if "supports" not in labels or "unrelated" not in labels:
-        raise fail("labels must include 'supports' and 'unrelated'")
+        raise f.fail("labels must include 'supports' and 'unrelated'")
+    return tuple(labels)
 
+
+def _groups(f: _Fields, data: dict) -> list[Group]:
     groups: list[Group] = []
     raw_groups = data.get("groups") or []
     if not isinstance(raw_groups, list):
-        raise fail("'groups' must be a list")
+        raise f.fail("'groups' must be a list")
     for i, g in enumerate(raw_groups, 1):
         ctx = f"group #{i}"
         if not isinstance(g, dict):
-            raise fail(f"{ctx} must be a mapping")
-        extra = set(g) - _GROUP_KEYS
-        if extra:
-            raise fail(f"{ctx}: unknown key(s) {', '.join(sorted(map(str, extra)))}")
-        groups.append(Group(text(g, "name", ctx), text(g, "description", ctx, required=False)))
-    group_names = {g.name for g in groups}
-    if len(group_names) != len(groups):
-        raise fail("duplicate group name")
+            raise f.fail(f"{ctx} must be a mapping")
+        f.no_extra(g, _GROUP_KEYS, ctx, say_allowed=False)
+        groups.append(Group(f.text(g, "name", ctx), f.text(g, "description", ctx, required=False)))
+    if len({g.name for g in groups}) != len(groups):
+        raise f.fail("duplicate group name")
+    return groups
 
+
+def _values(f: _Fields, data: dict, group_names: set[str]) -> list[Value]:
     raw_values = data.get("values")
     if not isinstance(raw_values, list) or not raw_values:
-        raise fail("'values' must be a non-empty list")
+        raise f.fail("'values' must be a non-empty list")
     values: list[Value] = []
     seen: dict[str, str] = {}
     for i, v in enumerate(raw_values, 1):
-        ctx = f"value #{i}"
         if not isinstance(v, dict):
-            raise fail(f"{ctx} must be a mapping with 'name' and 'definition'")
-        vname = text(v, "name", ctx)
+            raise f.fail(f"value #{i} must be a mapping with 'name' and 'definition'")
+        vname = f.text(v, "name", f"value #{i}")
         ctx = f"value '{vname}'"
-        extra = set(v) - _VALUE_KEYS
-        if extra:
-            raise fail(f"{ctx}: unknown key(s) {', '.join(sorted(map(str, extra)))}; allowed: {', '.join(sorted(_VALUE_KEYS))}")
-        definition = text(v, "definition", ctx)
-        group = text(v, "group", ctx, required=False) or None
+        f.no_extra(v, _VALUE_KEYS, ctx)
+        definition = f.text(v, "definition", ctx)
+        group = f.text(v, "group", ctx, required=False) or None
         if group and group not in group_names:
-            raise fail(f"{ctx}: group '{group}' is not declared under 'groups'")
-        aliases = str_list(v, "aliases", ctx)
+            raise f.fail(f"{ctx}: group '{group}' is not declared under 'groups'")
+        aliases = f.str_list(v, "aliases", ctx)
         for spelling in (vname, *aliases):
             k = _key(spelling)
             if k in seen:
-                raise fail(f"duplicate value name '{spelling}' (also used by '{seen[k]}')")
+                raise f.fail(f"duplicate value name '{spelling}' (also used by '{seen[k]}')")
             seen[k] = vname
-        values.append(Value(vname, definition, group, aliases, str_list(v, "items", ctx)))
+        values.append(Value(vname, definition, group, aliases, f.str_list(v, "items", ctx)))
+    return values
+
+
+def parse_system(data: Any, where: str) -> ValueSystem:
+    """Validate the file form and build a :class:`ValueSystem`; every mistake is named."""
+    f = _Fields(where)
+    if not isinstance(data, dict):
+        raise f.fail("a value system must be a mapping with keys name, labels, values")
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise f.fail(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    name = f.text(data, "name", "system")
+    labels = _labels(f, data)
+    groups = _groups(f, data)
+    values = _values(f, data, {g.name for g in groups})
     return ValueSystem(
         name=name,
-        title=text(data, "title", "system", required=False) or name,
-        description=text(data, "description", "system", required=False),
-        labels=tuple(labels),
+        title=f.text(data, "title", "system", required=False) or name,
+        description=f.text(data, "description", "system", required=False),
+        labels=labels,
         values=tuple(values),
         groups=tuple(groups),
-        source=text(data, "source", "system", required=False),
+        source=f.text(data, "source", "system", required=False),
     )
 
 

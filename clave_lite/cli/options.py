@@ -1,0 +1,59 @@
+"""Click options generated from a job's options dataclass (:mod:`clave_lite.options`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+
+from clave_lite.options import option_specs
+
+T = TypeVar("T")
+
+
+def _click_type(spec: dict[str, Any]):
+    kind, lo, hi = spec["kind"], spec["min"], spec["max"]
+    if kind == "int":
+        return click.IntRange(lo, hi) if lo is not None or hi is not None else int
+    if kind == "float":
+        return click.FloatRange(lo, hi) if lo is not None or hi is not None else float
+    if kind == "path":
+        return click.Path(path_type=Path)
+    if kind == "choice":
+        return click.Choice(list(spec["choices"]))
+    return str
+
+
+def flags_from(cls: type) -> Callable[[Callable], Callable]:
+    """Decorate a click command with one option per field of ``cls``; the command then gets
+    those fields as keyword arguments (pass them to :func:`build`)."""
+
+    def decorate(command: Callable) -> Callable:
+        for f, spec in reversed(option_specs(cls)):
+            flag = spec["flag"] or "--" + f.name.replace("_", "-")
+            names = ["-o", flag, f.name] if flag == "--output" else [flag, f.name]
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            help_text = spec["help"] + (f" [env {spec['envvar']}]" if spec["envvar"] else "")
+            if spec["kind"] == "flag":
+                command = click.option(flag, f.name, is_flag=True, help=help_text, envvar=spec["envvar"])(command)
+                continue
+            default = None if required or spec["kind"] == "csv" else f.default
+            command = click.option(*names, type=_click_type(spec), required=required, default=default,
+                                   envvar=spec["envvar"], show_default=spec["show_default"] and default is not None,
+                                   help=help_text)(command)
+        return command
+
+    return decorate
+
+
+def build(cls: type[T], values: dict[str, Any]) -> T:
+    """The options object from the command's keyword arguments (``csv`` fields split)."""
+    kwargs = {}
+    for f, spec in option_specs(cls):
+        value = values[f.name]
+        if spec["kind"] == "csv":
+            value = [v.strip() for v in value.split(",") if v.strip()] if value else None
+        kwargs[f.name] = value
+    return cls(**kwargs)

@@ -1,0 +1,34 @@
+"""How a job's options are declared: once, as fields of one dataclass (setfit's arguments
+dataclass, llama-cpp-python's server settings). Each field carries its help and how it is
+checked; :func:`clave_lite.cli.options.flags_from` turns the fields into click options, so a
+flag's name, type, range, default and help are written in one place only.
+
+>>> @dataclass
+... class Job:
+...     budget: int | None = option(None, "At most N calls.", kind="int", min=1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import MISSING
+from typing import Any, Sequence
+
+KINDS = ("str", "int", "float", "flag", "path", "choice", "csv")
+"""``csv``: a comma-separated flag that becomes a list of stripped strings (None when absent)."""
+
+
+def option(default: Any = MISSING, help: str = "", *, kind: str = "str", flag: str | None = None,
+           min: float | None = None, max: float | None = None, choices: Sequence[str] = (),
+           envvar: str | None = None, show_default: bool = True) -> Any:
+    """A dataclass field that is also a command-line option (``--field-name`` unless ``flag``)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    spec = {"help": help, "kind": kind, "flag": flag, "min": min, "max": max, "choices": tuple(choices),
+            "envvar": envvar, "show_default": show_default}
+    return dataclasses.field(default=default, metadata={"option": spec})
+
+
+def option_specs(cls: type) -> list[tuple[dataclasses.Field, dict[str, Any]]]:
+    """The fields of ``cls`` declared with :func:`option`, in declaration order."""
+    return [(f, f.metadata["option"]) for f in dataclasses.fields(cls) if "option" in f.metadata]
