@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -22,7 +23,7 @@ from clave_lite.build.merge import build_evaluator
 from clave_lite.core.prompt import PromptEncoder, with_markers
 from clave_lite.core.tuples import LabelledTuple, read_tuples
 from clave_lite.core.valuesystem import ValueSystem, load_system
-from clave_lite.errors import DataError
+from clave_lite.errors import DataError, UsageError, require
 from clave_lite.export.dataset import build_examples, fingerprint
 from clave_lite.formats.base_models import base_path, card
 from clave_lite.formats.manifest import Manifest
@@ -79,6 +80,10 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
     from clave_lite.export.train import TrainConfig, train
 
     cfg = cfg or TrainConfig()
+    if init_from is not None and str(init_from) == "default" and not Path(init_from).is_dir():
+        from clave_lite.build.default_model import default_dir
+
+        init_from = default_dir()  # the embedded default evaluator's own run
     earlier = load_run(Path(init_from))[0] if init_from else None
     this_base = base if not base_file else str(base_file)
     if earlier and earlier["base"] != this_base:
@@ -345,6 +350,48 @@ def _tune_system(ev, s: ValueSystem, held: Sequence[LabelledTuple], texts: Seque
     temperature, ece_before, ece_after = fit_temperature(np.array(rows), gold, row_bias, s.labels)
     report.update(temperature=temperature, ece_before=round(ece_before, 4), ece_after=round(ece_after, 4))
     return biases, temperature, report
+
+
+EXPORT_QUANTS = {"gguf": ("q8_0", "q4_k_m", "f16", "f32"), "onnx": ("int8", "int8-dynamic", "fp16", "none")}
+"""Quantizations per evaluator format; the first is the default."""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    output: str
+    format: str
+    quant: str
+    bytes: int
+    tuning: dict[str, Any] = field(default_factory=dict)
+    """Per system: held-out texts, bias, objective before/after, temperature and ECE (or ``skipped``)."""
+    onnx: dict[str, Any] = field(default_factory=dict)
+    """ONNX only: the export report (opset, agreement of the quantized graph with fp32, ...)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.format == "onnx":
+            return {"output": self.output, "format": self.format, **self.onnx}
+        return {"output": self.output, "format": self.format, "quant": self.quant, "bytes": self.bytes,
+                "tuning": self.tuning}
+
+
+def export_evaluator(run_dir: Path, out: Path, fmt: str = "gguf", quant: str | None = None, keep_f32: bool = False,
+                     tune_data: Path | None = None, tune_limit: int | None = None, per_value: bool = True,
+                     progress: Progress = SILENT) -> ExportReport:
+    """A run directory → one evaluator: a GGUF file (numpy + llama.cpp only) or an ONNX
+    directory (traced with torch: the bake extra)."""
+    valid = EXPORT_QUANTS[fmt]
+    quant = quant or valid[0]
+    if quant not in valid:
+        raise UsageError(f"quantization {quant} does not apply to the {fmt} format (choose {', '.join(valid)})")
+    if fmt == "onnx":
+        require("torch", "bake")
+        require("onnx", "bake")
+        report = export_onnx_run(run_dir, out, quant)
+        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        return ExportReport(str(out), fmt, quant, size, onnx=report)
+    path, tuning = export_run(run_dir, out, quant=quant, keep_f32=keep_f32, tune_data=tune_data,
+                              tune_limit=tune_limit, per_value=per_value, progress=progress)
+    return ExportReport(str(path), fmt, quant, path.stat().st_size, tuning)
 
 
 def export_onnx_run(run_dir: Path, out_dir: Path, quant: str = "int8") -> dict[str, Any]:

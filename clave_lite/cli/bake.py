@@ -84,9 +84,6 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
     cfg = TrainConfig(epochs=epochs, lr=lr, rank=rank, alpha=2 * rank, tokens_per_step=tokens_per_step, seed=seed,
                       class_weight=class_weight)
     base_file = Path(base) if base.endswith(".gguf") else None
-    if init_from is not None and str(init_from) == "default" and not init_from.is_dir():
-        from clave_lite.build.default_model import default_dir
-        init_from = default_dir()
     bars = Bars()
     try:
         run = train_run(list(data), out_dir, system_name, base if not base_file else "gemma3-270m", cfg,
@@ -129,24 +126,19 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
     The file carries its value systems, prompt template, label tokens and training-data
     fingerprint, and is validated before it is handed out.
     """
-    from clave_lite.export.recipes import export_onnx_run, export_run
+    from clave_lite.export.recipes import export_evaluator
 
-    valid = {"gguf": ("q8_0", "q4_k_m", "f16", "f32"), "onnx": ("int8", "int8-dynamic", "fp16", "none")}[fmt]
-    quant = quant or valid[0]
-    if quant not in valid:
-        raise click.UsageError(f"--quant {quant} does not apply to --format {fmt} (choose {', '.join(valid)})")
-    if fmt == "onnx":  # the ONNX graph is traced from torch; GGUF export needs neither
-        errors.require("torch", "bake")
-        errors.require("onnx", "bake")
-        report = export_onnx_run(run_dir, output, quant)
-        if as_json:
-            emit_json({"output": str(output), "format": fmt, **report})
-        else:
-            click.echo(f"wrote {output}/ (onnx, {quant}): " + ", ".join(f"{k} {v}" for k, v in report.items()))
-        return
-    path, tuning = export_run(run_dir, output, quant=quant, keep_f32=keep_f32, tune_data=tune_data,
-                              tune_limit=tune_limit, per_value=per_value, progress=Bars())
-    info = {"output": str(path), "format": fmt, "quant": quant, "bytes": path.stat().st_size, "tuning": tuning}
+    report = export_evaluator(run_dir, output, fmt, quant, keep_f32, tune_data, tune_limit, per_value, Bars())
+    _say_tuning(report.tuning)
+    if as_json:
+        emit_json(report.to_dict())
+    elif fmt == "onnx":
+        click.echo(f"wrote {output}/ (onnx, {report.quant}): " + ", ".join(f"{k} {v}" for k, v in report.onnx.items()))
+    else:
+        click.echo(f"wrote {report.output} ({report.bytes / 2**20:.1f} MiB, {report.quant})")
+
+
+def _say_tuning(tuning: dict) -> None:
     for name, t in tuning.items():
         if "skipped" in t:
             continue
@@ -159,8 +151,4 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
         if "temperature" in t:
             click.echo(f"{name}: temperature {t['temperature']:g}: held-out ECE {t['ece_before']:.3f} -> "
                        f"{t['ece_after']:.3f}", err=True)
-    if as_json:
-        emit_json(info)
-    else:
-        click.echo(f"wrote {path} ({info['bytes'] / 2**20:.1f} MiB, {quant})")
 
