@@ -19,9 +19,9 @@ RANKS = {
     "base": 0, "models": 0, "core": 1, "formats": 2, "runtime": 3, "build": 4, "evaluation": 5,
     "datasets": 6, "calibration": 6, "adapt": 6, "export": 7, "cli": 8, "api": 9,
 }
-"""``base``: the top-level modules (errors, paths, progress); ``models``: the shipped weights;
+"""``base``: the top-level modules (errors, paths, progress, options); ``models``: the shipped weights;
 ``api``: ``clave_lite/__init__.py`` (the public names, imported lazily) and ``__main__``."""
-BASE_MODULES = {"errors", "paths", "progress"}
+BASE_MODULES = {"errors", "paths", "progress", "options"}
 HEAVY = ("torch", "transformers", "peft", "optimum", "onnx", "clave_lite.export")
 
 UPWARD_ALLOWED = {

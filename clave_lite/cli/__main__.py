@@ -1,0 +1,3 @@
+from clave_lite.cli import main
+
+main()
