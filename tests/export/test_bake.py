@@ -10,7 +10,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")  # the bake extra
+pytest.importorskip("peft")
+
 from support.tiny_models import build_tiny, gemma_file, smollm2_file
 
 from clave_lite.build import ggufio

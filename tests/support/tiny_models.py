@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import torch
-
 from clave_lite.build import ggufio
 
 
@@ -30,7 +28,9 @@ def gemma_file(folder: Path) -> Path:
 
 
 def build_tiny(source: Path, out: Path, seed: int = 0) -> Path:
-    """A 2-layer random model of ``source``'s architecture and vocabulary, as f32 GGUF."""
+    """A 2-layer random model of ``source``'s architecture and vocabulary, as f32 GGUF (needs torch)."""
+    import torch
+
     from clave_lite.export.torch_model import (
         config_from_gguf,
         model_class,
