@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -28,13 +29,31 @@ CHECK_TEXTS = [
 ]
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """How closely two ``[..., 3]`` arrays (logits or probabilities) of the same decisions agree."""
+
+    argmax: float
+    """Share of decisions with the same arg-max label."""
+    max_diff: float
+    mean_diff: float
+    n: int
+
+
+def agreement(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
+    """The one agreement measure: quality gates, ``eval --reference`` and ``eval --compare``."""
+    ref, cand = np.asarray(reference).reshape(-1, 3), np.asarray(candidate).reshape(-1, 3)
+    diff = np.abs(ref - cand)
+    return Agreement(float((ref.argmax(1) == cand.argmax(1)).mean()), float(diff.max()), float(diff.mean()), len(ref))
+
+
 def check(reference: np.ndarray, candidate: np.ndarray, what: str,
           remedies: tuple[Remedy, ...] = ()) -> dict[str, float]:
     """Compare ``[..., 3]`` label logits or probabilities; raise below the gate, naming the
     ``remedies`` (other quantizations)."""
-    ref, cand = np.asarray(reference).reshape(-1, 3), np.asarray(candidate).reshape(-1, 3)
-    agree = float((ref.argmax(1) == cand.argmax(1)).mean())
-    report = {"argmax_agreement": agree, "max_abs_diff": float(np.abs(ref - cand).max()), "decisions": len(ref)}
+    a = agreement(reference, candidate)
+    agree = a.argmax
+    report = {"argmax_agreement": agree, "max_abs_diff": a.max_diff, "decisions": a.n}
     if agree < MIN_AGREEMENT:
         raise QualityGateError(f"{what} agrees with fp32 on only {agree:.1%} of the check decisions "
                                f"(needs {MIN_AGREEMENT:.0%}); refusing to write it", remedies=remedies, report=report)

@@ -16,13 +16,13 @@ crashes:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

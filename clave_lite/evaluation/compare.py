@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from clave_lite.build.quality_gate import agreement
 from clave_lite.errors import ClaveError, DataError
 from clave_lite.progress import SILENT, Progress
 
@@ -127,11 +128,9 @@ def compare(specs: Sequence[ModelSpec], data: Path, system: str | None = None, l
     ref_index = next((i for i, s in enumerate(specs) if s.backend == "torch"), 0)
     ref = rows[ref_index]["probs"]
     for row in rows:
-        p = row.pop("probs")
-        diff = np.abs(p - ref)
-        row["agreement"] = {"reference": specs[ref_index].label,
-                            "argmax_agreement": float((p.argmax(1) == ref.argmax(1)).mean()),
-                            "max_prob_diff": float(diff.max()), "n": int(len(p))}
+        m = agreement(ref, row.pop("probs"))
+        row["agreement"] = {"reference": specs[ref_index].label, "argmax_agreement": m.argmax,
+                            "max_prob_diff": m.max_diff, "n": m.n}
     return {"data": str(data), "limit": limit, "reference": specs[ref_index].label, "models": rows}
 
 

@@ -108,7 +108,7 @@ def evaluate(gold: Sequence[LabelledTuple], scored: Scored,
 
 def agreement(a: Scored, b: Scored) -> dict[str, float]:
     """How closely two backends agree on the same tuples: argmax agreement and prob error."""
-    same = a.probs.argmax(axis=1) == b.probs.argmax(axis=1)
-    diff = np.abs(a.probs - b.probs)
-    return {"argmax_agreement": float(same.mean()), "max_prob_diff": float(diff.max()),
-            "mean_prob_diff": float(diff.mean()), "n": int(len(same))}
+    from clave_lite.build.quality_gate import agreement as measure
+
+    m = measure(b.probs, a.probs)
+    return {"argmax_agreement": m.argmax, "max_prob_diff": m.max_diff, "mean_prob_diff": m.mean_diff, "n": m.n}
