@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from clave_lite import errors
-from clave_lite.calibration.run import CalibrateOptions
+from clave_lite.calibration.options import CalibrateOptions
 from clave_lite.cli.app import (
     Bars,
     cli,
@@ -40,7 +40,6 @@ def calibrate(dry_run: bool, as_json: bool, **fields: Any) -> None:
       clave-lite calibrate ... (same flags, without --dry-run)
       clave-lite concepts show concepts.jsonl
     """
-    from clave_lite.calibration.run import CalibrateOptions
     from clave_lite.calibration.run import calibrate as run_calibration
     from clave_lite.calibration.run import dry_run as estimate
 

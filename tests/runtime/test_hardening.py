@@ -307,7 +307,7 @@ def test_broken_pipe_ends_quietly(tmp_path):
 
 
 def test_system_given_as_a_file_is_known_by_its_name(tmp_path):
-    from clave_lite.export.recipes import _system_name
+    from clave_lite.export.tuning import _system_name
     from clave_lite.runtime.evaluator import system_name
 
     yaml_file = tmp_path / "mine.yaml"
