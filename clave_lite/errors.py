@@ -22,6 +22,7 @@ EXIT_MODEL = 4  # model file missing, corrupt, foreign or incompatible
 EXIT_NETWORK = 5  # hosted LLM unreachable or misbehaving after all retries
 EXIT_QUALITY = 6  # a quality gate refused to write an artifact
 EXIT_PARTIAL = 7  # finished, but some input lines were skipped (--on-error skip)
+EXIT_FLAGGED = 8  # `filter`: finished, and the policy flagged at least one text
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,18 @@ from clave_lite.cli.app import (
 @click.option("--explain", is_flag=True,
               help="Add, per supports/opposes verdict, the value concept the model itself writes (offline; "
                    "a GGUF evaluator trained with `train --concepts`).")
+@click.option("--policy", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Policy file (YAML/JSON): each line also says `flagged` and which rules `fired`.")
+@click.option("--rule", "rules", multiple=True, metavar="VALUE/LABEL[>=P]",
+              help="A policy rule, e.g. 'Benevolence/opposes>=0.6', '*/opposes', 'Security/!supports' "
+                   "(repeatable; added to --policy's rules).")
 @threads_option
 @gpu_option
 @provider_option
 @on_error_option
 def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
-          output: Path | None, resume: bool, force: bool, batch_size: int, explain: bool, threads: int | None,
+          output: Path | None, resume: bool, force: bool, batch_size: int, explain: bool, policy: Path | None,
+          rules: tuple[str, ...], threads: int | None,
           gpu_layers: int, provider: str, on_error: str) -> None:
     """Score texts: per value, a label and the three probabilities.
 
@@ -64,7 +70,8 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
 
     opts = ScoreOptions(input=input_path, model=model_path, system=system_name,
                         values=tuple(v.strip() for v in values.split(",")) if values else (), output=output,
-                        resume=resume, force=force, batch_size=batch_size, explain=explain, threads=threads,
+                        resume=resume, force=force, batch_size=batch_size, explain=explain, policy=policy,
+                        rules=rules, threads=threads,
                         gpu_layers=gpu_layers, provider=provider, on_error=on_error)
     report = score_file(opts, Bars())
     skipped = report_problems(list(report.problems))

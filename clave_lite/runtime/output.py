@@ -74,7 +74,7 @@ def run_state(records: Sequence[Any], evaluator: Any, system: str, values: Seque
 
 _WHAT = {"input_sha256": "input texts or ids", "texts": "number of input texts", "model": "evaluator",
          "system": "value system (--system)", "values": "values (--values)", "explain": "--explain",
-         "batch_size": "--batch-size"}
+         "policy": "policy (--policy, --rule)", "batch_size": "--batch-size"}
 
 
 def _finished_record(output: Path) -> Path:

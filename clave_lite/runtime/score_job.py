@@ -33,6 +33,11 @@ class ScoreOptions:
     force: bool = False
     batch_size: int = 8
     explain: bool = False
+    policy: Path | None = None
+    """A policy file (:mod:`clave_lite.runtime.policy`): each line then says ``flagged`` and the
+    rules that ``fired``."""
+    rules: tuple[str, ...] = ()
+    """Policy rules as strings (``Benevolence/opposes>=0.6``), added to the file's."""
     threads: int | None = None
     gpu_layers: int = 0
     provider: str = "cpu"
@@ -56,9 +61,13 @@ class ScoreReport:
                 "truncated": self.truncated, "problems": [str(p) for p in self.problems]}
 
 
-def score_record(text_id: str, system: str, result, explanations: dict[str, str] | None = None) -> dict[str, Any]:
-    """One output line: ``{"id", "system", "scores": {value: {label, p_*}}, ...}``."""
+def score_record(text_id: str, system: str, result, explanations: dict[str, str] | None = None,
+                 decision=None) -> dict[str, Any]:
+    """One output line: ``{"id", "system", "scores": {value: {label, p_*}}, ...}``, with the
+    policy's ``flagged`` and ``fired`` when a policy decides."""
     out: dict[str, Any] = {"id": text_id, "system": system, "scores": result.to_dict()}
+    if decision is not None:
+        out.update(decision.to_dict())
     if explanations is not None:
         out["explanations"] = explanations
     if result.truncated_tokens:
@@ -73,20 +82,27 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     from clave_lite.runtime.output import ScoreOutput, run_state
     from clave_lite.runtime.scoring import read_texts
 
+    from clave_lite.runtime.policy import load_policy
+
     writer = ScoreOutput(opts.output, resume=opts.resume, force=opts.force)
+    policy = load_policy(opts.policy, opts.rules) if opts.policy or opts.rules else None
     log = ProblemLog(opts.on_error)
     records = list(read_texts(opts.input, log))
     if not records:
         progress.note(f"note: no texts in {'stdin' if str(opts.input) == '-' else opts.input}; nothing to score")
     evaluator = load_evaluator(opts.model, "auto", opts.threads, opts.gpu_layers, opts.provider, progress)
     try:
-        sys_, chosen = evaluator.resolve_values(opts.system, list(opts.values) or None)
+        sys_, chosen = evaluator.resolve_values(opts.system or (policy.system if policy else None),
+                                                list(opts.values) or None)
+        policy = policy.bind(sys_) if policy else None
         if opts.explain:
             evaluator.require_explanations()
         names = [v.name for v in chosen]
         state = run_state(records, evaluator, sys_.name, names, opts.batch_size)
         if opts.explain:
             state["explain"] = True
+        if policy:
+            state["policy"] = policy.to_dict()
         done = writer.begin(state, [r.id for r in records])
         if done:
             progress.note(f"resuming {opts.output}: {done} of {len(records)} texts already scored")
@@ -97,7 +113,8 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
             if opts.explain:
                 decided = {v.value: v.label for v in result.scores if v.label != "unrelated"}
                 explanations = evaluator.explain(rec.text, decided, sys_.name)
-            writer.write(score_record(rec.id, sys_.name, result, explanations))
+            decision = policy.decide(result.scores) if policy else None
+            writer.write(score_record(rec.id, sys_.name, result, explanations, decision))
             truncated += bool(result.truncated_tokens)
             progress.advance(1)
         progress.finish()

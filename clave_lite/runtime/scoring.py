@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,6 +25,7 @@ class TextRecord:
     text: str  # what is scored (dialogue form when a prompt is given)
     line: int
     auto_id: bool = False  # the input gave no id: this one is the text's position
+    raw: Any = field(default=None, compare=False)  # the input object (JSONL/CSV) or line, as read
 
 
 def _record(obj: dict[str, Any], source: str, lineno: int, ordinal: int) -> TextRecord | Problem:
@@ -47,12 +48,46 @@ def _record(obj: dict[str, Any], source: str, lineno: int, ordinal: int) -> Text
         if isinstance(cell, str) and _UNDECODABLE.search(cell):
             return Problem(source, lineno, name, "not valid UTF-8")
     if raw_id is None:
-        return TextRecord(str(ordinal), text, lineno, auto_id=True)
-    return TextRecord(str(raw_id), text, lineno)
+        return TextRecord(str(ordinal), text, lineno, auto_id=True, raw=obj)
+    return TextRecord(str(raw_id), text, lineno, raw=obj)
 
 
-def read_texts(path: str | Path, log: ProblemLog) -> Iterator[TextRecord]:
-    """Texts from JSONL (default, and stdin) or CSV (by ``.csv`` suffix)."""
+INPUT_FORMATS = ("auto", "jsonl", "csv", "lines")
+"""``auto``: by suffix (``.csv`` → csv, ``.txt`` → lines, else jsonl; stdin is jsonl)."""
+
+
+def input_format(path: str | Path, fmt: str = "auto") -> str:
+    if fmt != "auto":
+        return fmt
+    suffix = str(path).lower()
+    return "csv" if suffix.endswith(".csv") else "lines" if suffix.endswith(".txt") else "jsonl"
+
+
+def _lines(path: str | Path, source: str, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:
+    """One text per non-blank line (its line number is its id), read as it arrives."""
+    import contextlib
+    import sys
+
+    if str(path) == "-":
+        context = contextlib.nullcontext(getattr(sys.stdin, "buffer", sys.stdin))
+    else:
+        check_input(path)
+        context = Path(path).open("rb")
+    with context as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            except UnicodeDecodeError as exc:
+                log.add(Problem(source, lineno, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"))
+                continue
+            line = line.rstrip("\r\n")
+            if line.strip():
+                yield lineno, {"id": str(lineno), "text": line}
+
+
+def read_texts(path: str | Path, log: ProblemLog, fmt: str = "auto") -> Iterator[TextRecord]:
+    """Texts from JSONL (default, and stdin), CSV (``.csv``) or plain lines (``.txt``, or
+    ``fmt="lines"``), yielded as they are read (so a stream is scored as it arrives)."""
     source = "<stdin>" if str(path) == "-" else str(path)
     seen: dict[str, tuple[int, bool]] = {}
     ordinal = 0
@@ -75,7 +110,13 @@ def read_texts(path: str | Path, log: ProblemLog) -> Iterator[TextRecord]:
         seen[rec.id] = (rec.line, rec.auto_id)
         yield rec
 
-    if str(path).lower().endswith(".csv"):
+    kind = input_format(path, fmt)
+    if kind == "lines":
+        for lineno, obj in _lines(path, source, log):
+            rec = _record(obj, source, lineno, lineno)
+            yield from checked(replace(rec, raw=obj["text"]) if isinstance(rec, TextRecord) else rec)
+        return
+    if kind == "csv":
         for lineno, row in _csv_rows(path, source, log):
             ordinal += 1
             yield from checked(_record(row, source, lineno, ordinal))
