@@ -9,7 +9,7 @@ import pytest
 
 from clave_lite.core.tuples import LabelledTuple, normalize_label, read_tuples
 from clave_lite.core.valuesystem import load_system
-from clave_lite.errors import DataError
+from clave_lite.errors import DataError, Remedy
 
 
 @pytest.mark.parametrize("raw,expected", [
@@ -71,7 +71,9 @@ def test_stop_mode_names_file_line_and_field(tmp_path, what, bad, field, fragmen
     where = f"{path}:2: " + (f"field '{field}': " if field else "")
     assert message.startswith(where), message
     assert fragment in message
-    assert "--on-error skip" in message
+    # the library names the option; the CLI words it as the flag
+    assert "on_error='skip'" in message
+    assert info.value.worded(Remedy.as_flag).endswith("use --on-error skip to skip such lines")
 
 
 def test_skip_mode_keeps_good_lines_and_reports_each_bad_one(tmp_path):

@@ -51,8 +51,9 @@ def _write(out: Path, ids: list[str], state: dict, resume: bool = False, force: 
 def test_existing_output_is_refused_without_resume_or_force(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text('{"id": "precious"}\n')
-    with pytest.raises(UsageError, match="already exists.*--resume.*--force"):
+    with pytest.raises(UsageError, match="already exists.*resume=True.*force=True") as info:
         ScoreOutput(out)
+    assert [r.as_flag() for r in info.value.remedies] == ["--resume", "--force"]
     with pytest.raises(UsageError, match="exclude each other"):
         ScoreOutput(out, resume=True, force=True)
     with pytest.raises(UsageError, match="need an output file"):
