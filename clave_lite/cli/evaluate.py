@@ -130,10 +130,17 @@ def _render_eval(report) -> None:
 @threads_option
 @provider_option
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Also write the JSON result here.")
+@click.option("--serve", "serve_load", is_flag=True,
+              help="Instead: load-test `clave-lite serve` on loopback, micro-batched vs one request at a time.")
+@click.option("--clients", type=click.IntRange(1, 256), default=8, show_default=True, help="--serve: concurrent clients.")
+@click.option("--requests", type=click.IntRange(1, 100000), default=50, show_default=True,
+              help="--serve: requests per client.")
+@click.option("--time-cap", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="--serve: seconds each load may take at most.")
 @json_option
 def bench(data: Path, model_path: Path | None, system_name: str | None, limit: int, batch_size: int,
           reference_texts: int, latency_texts: int, threads: int | None, provider: str, output: Path | None,
-          as_json: bool) -> None:
+          serve_load: bool, clients: int, requests: int, time_cap: float, as_json: bool) -> None:
     """Time an evaluator here: responses/s, pairs/s, latency, memory, roofline.
 
     DATA is JSONL with a `text` field (scoring input or labelled tuples; each distinct
@@ -146,6 +153,7 @@ def bench(data: Path, model_path: Path | None, system_name: str | None, limit: i
       clave-lite bench examples/responses.jsonl
       clave-lite bench fulcra-dev.jsonl --limit 40 --json -o bench.json
       clave-lite bench dev.jsonl --model evaluator-onnx/ --reference-texts 0
+      clave-lite bench examples/responses.jsonl --serve --clients 8 --requests 50
     """
     from clave_lite.evaluation.bench import (
         distinct_texts,
@@ -156,6 +164,15 @@ def bench(data: Path, model_path: Path | None, system_name: str | None, limit: i
 
     texts = distinct_texts(data, limit)
     path = model_path or default_evaluator_path()
+    if serve_load:
+        from clave_lite.evaluation.serve_bench import bench_serve
+
+        result = bench_serve(path, texts, clients, requests, time_cap, Bars())
+        result["command"] = command_line(click.get_current_context())
+        if output:
+            save_result(output, result)
+        emit_json(result)
+        return
     result = run_bench(path, texts, system_name, batch_size, threads, reference_texts, latency_texts, provider,
                        progress=Bars())
     result["command"] = command_line(click.get_current_context())
