@@ -73,11 +73,11 @@ def test_bench_serve_load_test_reports_both_servers(default_model, run_cli, monk
     pytest.importorskip("fastapi")
     monkeypatch.setenv("CLAVE_LITE_HOME", str(default_model[0]))
     result = run_cli("bench", REPO / "examples" / "responses.jsonl", "--model", default_model[1], "--serve",
-                     "--clients", "3", "--requests", "4", "--time-cap", "120")
+                     "--clients", "2", "--requests", "3", "--time-cap", "120")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     for name in ("batched", "one_at_a_time"):
         run = out["runs"][name]
-        assert run["errors"] == 0 and run["requests_ok"] == 12 and run["p95_ms"] >= run["p50_ms"] > 0
+        assert run["errors"] == 0 and run["requests_ok"] == 6 and run["p95_ms"] >= run["p50_ms"] > 0
         assert run["peak_rss_mib_end"] > 0
     assert out["runs"]["one_at_a_time"]["texts_per_decode"] == 1.0 and out["micro_batching_gain"] > 0
