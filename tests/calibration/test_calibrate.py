@@ -226,6 +226,7 @@ def test_ngram_embedder_sees_near_duplicates():
     assert v[0] @ v[1] > 0.7 > v[0] @ v[2]
 
 
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_minilm_embedder_from_the_weights_package():
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
@@ -369,6 +370,7 @@ def test_malformed_json_is_repaired_or_the_sample_skipped(run_cli, labels_file, 
     assert "s1" in ids and "s2" not in ids
 
 
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_a_dead_endpoint_exits_5_keeps_answers_and_resume_pays_only_the_rest(run_cli, labels_file, tmp_path,
                                                                             monkeypatch):
     monkeypatch.setenv("CLAVE_LITE_LLM_API_KEY", SECRET)
@@ -398,6 +400,7 @@ def test_a_dead_endpoint_exits_5_keeps_answers_and_resume_pays_only_the_rest(run
     assert server.seen[-1].headers["Authorization"] == f"Bearer {SECRET}"
 
 
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_kill_9_mid_run_then_resume_repeats_no_paid_call(labels_file, tmp_path, run_cli):
     """The calibrate process is killed (SIGKILL) while a call is in flight; --resume finishes the
     job, and the server, counting answers per prompt, never answers the same prompt twice."""

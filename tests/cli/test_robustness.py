@@ -101,6 +101,7 @@ def _check_reader(read, path: Path, n_lines: int) -> None:
 
 @FUZZ
 @given(data=st.one_of(jsonl_file, st.binary(max_size=400)))
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_fuzz_jsonl_texts_and_tuples_read_without_crashing(tmp_path, data):
     _tried("jsonl files (texts and tuples readers)")
     path = tmp_path / "in.jsonl"
@@ -126,6 +127,7 @@ csv_cell = st.one_of(odd_text.map(lambda s: "".join(c for c in s if not 0xD800 <
 @FUZZ
 @given(rows=st.lists(st.tuples(csv_cell, csv_cell), max_size=5),
        raw=st.one_of(st.none(), st.binary(max_size=200)))
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_fuzz_csv_reads_back_what_csv_writes_and_never_crashes(tmp_path, rows, raw):
     _tried("csv files")
     path = tmp_path / "in.csv"
@@ -464,6 +466,7 @@ def test_foreign_gguf_and_other_files_are_refused(run_cli, tmp_path, case):
     assert fragment in _error_line(result)
 
 
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_foreign_onnx_is_refused(run_cli, tmp_path):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")

@@ -123,6 +123,7 @@ def test_fulcra_dev_humility_is_a_note_with_its_line(shared_data):
         assert str(p).startswith(f"note: {path}:{p.line}:")
 
 
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_fulcra_dev_conflicting_signs_become_opposes_with_a_note(shared_data):
     path = shared_data / "fulcra" / "dev.jsonl"
     tuples, problems = convert_fulcra([path])
@@ -391,6 +392,7 @@ def test_cli_convert_stop_exits_3_without_output(run_cli, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_fulcra_items_pool_matches_the_converted_tuples(run_cli, shared_data, tmp_path):
     """Every FULCRA train item maps to a schwartz10 value, and each concept's sources are
     dialogues whose converted tuple carries the concept's value with the concept's label."""

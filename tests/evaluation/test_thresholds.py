@@ -1,6 +1,7 @@
 """Decision-bias tuning on hand-made logits where the right answer is known."""
 
 import numpy as np
+import pytest
 
 from clave_lite.evaluation.thresholds import tune_bias, tune_value_biases
 from clave_lite.runtime.evaluator import decide
@@ -28,6 +29,7 @@ def test_binary_system_never_predicts_opposes():
     assert abs(sum(probs.values()) - 1.0) < 1e-12
 
 
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_value_biases_fix_a_shy_value_and_leave_thin_ones_alone():
     # Value A is read correctly at the system bias; value B under-calls 'supports' by 3 logits;
     # value C has too few positives to be trusted and keeps the system bias.

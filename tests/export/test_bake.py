@@ -173,6 +173,7 @@ def test_refuses_foreign_and_damaged_files(tiny_base, tmp_path):
         Evaluator.load(tmp_path / "missing.gguf")
 
 
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_real_base_torch_matches_llamacpp():
     """The shipped SmolLM2 base read by our GGUF→torch loader gives llama.cpp's logits."""
     from clave_lite.runtime.llamacpp import LlamaBatch, LlamaContext

@@ -7,6 +7,7 @@ from support.tiny_models import smollm2_file
 from clave_lite.formats.gguf_header import ArrayInfo, HeaderError, read_header
 
 
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_matches_gguf_reader_on_a_shipped_model():
     path = smollm2_file()
     ours, theirs = read_header(path), gguf.GGUFReader(str(path))

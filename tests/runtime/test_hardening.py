@@ -293,6 +293,7 @@ def test_a_named_pipe_is_read_once_and_fully(tmp_path):
     assert [r.id for r in got] == [str(i) for i in range(50)]
 
 
+@pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_broken_pipe_ends_quietly(tmp_path):
     src = tmp_path / "big.jsonl"
     row = json.dumps({"dialogue": "Human: hi\nBob: " + "hello " * 50, "value_types": ["security: +1"]}) + "\n"
