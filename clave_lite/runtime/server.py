@@ -18,9 +18,11 @@ loopback unless told otherwise, and then only with a bearer token (``CLAVE_LITE_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import os
+import signal
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,9 +267,21 @@ def serve(opts: ServeOptions, progress=None) -> None:
         raise UsageError(f"serving on {opts.host} (not loopback) needs a bearer token: set {API_KEY_ENV}")
     evaluator = load_evaluator(opts.model, "auto", opts.threads, opts.gpu_layers, opts.provider, progress or SILENT)
     service = Service(evaluator, opts)
+    config = uvicorn.Config(create_app(service, api_key), host=opts.host, port=opts.port, log_level="warning",
+                            timeout_graceful_shutdown=int(opts.timeout) + 5, access_log=False)
+    server = uvicorn.Server(config)
+
+    def stop(_signum, _frame) -> None:  # graceful: stop accepting, let in-flight requests finish
+        server.should_exit = True
+
+    # uvicorn re-raises a captured SIGTERM after shutting down (exit -15); a service manager
+    # wants a clean exit 0 after a graceful stop, so clave-lite handles the signals itself.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        uvicorn.run(create_app(service, api_key), host=opts.host, port=opts.port, log_level="warning",
-                    timeout_graceful_shutdown=int(opts.timeout) + 5, access_log=False)
+        server.run()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         service.batcher.close()
         evaluator.close()

@@ -47,9 +47,9 @@ class Server:
         req = urllib.request.Request(self.url + path, data=data, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, json.loads(r.read()), dict(r.headers)
+                return r.status, json.loads(r.read()), r.headers  # case-insensitive lookups
         except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read()), dict(e.headers)
+            return e.code, json.loads(e.read()), e.headers
 
     def get(self, path: str) -> tuple[int, dict]:
         with urllib.request.urlopen(self.url + path, timeout=10) as r:
@@ -82,11 +82,13 @@ def test_openai_client_moderations_match_clave_lite_score(server, default_model,
                             env={**os.environ, "CLAVE_LITE_HOME": str(default_model[0])})
     for result, line in zip(got.results, scored.stdout.splitlines()):
         scores = json.loads(line)["scores"]
-        cats = result.model_dump()["category_scores"]
-        assert set(cats) == {f"{v}/{lab}" for v in scores for lab in ("supports", "opposes")}
+        dumped = result.model_dump()  # the client's model also lists OpenAI's own categories (as None)
+        cats = {k: p for k, p in dumped["category_scores"].items() if "/" in k}
+        flags = {k: f for k, f in dumped["categories"].items() if "/" in k}
+        assert set(cats) == set(flags) == {f"{v}/{lab}" for v in scores for lab in ("supports", "opposes")}
         for v, s in scores.items():
             assert abs(cats[f"{v}/opposes"] - s["p_opposes"]) < 1e-6
-            assert result.model_dump()["categories"][f"{v}/supports"] == (s["label"] == "supports")
+            assert flags[f"{v}/supports"] == (s["label"] == "supports")
         assert result.flagged == (scores["Benevolence"]["p_opposes"] >= 0.5)
 
 
