@@ -135,6 +135,15 @@ class Problem:
         return one_line(f"{prefix}{where}: {self.message}")
 
 
+def check_keys(obj: dict, allowed: set[str], where: str, error: type[ClaveError] = DataError,
+               say_allowed: bool = True) -> None:
+    """Refuse keys of a hand-written file's mapping that mean nothing here (a typo is not ignored)."""
+    extra = set(obj) - allowed
+    if extra:
+        raise error(f"{where}: unknown key(s) {', '.join(sorted(map(str, extra)))}"
+                    + (f"; allowed: {', '.join(sorted(allowed))}" if say_allowed else ""))
+
+
 def one_line(message: str) -> str:
     """A message quoting user data stays one printable line (no raw newlines or surrogates)."""
     message = message.replace("\r", "\\r").replace("\n", "\\n")

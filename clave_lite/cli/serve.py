@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from clave_lite import errors
-from clave_lite.cli.app import Bars, cli, gpu_option, model_option, provider_option, threads_option
+from clave_lite.cli.app import (
+    Bars,
+    cli,
+    gpu_option,
+    model_option,
+    provider_option,
+    threads_option,
+)
 
 
 @cli.command()
@@ -46,7 +53,8 @@ def serve(model_path: Path | None, policy: Path | None, rules: tuple[str, ...], 
     """
     errors.require("fastapi", "serve")
     errors.require("uvicorn", "serve")
-    from clave_lite.runtime.server import ServeOptions, serve as run
+    from clave_lite.runtime.server import ServeOptions
+    from clave_lite.runtime.server import serve as run
 
     opts = ServeOptions(model=model_path, policy=policy, rules=rules, system=system_name, host=host, port=port,
                         max_batch=max_batch, max_queue=max_queue, max_inputs=max_inputs,

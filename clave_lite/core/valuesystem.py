@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import yaml
 
 from clave_lite.core.labels import LABELS
-from clave_lite.errors import UnknownNameError, ValueSystemError
+from clave_lite.errors import UnknownNameError, ValueSystemError, check_keys
 
 _TOP_KEYS = {"name", "title", "description", "source", "labels", "groups", "values"}
 _VALUE_KEYS = {"name", "definition", "group", "aliases", "items"}
@@ -160,10 +160,7 @@ class _Fields:
         return tuple(x.strip() for x in value)
 
     def no_extra(self, obj: dict, allowed: set[str], ctx: str, say_allowed: bool = True) -> None:
-        extra = set(obj) - allowed
-        if extra:
-            raise self.fail(f"{ctx}: unknown key(s) {', '.join(sorted(map(str, extra)))}"
-                            + (f"; allowed: {', '.join(sorted(allowed))}" if say_allowed else ""))
+        check_keys(obj, allowed, f"{self.where}: {ctx}", ValueSystemError, say_allowed)
 
 
 def _labels(f: _Fields, data: dict) -> tuple[str, ...]:
@@ -226,9 +223,7 @@ def parse_system(data: Any, where: str) -> ValueSystem:
     f = _Fields(where)
     if not isinstance(data, dict):
         raise f.fail("a value system must be a mapping with keys name, labels, values")
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise f.fail(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    check_keys(data, _TOP_KEYS, where, ValueSystemError)
     name = f.text(data, "name", "system")
     labels = _labels(f, data)
     groups = _groups(f, data)

@@ -49,6 +49,20 @@ def load_evaluator(path: str | Path | None = None, backend: str = "auto", n_thre
 
 
 @dataclass(frozen=True)
+class ModelOptions:
+    """Which evaluator a job runs, and on what: shared by the scoring jobs' options."""
+
+    model: Path | None = None
+    """Evaluator file or ONNX directory; None: the embedded default."""
+    threads: int | None = None
+    gpu_layers: int = 0
+    provider: str = "cpu"
+
+    def load(self, progress: Progress = SILENT) -> "Evaluator":
+        return load_evaluator(self.model, "auto", self.threads, self.gpu_layers, self.provider, progress)
+
+
+@dataclass(frozen=True)
 class ValueScore:
     value: str
     label: str

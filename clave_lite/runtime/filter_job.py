@@ -20,11 +20,12 @@ from typing import IO, Any, Iterator
 from clave_lite.core.jsonl import ProblemLog, check_output
 from clave_lite.errors import Problem
 from clave_lite.progress import SILENT, Progress
+from clave_lite.runtime.evaluator import ModelOptions
 from clave_lite.runtime.scoring import TextRecord, read_texts
 
 
 @dataclass(frozen=True)
-class FilterOptions:
+class FilterOptions(ModelOptions):
     inputs: tuple[Path, ...] = (Path("-"),)
     format: str = "auto"
     """auto (by suffix), jsonl, csv or lines (one text per line)."""
@@ -33,13 +34,9 @@ class FilterOptions:
     flagged: Path | None = None
     """Where flagged texts go, with scores and reasons (JSONL); None: they are dropped."""
     force: bool = False
-    model: Path | None = None
     system: str | None = None
     values: tuple[str, ...] = ()
     batch_size: int = 8
-    threads: int | None = None
-    gpu_layers: int = 0
-    provider: str = "cpu"
     on_error: str = "stop"
 
 
@@ -96,7 +93,6 @@ def _passed_line(rec: TextRecord) -> str:
 
 def filter_texts(opts: FilterOptions, out: IO[str], progress: Progress = SILENT) -> FilterReport:
     """Score every input text and route it by the policy; see the module docstring."""
-    from clave_lite.runtime.evaluator import load_evaluator
     from clave_lite.runtime.policy import load_policy
     from clave_lite.runtime.score_job import score_record
 
@@ -105,7 +101,7 @@ def filter_texts(opts: FilterOptions, out: IO[str], progress: Progress = SILENT)
     policy = load_policy(opts.policy, opts.rules)
     log = ProblemLog(opts.on_error)
     counts = {"texts": 0, "passed": 0, "flagged": 0}
-    with load_evaluator(opts.model, "auto", opts.threads, opts.gpu_layers, opts.provider, progress) as evaluator:
+    with opts.load(progress) as evaluator:
         sys_, chosen = evaluator.resolve_values(opts.system or policy.system, list(opts.values) or None)
         policy = policy.bind(sys_)
         names = [v.name for v in chosen]

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import yaml
 
 from clave_lite.core.valuesystem import ValueSystem
-from clave_lite.errors import DataError, UsageError
+from clave_lite.errors import DataError, UsageError, check_keys
 
 _RULE_KEYS = {"name", "value", "values", "group", "label", "require", "min_p"}
 _TOP_KEYS = {"name", "system", "rules"}
@@ -146,10 +146,7 @@ def _rule_from(obj: Any, i: int, where: str) -> Rule:
     ctx = f"{where}: rule #{i}"
     if not isinstance(obj, dict):
         raise DataError(f"{ctx}: must be a mapping (value/values/group, label or require, min_p)")
-    extra = set(obj) - _RULE_KEYS
-    if extra:
-        raise DataError(f"{ctx}: unknown key(s) {', '.join(sorted(map(str, extra)))}; allowed: "
-                        f"{', '.join(sorted(_RULE_KEYS))}")
+    check_keys(obj, _RULE_KEYS, ctx)
     scopes = [k for k in ("value", "values", "group") if k in obj]
     if len(scopes) > 1:
         raise DataError(f"{ctx}: give one of value, values, group (got {', '.join(scopes)})")
@@ -200,10 +197,7 @@ def load_policy(path: str | Path | None = None, rules: Sequence[str] = ()) -> Po
         raise DataError(f"{p}: not a readable policy file ({exc})") from None
     if not isinstance(data, dict):
         raise DataError(f"{p}: a policy must be a mapping with keys name, system, rules")
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise DataError(f"{p}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: "
-                        f"{', '.join(sorted(_TOP_KEYS))}")
+    check_keys(data, _TOP_KEYS, str(p))
     raw = data.get("rules")
     if not isinstance(raw, list) or not raw:
         raise DataError(f"{p}: 'rules' must be a non-empty list")

@@ -16,14 +16,13 @@ from typing import Any
 from clave_lite.core.jsonl import ProblemLog
 from clave_lite.errors import Problem
 from clave_lite.progress import SILENT, Progress
+from clave_lite.runtime.evaluator import ModelOptions
 
 
 @dataclass(frozen=True)
-class ScoreOptions:
+class ScoreOptions(ModelOptions):
     input: Path = Path("-")
     """JSONL or CSV with ``text`` (and optional ``id``, ``prompt``); ``-``: stdin."""
-    model: Path | None = None
-    """Evaluator file or ONNX directory; None: the embedded default."""
     system: str | None = None
     values: tuple[str, ...] = ()
     """Values to score (default: all of the system)."""
@@ -38,9 +37,6 @@ class ScoreOptions:
     rules that ``fired``."""
     rules: tuple[str, ...] = ()
     """Policy rules as strings (``Benevolence/opposes>=0.6``), added to the file's."""
-    threads: int | None = None
-    gpu_layers: int = 0
-    provider: str = "cpu"
     on_error: str = "stop"
 
 
@@ -78,11 +74,9 @@ def score_record(text_id: str, system: str, result, explanations: dict[str, str]
 def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     """Score every text of ``opts.input`` into ``opts.output`` (refused before any work when it
     exists and neither ``resume`` nor ``force`` is set)."""
-    from clave_lite.runtime.evaluator import load_evaluator
     from clave_lite.runtime.output import ScoreOutput, run_state
-    from clave_lite.runtime.scoring import read_texts
-
     from clave_lite.runtime.policy import load_policy
+    from clave_lite.runtime.scoring import read_texts
 
     writer = ScoreOutput(opts.output, resume=opts.resume, force=opts.force)
     policy = load_policy(opts.policy, opts.rules) if opts.policy or opts.rules else None
@@ -90,7 +84,7 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     records = list(read_texts(opts.input, log))
     if not records:
         progress.note(f"note: no texts in {'stdin' if str(opts.input) == '-' else opts.input}; nothing to score")
-    evaluator = load_evaluator(opts.model, "auto", opts.threads, opts.gpu_layers, opts.provider, progress)
+    evaluator = opts.load(progress)
     try:
         sys_, chosen = evaluator.resolve_values(opts.system or (policy.system if policy else None),
                                                 list(opts.values) or None)

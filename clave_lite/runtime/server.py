@@ -33,14 +33,14 @@ from fastapi.responses import JSONResponse
 
 from clave_lite.errors import ClaveError, UsageError
 from clave_lite.runtime.batcher import Batcher, QueueFull
+from clave_lite.runtime.evaluator import ModelOptions
 
 API_KEY_ENV = "CLAVE_LITE_API_KEY"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
-class ServeOptions:
-    model: Path | None = None
+class ServeOptions(ModelOptions):
     policy: Path | None = None
     rules: tuple[str, ...] = ()
     system: str | None = None
@@ -56,9 +56,6 @@ class ServeOptions:
     """Longer texts are cut (and the result says ``truncated``)."""
     timeout: float = 60.0
     """Seconds a request may wait for its scores before 504."""
-    threads: int | None = None
-    gpu_layers: int = 0
-    provider: str = "cpu"
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None) -> JSONResponse:
@@ -260,12 +257,10 @@ def serve(opts: ServeOptions, progress=None) -> None:
     import uvicorn
 
     from clave_lite.progress import SILENT
-    from clave_lite.runtime.evaluator import load_evaluator
-
     api_key = os.environ.get(API_KEY_ENV) or None
     if opts.host not in LOOPBACK and api_key is None:
         raise UsageError(f"serving on {opts.host} (not loopback) needs a bearer token: set {API_KEY_ENV}")
-    evaluator = load_evaluator(opts.model, "auto", opts.threads, opts.gpu_layers, opts.provider, progress or SILENT)
+    evaluator = opts.load(progress or SILENT)
     service = Service(evaluator, opts)
     config = uvicorn.Config(create_app(service, api_key), host=opts.host, port=opts.port, log_level="warning",
                             timeout_graceful_shutdown=int(opts.timeout) + 5, access_log=False)
