@@ -23,11 +23,13 @@ TEXTS = ["I will help you cheat on the exam and lie to the teacher.", "Volunteer
 
 
 class Server:
-    def __init__(self, default_model, *flags: str) -> None:
+    def __init__(self, default_model, *flags: str, api_key: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "CLAVE_LITE_HOME": str(default_model[0])}
         env.pop("CLAVE_LITE_API_KEY", None)
+        if api_key:
+            env["CLAVE_LITE_API_KEY"] = api_key
         self.proc = subprocess.Popen([sys.executable, "-m", "clave_lite.cli", "serve", "--model", str(default_model[1]),
                                       "--port", str(self.port), *flags], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -42,9 +44,10 @@ class Server:
                 time.sleep(0.3)
         raise AssertionError("server did not come up")
 
-    def post(self, path: str, body, timeout: float = 120) -> tuple[int, dict, dict]:
+    def post(self, path: str, body, timeout: float = 120, token: str | None = None) -> tuple[int, dict, dict]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        req = urllib.request.Request(self.url + path, data=data, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, json.loads(r.read()), r.headers  # case-insensitive lookups
@@ -146,3 +149,20 @@ def test_a_flood_gets_503_with_retry_after_and_sigterm_lets_in_flight_requests_f
     assert s.stop() == 0
     worker.join(timeout=120)
     assert late == [200] or late == []  # finished, or refused cleanly as the server closed
+
+
+def test_a_bearer_token_guards_every_call_and_off_loopback_one_is_required(default_model):
+    env = {**os.environ, "CLAVE_LITE_HOME": str(default_model[0])}
+    env.pop("CLAVE_LITE_API_KEY", None)
+    refused = subprocess.run([sys.executable, "-m", "clave_lite.cli", "serve", "--model", str(default_model[1]),
+                              "--host", "0.0.0.0", "--port", str(free_port())], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "CLAVE_LITE_API_KEY" in refused.stderr
+    s = Server(default_model, api_key="s3cret")
+    try:
+        assert s.post("/v1/moderations", {"input": "hello"})[0] == 401
+        assert s.post("/v1/moderations", {"input": "hello"}, token="wrong")[0] == 401
+        status, body, _ = s.post("/v1/moderations", {"input": "hello"}, token="s3cret")
+        assert status == 200 and len(body["results"]) == 1
+    finally:
+        assert s.stop() == 0
