@@ -166,9 +166,85 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+class Endpoints:
+    """The HTTP endpoints over one :class:`Service`; each answers JSON, errors included."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def _run(self, texts, values):
+        """(scores, None), or (None, the error response): 503 when busy, 504 late, 422 refused."""
+        try:
+            return await self.service.scores(texts, values), None
+        except QueueFull as exc:
+            return None, _error(503, f"busy: {exc}; retry shortly", "server_busy", {"Retry-After": "1"})
+        except asyncio.TimeoutError:
+            return None, _error(504, f"no answer within {self.service.opts.timeout:g} s", "timeout")
+        except ClaveError as exc:
+            return None, _error(422, str(exc))
+
+    async def moderations(self, request: Request):
+        s = self.service
+        try:
+            body = await _json_body(request)
+            texts, cut = s.inputs(body)
+        except _Invalid as exc:
+            return _error(400, str(exc))
+        results, failure = await self._run(texts, s.values)
+        if failure is not None:
+            return failure
+        return {"id": f"modr-{uuid.uuid4().hex}", "model": body.get("model") or s.model_id,
+                "results": [s.moderation(r, c) for r, c in zip(results, cut)]}
+
+    async def score(self, request: Request):
+        s = self.service
+        try:
+            body = await _json_body(request)
+            texts, cut = s.inputs(body)
+            values = s.chosen_values(body)
+            explain = body.get("explain", False)
+            if not isinstance(explain, bool):
+                raise _Invalid("'explain' must be true or false")
+            if explain:
+                s.evaluator.require_explanations()
+        except _Invalid as exc:
+            return _error(400, str(exc))
+        except ClaveError as exc:
+            return _error(422, str(exc))
+        results, failure = await self._run(texts, values)
+        if failure is not None:
+            return failure
+        rows = [await self._score_row(i, text, result, c, explain)
+                for i, (text, result, c) in enumerate(zip(texts, results, cut))]
+        return {"model": s.model_id, "system": s.system.name, "results": rows}
+
+    async def _score_row(self, i: int, text: str, result, truncated: bool, explain: bool) -> dict[str, Any]:
+        from clave_lite.runtime.score_job import score_record
+
+        s, explanations = self.service, None
+        if explain:  # on the batcher's thread: an explanation decodes on the model too
+            decided = {v.value: v.label for v in result.scores if v.label != "unrelated"}
+            explanations = await asyncio.wrap_future(s.batcher.call(s.evaluator.explain, text, decided, s.system.name))
+        row = score_record(str(i), s.system.name, result, explanations, s.policy.decide(result.scores))
+        if truncated:
+            row["truncated"] = True
+        return row
+
+    async def models(self):
+        s = self.service
+        m = {"id": s.model_id, "object": "model", "owned_by": "clave-lite", "system": s.system.name,
+             "values": list(s.values), "labels": list(s.system.labels), "policy": s.policy.to_dict()}
+        return {"object": "list", "data": [m]}
+
+    async def health(self):
+        b = self.service.batcher
+        return {"status": "ok", "waiting": b.waiting, "batches": b.batches, "texts": b.texts}
+
+
 def create_app(service: Service, api_key: str | None = None) -> Any:
-    """The ASGI app (FastAPI) around one :class:`Service`."""
+    """The ASGI app (FastAPI) around one :class:`Service`, behind the body limit and the token."""
     app = FastAPI(title="clave-lite", docs_url=None, redoc_url=None, openapi_url=None)
+    endpoints = Endpoints(service)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -176,79 +252,12 @@ def create_app(service: Service, api_key: str | None = None) -> Any:
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
                 return _error(401, "missing or wrong bearer token", "authentication_error")
-        try:
-            return await call_next(request)
-        except _Invalid as exc:
-            return _error(400, str(exc))
+        return await call_next(request)
 
-    async def run(texts, values):
-        try:
-            return await service.scores(texts, values), None
-        except QueueFull as exc:
-            return None, _error(503, f"busy: {exc}; retry shortly", "server_busy", {"Retry-After": "1"})
-        except asyncio.TimeoutError:
-            return None, _error(504, f"no answer within {service.opts.timeout:g} s", "timeout")
-        except ClaveError as exc:
-            return None, _error(422, str(exc))
-
-    @app.post("/v1/moderations")
-    async def moderations(request: Request):
-        try:
-            body = await _json_body(request)
-            texts, cut = service.inputs(body)
-        except _Invalid as exc:
-            return _error(400, str(exc))
-        results, failure = await run(texts, service.values)
-        if failure is not None:
-            return failure
-        return {"id": f"modr-{uuid.uuid4().hex}", "model": body.get("model") or service.model_id,
-                "results": [service.moderation(r, c) for r, c in zip(results, cut)]}
-
-    @app.post("/v1/score")
-    async def score(request: Request):
-        from clave_lite.runtime.score_job import score_record
-
-        try:
-            body = await _json_body(request)
-            texts, cut = service.inputs(body)
-            values = service.chosen_values(body)
-            explain = body.get("explain", False)
-            if not isinstance(explain, bool):
-                raise _Invalid("'explain' must be true or false")
-            if explain:
-                service.evaluator.require_explanations()
-        except _Invalid as exc:
-            return _error(400, str(exc))
-        except ClaveError as exc:
-            return _error(422, str(exc))
-        results, failure = await run(texts, values)
-        if failure is not None:
-            return failure
-        rows = []
-        for i, (text, result, c) in enumerate(zip(texts, results, cut)):
-            explanations = None
-            if explain:
-                decided = {v.value: v.label for v in result.scores if v.label != "unrelated"}
-                explanations = await asyncio.wrap_future(service.batcher.call(
-                    service.evaluator.explain, text, decided, service.system.name))
-            row = score_record(str(i), service.system.name, result, explanations, service.policy.decide(result.scores))
-            if c:
-                row["truncated"] = True
-            rows.append(row)
-        return {"model": service.model_id, "system": service.system.name, "results": rows}
-
-    @app.get("/v1/models")
-    async def models():
-        m = {"id": service.model_id, "object": "model", "owned_by": "clave-lite", "system": service.system.name,
-             "values": list(service.values), "labels": list(service.system.labels),
-             "policy": service.policy.to_dict()}
-        return {"object": "list", "data": [m]}
-
-    @app.get("/health")
-    async def health():
-        return {"status": "ok", "waiting": service.batcher.waiting, "batches": service.batcher.batches,
-                "texts": service.batcher.texts}
-
+    app.add_api_route("/v1/moderations", endpoints.moderations, methods=["POST"])
+    app.add_api_route("/v1/score", endpoints.score, methods=["POST"])
+    app.add_api_route("/v1/models", endpoints.models, methods=["GET"])
+    app.add_api_route("/health", endpoints.health, methods=["GET"])
     return _BodyLimit(app, service.opts.max_body_bytes)
 
 
