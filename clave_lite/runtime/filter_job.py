@@ -102,8 +102,7 @@ def filter_texts(opts: FilterOptions, out: IO[str], progress: Progress = SILENT)
     log = ProblemLog(opts.on_error)
     counts = {"texts": 0, "passed": 0, "flagged": 0}
     with opts.load(progress) as evaluator:
-        sys_, chosen = evaluator.resolve_values(opts.system or policy.system, list(opts.values) or None)
-        policy = policy.bind(sys_)
+        policy, sys_, chosen = policy.resolve(evaluator, opts.system, opts.values)
         names = [v.name for v in chosen]
         q: queue.Queue[Any] = queue.Queue(maxsize=4 * opts.batch_size)
         threading.Thread(target=_read_all, args=(opts, log, q), daemon=True, name="filter-reader").start()

@@ -116,6 +116,12 @@ class Policy:
             bound.append(Rule(r.name, tuple(values), None, r.label, r.require, r.min_p))
         return Policy(self.name, system.name, tuple(bound), self.source)
 
+    def resolve(self, evaluator: Any, system: str | None = None, values: Sequence[str] = ()):
+        """What a job scores under this policy: ``(bound policy, system, chosen values)``; the
+        system is the one asked for, else the policy's, else the evaluator's first."""
+        sys_, chosen = evaluator.resolve_values(system or self.system, list(values) or None)
+        return self.bind(sys_), sys_, chosen
+
     def decide(self, scores: Sequence[Any]) -> Decision:
         """``scores``: the :class:`~clave_lite.runtime.evaluator.ValueScore` list of one text."""
         fired = []

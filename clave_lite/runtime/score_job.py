@@ -75,7 +75,7 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     """Score every text of ``opts.input`` into ``opts.output`` (refused before any work when it
     exists and neither ``resume`` nor ``force`` is set)."""
     from clave_lite.runtime.output import ScoreOutput, run_state
-    from clave_lite.runtime.policy import load_policy
+    from clave_lite.runtime.policy import Policy, load_policy
     from clave_lite.runtime.scoring import read_texts
 
     writer = ScoreOutput(opts.output, resume=opts.resume, force=opts.force)
@@ -86,9 +86,8 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
         progress.note(f"note: no texts in {'stdin' if str(opts.input) == '-' else opts.input}; nothing to score")
     evaluator = opts.load(progress)
     try:
-        sys_, chosen = evaluator.resolve_values(opts.system or (policy.system if policy else None),
-                                                list(opts.values) or None)
-        policy = policy.bind(sys_) if policy else None
+        bound, sys_, chosen = (policy or Policy()).resolve(evaluator, opts.system, opts.values)
+        policy = bound if policy else None
         if opts.explain:
             evaluator.require_explanations()
         names = [v.name for v in chosen]

@@ -101,9 +101,8 @@ class Service:
         from clave_lite.runtime.policy import load_policy
 
         policy = load_policy(opts.policy, opts.rules)
-        self.system, chosen = evaluator.resolve_values(opts.system or policy.system, None)
+        self.policy, self.system, chosen = policy.resolve(evaluator, opts.system)
         self.values = tuple(v.name for v in chosen)
-        self.policy = policy.bind(self.system)
         self.evaluator, self.opts = evaluator, opts
         self.model_id = Path(evaluator.backend.path).stem
         self.batcher = Batcher(evaluator, self.system.name, opts.max_batch, opts.max_queue)
