@@ -99,6 +99,8 @@ class Policy:
         bound = []
         group_names = {g.name for g in system.groups}
         for r in self.rules:
+            if r is DEFAULT_RULE and r.label not in system.labels:
+                continue  # a system that cannot oppose (e.g. supports/unrelated) is never flagged by default
             values = []
             for v in r.values:
                 found = system.find(v)

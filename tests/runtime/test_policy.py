@@ -39,6 +39,13 @@ def test_without_rules_the_evaluators_own_decision_flags_opposes():
     assert not p.decide(SCORES[1:]).flagged
 
 
+def test_the_default_decision_never_flags_a_system_that_cannot_oppose():
+    """A supports/unrelated system (Touché's) scores under the default policy; nothing is flagged."""
+    p = load_policy().bind(load_system("touche20"))
+    assert p.rules == ()
+    assert not p.decide([ValueScore("Achievement", "supports", {"supports": 0.9, "unrelated": 0.1})]).flagged
+
+
 def test_policy_file_groups_and_names(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("name: civic\nsystem: csv12\nrules:\n  - group: Society\n    label: opposes\n    min_p: 0.5\n"
