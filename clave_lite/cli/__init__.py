@@ -8,7 +8,7 @@ but some input lines were skipped (``--on-error skip``), 8 ``filter`` flagged a 
 One module per command family; :mod:`clave_lite.cli.app` holds the group and shared options.
 """
 
-from clave_lite.cli import adapt, bake, calibrate, data, evaluate, filter, score, serve  # noqa: F401  (registers the commands)
+from clave_lite.cli import adapt, bake, calibrate, data, evaluate, filter, report, score, serve  # noqa: F401  (registers the commands)
 from clave_lite.cli.app import cli
 
 __all__ = ["cli", "main"]

@@ -38,7 +38,8 @@ from clave_lite.cli.app import (
 @click.option("--save-predictions", type=click.Path(path_type=Path), default=None,
               help="Write the model's predicted tuples (JSONL) here (checked before scoring; an existing "
                    "non-empty file needs --force, an input file is never overwritten).")
-@click.option("--force", is_flag=True, help="Let --save-predictions overwrite an existing file.")
+@click.option("--force", is_flag=True, help="Let --save-predictions overwrite an existing file (and --report write "
+              "into a non-empty folder that is not a report).")
 @click.option("--system", "system_name", default=None,
               help="Value system of DATA when its tuples carry none.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
@@ -55,13 +56,18 @@ from clave_lite.cli.app import (
 @click.option("--inject", is_flag=True,
               help="Prompt-injection check: score each text clean and with held-out appended instructions; "
                    "report how often a verdict flips.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Also draw the result into this folder (index.html + PNGs: confusion matrices, per-value F1 "
+                   "beside the baselines, reliability, injection flip rates); an --inject run into the same "
+                   "folder adds to the page. Needs the report extra.")
 @threads_option
 @on_error_option
 @json_option
 def evaluate(data: Path, model_path: Path | None, backend: str, reference_backend: str | None,
              predictions: Path | None, save_predictions: Path | None, force: bool, system_name: str | None,
              limit: int | None, baseline_spec: str | None, train_data: Path | None, compare_specs: tuple[str, ...],
-             provider: str, inject: bool, threads: int | None, on_error: str, as_json: bool) -> None:
+             provider: str, inject: bool, report_dir: Path | None, threads: int | None, on_error: str,
+             as_json: bool) -> None:
     """Measure an evaluator on labelled tuples: accuracy, macro_f1, value_f1_mean,
     per-value F1 and confusion matrices.
 
@@ -73,6 +79,7 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
       clave-lite eval dev.jsonl --compare torch:m.f32.gguf --compare m.gguf --compare m-onnx/
       clave-lite eval dev.jsonl --inject --limit 100          # verdict flip rate under attack
       clave-lite eval dev.jsonl --model my.gguf --baselines majority,tfidf,minilm,zeroshot --train train.jsonl
+      clave-lite eval dev.jsonl --baselines tfidf --train train.jsonl --report rep/   # + rep/index.html
     """
     from clave_lite.evaluation.job import EvalOptions, evaluate_file, inject_file
 
@@ -80,6 +87,13 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
                        predictions=predictions, save_predictions=save_predictions, force=force, system=system_name,
                        limit=limit, baselines=tuple(b for b in (baseline_spec or "").split(",") if b.strip()),
                        train=train_data, threads=threads, provider=provider, on_error=on_error)
+    if report_dir is not None:  # refuse a bad folder (and a missing extra) before any scoring
+        from clave_lite.errors import require
+        from clave_lite.report.job import prepare_folder, write_eval_report
+
+        require("matplotlib", "report")
+        require("jinja2", "report")
+        prepare_folder(report_dir, "eval", force)
     if compare_specs:
         from clave_lite.evaluation.compare import ModelSpec, compare, render
 
@@ -94,6 +108,9 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         flips, problems = inject_file(opts, Bars())
         report_problems(problems)
         click.echo(json.dumps(flips, indent=2) if as_json else render_flips(flips))
+        if report_dir is not None:
+            page = write_eval_report(report_dir, data, inject=flips, force=force).page
+            click.echo(f"report: {page}", err=True)
         return
     report = evaluate_file(opts, Bars())
     skipped = report_problems(list(report.problems))
@@ -101,6 +118,8 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         emit_json(report.to_dict())
     else:
         _render_eval(report)
+    if report_dir is not None:
+        click.echo(f"report: {write_eval_report(report_dir, data, evaluation=report, force=force).page}", err=True)
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -42,13 +43,16 @@ from clave_lite.cli.app import (
 @click.option("--rule", "rules", multiple=True, metavar="VALUE/LABEL[>=P]",
               help="A policy rule, e.g. 'Benevolence/opposes>=0.6', '*/opposes', 'Security/!supports' "
                    "(repeatable; added to --policy's rules).")
+@click.option("--keep", default=None, metavar="FIELDS",
+              help="Copy these input fields into each output line (comma-separated; `text` always works; "
+                   "'*': all), e.g. --keep model,text for `clave-lite report --by model`.")
 @threads_option
 @gpu_option
 @provider_option
 @on_error_option
 def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
           output: Path | None, resume: bool, force: bool, batch_size: int, explain: bool, policy: Path | None,
-          rules: tuple[str, ...], threads: int | None,
+          rules: tuple[str, ...], keep: str | None, threads: int | None,
           gpu_layers: int, provider: str, on_error: str) -> None:
     """Score texts: per value, a label and the three probabilities.
 
@@ -65,13 +69,15 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
       clave-lite score --model my.gguf --system csv12 texts.csv -o scores.jsonl
       clave-lite score texts.csv -o scores.jsonl --resume   # after a crash or kill
       clave-lite score --model mine.gguf --explain texts.jsonl  # + the model's own concepts
+      clave-lite score answers.jsonl --keep model,text -o s.jsonl && clave-lite report s.jsonl --by model -o rep
     """
     from clave_lite.runtime.score_job import ScoreOptions, score_file
 
     opts = ScoreOptions(input=input_path, model=model_path, system=system_name,
                         values=tuple(v.strip() for v in values.split(",")) if values else (), output=output,
                         resume=resume, force=force, batch_size=batch_size, explain=explain, policy=policy,
-                        rules=rules, threads=threads,
+                        rules=rules, threads=threads, command=shlex.join(["clave-lite", *sys.argv[1:]]),
+                        keep=tuple(k.strip() for k in keep.split(",") if k.strip()) if keep else (),
                         gpu_layers=gpu_layers, provider=provider, on_error=on_error)
     report = score_file(opts, Bars())
     skipped = report_problems(list(report.problems))

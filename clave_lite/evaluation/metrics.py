@@ -136,20 +136,29 @@ def bootstrap_intervals(pairs: Sequence[Pair], n_boot: int = 1000, seed: int = 0
             for name, x in out.items()}
 
 
-def expected_calibration_error(probs, gold_index, n_bins: int = 10) -> float:
-    """ECE of the top label: |accuracy − confidence| per equal-width bin, weighted by bin size."""
+def reliability(probs, gold_index, n_bins: int = 10) -> list[dict[str, float]]:
+    """The reliability diagram of the top label: per equal-width confidence bin that has any
+    tuple, its range, size, mean confidence and observed accuracy."""
     import numpy as np
 
     probs = np.asarray(probs, dtype=float)
     conf = probs.max(1)
     right = probs.argmax(1) == np.asarray(gold_index)
     bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    ece = 0.0
+    out = []
     for b in range(n_bins):
         mask = bins == b
         if mask.any():
-            ece += mask.mean() * abs(right[mask].mean() - conf[mask].mean())
-    return float(ece)
+            out.append({"lo": b / n_bins, "hi": (b + 1) / n_bins, "n": int(mask.sum()),
+                        "confidence": float(conf[mask].mean()), "accuracy": float(right[mask].mean())})
+    return out
+
+
+def expected_calibration_error(probs, gold_index, n_bins: int = 10) -> float:
+    """ECE of the top label: |accuracy − confidence| per equal-width bin, weighted by bin size."""
+    bins = reliability(probs, gold_index, n_bins)
+    total = sum(b["n"] for b in bins)
+    return float(sum(b["n"] / total * abs(b["accuracy"] - b["confidence"]) for b in bins))
 
 
 def compute(pairs: Sequence[Pair], intervals: bool = True) -> dict[str, Any]:

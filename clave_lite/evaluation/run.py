@@ -93,7 +93,8 @@ def evaluate(gold: Sequence[LabelledTuple], scored: Scored,
         raise DataError("no labelled tuples to evaluate")
     result = metrics.compute(metrics.join(gold, scored.predictions), intervals=intervals)
     gold_index = [LABELS.index(t.label) for t in gold]
-    result["calibration"] = {"ece": metrics.expected_calibration_error(scored.probs, gold_index), "bins": 10}
+    result["calibration"] = {"ece": metrics.expected_calibration_error(scored.probs, gold_index), "bins": 10,
+                             "reliability": metrics.reliability(scored.probs, gold_index)}
     if temperature is not None:
         t = np.array([temperature(g.system) for g in gold])[:, None]
         if np.any(t != 1.0):

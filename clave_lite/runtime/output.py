@@ -74,7 +74,7 @@ def run_state(records: Sequence[Any], evaluator: Any, system: str, values: Seque
 
 _WHAT = {"input_sha256": "input texts or ids", "texts": "number of input texts", "model": "evaluator",
          "system": "value system (--system)", "values": "values (--values)", "explain": "--explain",
-         "policy": "policy (--policy, --rule)", "batch_size": "--batch-size"}
+         "policy": "policy (--policy, --rule)", "keep": "--keep", "batch_size": "--batch-size"}
 
 
 def _finished_record(output: Path) -> Path:
@@ -91,6 +91,19 @@ def _file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def finished_run(output: str | Path) -> dict[str, Any] | None:
+    """The record of the finished run that wrote ``output`` (its state, with ``provenance``),
+    or None when there is none or the file changed since."""
+    path = Path(output)
+    try:
+        record = json.loads(_finished_record(path).read_text(encoding="utf-8"))
+        if record.get("output_sha256") == _file_sha256(path):
+            return record
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
 
 
 class ScoreOutput:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from clave_lite.core.jsonl import ProblemLog
-from clave_lite.errors import Problem
+from clave_lite.errors import Problem, UsageError
 from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.evaluator import ModelOptions
 
@@ -38,6 +38,33 @@ class ScoreOptions(ModelOptions):
     rules: tuple[str, ...] = ()
     """Policy rules as strings (``Benevolence/opposes>=0.6``), added to the file's."""
     on_error: str = "stop"
+    keep: tuple[str, ...] = ()
+    """Input fields copied into each output line (``text``, ``model``, ...; ``*``: all of them),
+    e.g. for ``clave-lite report --by model``."""
+    command: str | None = None
+    """How this run was invoked; kept with the finished run's record, for reports."""
+
+
+RESERVED_FIELDS = ("id", "system", "scores", "flagged", "fired", "explanations", "truncated_tokens")
+"""Keys of a score line that a kept input field may not overwrite."""
+
+
+def kept_fields(rec: Any, keep: Sequence[str]) -> dict[str, Any]:
+    """The input fields ``keep`` names, from one :class:`~clave_lite.runtime.scoring.TextRecord`
+    (``text`` is always there; a field the record lacks is null; ``*``: every field but the id)."""
+    raw = rec.raw if isinstance(rec.raw, dict) else {}
+    names = [k for k in raw if k not in RESERVED_FIELDS] if "*" in keep else list(keep)
+    out = {name: rec.text if name == "text" else raw.get(name) for name in names}
+    if "*" in keep and "text" not in out:
+        out["text"] = rec.text
+    return out
+
+
+def check_keep(keep: Sequence[str]) -> None:
+    clash = [k for k in keep if k in RESERVED_FIELDS]
+    if clash:
+        raise UsageError(f"--keep {','.join(clash)}: {'is' if len(clash) == 1 else 'are'} already part of every "
+                         f"score line ({', '.join(RESERVED_FIELDS)}); keep other input fields")
 
 
 @dataclass(frozen=True)
@@ -58,10 +85,10 @@ class ScoreReport:
 
 
 def score_record(text_id: str, system: str, result, explanations: dict[str, str] | None = None,
-                 decision=None) -> dict[str, Any]:
-    """One output line: ``{"id", "system", "scores": {value: {label, p_*}}, ...}``, with the
-    policy's ``flagged`` and ``fired`` when a policy decides."""
-    out: dict[str, Any] = {"id": text_id, "system": system, "scores": result.to_dict()}
+                 decision=None, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One output line: ``{"id", ...kept input fields, "system", "scores": {value: {label, p_*}}, ...}``,
+    with the policy's ``flagged`` and ``fired`` when a policy decides."""
+    out: dict[str, Any] = {"id": text_id, **(fields or {}), "system": system, "scores": result.to_dict()}
     if decision is not None:
         out.update(decision.to_dict())
     if explanations is not None:
@@ -78,6 +105,7 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     from clave_lite.runtime.policy import Policy, load_policy
     from clave_lite.runtime.scoring import read_texts
 
+    check_keep(opts.keep)
     writer = ScoreOutput(opts.output, resume=opts.resume, force=opts.force)
     policy = load_policy(opts.policy, opts.rules) if opts.policy or opts.rules else None
     log = ProblemLog(opts.on_error)
@@ -96,6 +124,9 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
             state["explain"] = True
         if policy:
             state["policy"] = policy.to_dict()
+        if opts.keep:
+            state["keep"] = list(opts.keep)
+        state["provenance"] = provenance(evaluator, opts.command)
         done = writer.begin(state, [r.id for r in records])
         if done:
             progress.note(f"resuming {opts.output}: {done} of {len(records)} texts already scored")
@@ -107,7 +138,8 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
                 decided = {v.value: v.label for v in result.scores if v.label != "unrelated"}
                 explanations = evaluator.explain(rec.text, decided, sys_.name)
             decision = policy.decide(result.scores) if policy else None
-            writer.write(score_record(rec.id, sys_.name, result, explanations, decision))
+            fields = kept_fields(rec, opts.keep) if opts.keep else None
+            writer.write(score_record(rec.id, sys_.name, result, explanations, decision, fields))
             truncated += bool(result.truncated_tokens)
             progress.advance(1)
         progress.finish()
@@ -117,3 +149,18 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
         evaluator.close()
     return ScoreReport(len(records), len(todo), done, truncated, evaluator.manifest.template.max_text_tokens,
                        tuple(log.problems))
+
+
+def provenance(evaluator: Any, command: str | None) -> dict[str, Any]:
+    """What produced a run's scores, kept with its record (not compared on ``--resume``)."""
+    import datetime
+
+    from clave_lite import __version__
+
+    m = evaluator.manifest
+    return {"command": command, "evaluator": str(evaluator.backend.path), "backend": evaluator.backend.name,
+            "base_model": m.base_model.get("name"),
+            "training_data_sha256": (m.training.get("data") or {}).get("fingerprint"),
+            "systems": [s.name for s in m.systems],
+            "clave_lite_version": __version__,
+            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

@@ -1,0 +1,288 @@
+"""Value profiles from score files: per group and value, the share of answers that support or
+oppose it (Wilson 95 % intervals), differences between groups (bootstrap intervals, corrected
+for the number of comparisons), probability distributions and the strongest examples.
+
+Pure numpy: the figures (:mod:`clave_lite.report.figures`) and the page
+(:mod:`clave_lite.report.page`) only draw what is computed here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from clave_lite.errors import DataError, Remedy
+
+MISSING_GROUP = "(none)"
+EXCERPT_CHARS = 320
+TOP_EXAMPLES = 3
+BOOTSTRAP = 4000
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    """One scored text, as ``clave-lite score`` wrote it."""
+
+    id: str
+    group: str
+    labels: dict[str, str]
+    probs: dict[str, tuple[float, float]]
+    """value → (p_supports, p_opposes)."""
+    text: str | None = None
+    explanations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Share:
+    """A proportion with its Wilson 95 % interval."""
+
+    k: int
+    n: int
+    lo: float
+    hi: float
+
+    @property
+    def p(self) -> float:
+        return self.k / self.n if self.n else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"k": self.k, "n": self.n, "p": self.p, "lo": self.lo, "hi": self.hi}
+
+
+@dataclass(frozen=True)
+class ValueProfile:
+    group: str
+    value: str
+    supports: Share
+    opposes: Share
+    mean_p_supports: float
+    mean_p_opposes: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "value": self.value, "supports": self.supports.to_dict(),
+                "opposes": self.opposes.to_dict(), "mean_p_supports": self.mean_p_supports,
+                "mean_p_opposes": self.mean_p_opposes}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``a − b`` in the share of answers with ``label`` on ``value``."""
+
+    a: str
+    b: str
+    value: str
+    label: str
+    diff: float
+    lo: float
+    hi: float
+    """The 95 % bootstrap interval."""
+    lo_adj: float
+    hi_adj: float
+    """The interval at 1 − 0.05/m, m = the number of comparisons (Bonferroni)."""
+
+    @property
+    def differs(self) -> bool:
+        return self.lo_adj > 0 or self.hi_adj < 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "value": self.value, "label": self.label, "diff": self.diff,
+                "ci95": [self.lo, self.hi], "ci_bonferroni": [self.lo_adj, self.hi_adj], "differs": self.differs}
+
+
+@dataclass(frozen=True)
+class Example:
+    group: str
+    id: str
+    value: str
+    label: str
+    p: float
+    excerpt: str | None
+    explanation: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "id": self.id, "value": self.value, "label": self.label, "p": self.p,
+                "excerpt": self.excerpt, "explanation": self.explanation}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str
+    lines: int
+    provenance: dict[str, Any] | None
+    """What produced it (``score``'s run record), None when unknown."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "lines": self.lines, "provenance": self.provenance}
+
+
+@dataclass(frozen=True)
+class Profiles:
+    system: str
+    by: str | None
+    groups: tuple[str, ...]
+    values: tuple[str, ...]
+    profiles: tuple[ValueProfile, ...]
+    differences: tuple[Difference, ...]
+    examples: tuple[Example, ...]
+    sources: tuple[SourceFile, ...]
+    lines: tuple[ScoreLine, ...] = field(repr=False, default=())
+
+    def profile(self, group: str, value: str) -> ValueProfile:
+        return next(p for p in self.profiles if p.group == group and p.value == value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"system": self.system, "by": self.by, "groups": list(self.groups), "values": list(self.values),
+                "texts": len(self.lines), "profiles": [p.to_dict() for p in self.profiles],
+                "differences": [d.to_dict() for d in self.differences],
+                "examples": [e.to_dict() for e in self.examples], "sources": [s.to_dict() for s in self.sources]}
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> Share:
+    """Wilson's score interval: sound at 0 or n successes, unlike the normal approximation."""
+    if n == 0:
+        return Share(0, 0, 0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Share(k, n, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def read_scores(paths: Sequence[str | Path], by: str | None = None) -> tuple[str, list[ScoreLine], list[SourceFile]]:
+    """Every line of every score file, grouped by the input field ``by`` (kept with
+    ``score --keep``); without ``by``, one group per file (or one group for one file)."""
+    from clave_lite.runtime.output import finished_run
+
+    if not paths:
+        raise DataError("no score files to report on")
+    system: str | None = None
+    lines: list[ScoreLine] = []
+    sources = []
+    stems = [Path(p).stem for p in paths]
+    for path, stem in zip(paths, stems):
+        p = Path(path)
+        if not p.is_file():
+            raise DataError(f"{p}: no such score file")
+        n_before, with_field = len(lines), 0
+        with open(p, encoding="utf-8") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                where = f"{p}:{lineno}"
+                try:
+                    obj = json.loads(raw)
+                except ValueError:
+                    raise DataError(f"{where}: not JSON (a score file is what `clave-lite score` writes)") from None
+                scores = obj.get("scores") if isinstance(obj, dict) else None
+                if not isinstance(scores, dict) or not scores:
+                    raise DataError(f"{where}: no 'scores' object (a score file is what `clave-lite score` writes)")
+                sys_name = obj.get("system")
+                if system is None:
+                    system = sys_name
+                elif sys_name != system:
+                    raise DataError(f"{where}: scored on value system {sys_name!r}, but earlier lines on {system!r}; "
+                                    "report one system at a time")
+                if by is None:
+                    group = stem if len(paths) > 1 else "all"
+                elif obj.get(by) is None:
+                    group = MISSING_GROUP
+                else:
+                    group, with_field = str(obj[by]), with_field + 1
+                lines.append(_line(obj, scores, group, where))
+        if by is not None and with_field == 0 and len(lines) > n_before:
+            raise DataError(f"{p}: no line has the field {by!r} to group by", remedies=(
+                Remedy("keep", by, "when scoring (`clave-lite score ... --keep " + by + "`) to carry it"),))
+        sources.append(SourceFile(str(p), len(lines) - n_before, (finished_run(p) or {}).get("state", {}).get("provenance")))
+    if not lines:
+        raise DataError("the score files hold no lines")
+    return str(system), lines, sources
+
+
+def _line(obj: dict, scores: dict, group: str, where: str) -> ScoreLine:
+    labels, probs = {}, {}
+    for value, s in scores.items():
+        try:
+            labels[value] = str(s["label"])
+            probs[value] = (float(s.get("p_supports", 0.0)), float(s.get("p_opposes", 0.0)))
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{where}: scores[{value!r}] needs a label and p_supports/p_opposes") from None
+    text = obj.get("text") if isinstance(obj.get("text"), str) else None
+    expl = obj.get("explanations") if isinstance(obj.get("explanations"), dict) else {}
+    return ScoreLine(str(obj.get("id")), group, labels, probs, text, {str(k): str(v) for k, v in expl.items()})
+
+
+def build_profiles(paths: Sequence[str | Path], by: str | None = None, seed: int = 0) -> Profiles:
+    system, lines, sources = read_scores(paths, by)
+    values = list(dict.fromkeys(v for line in lines for v in line.labels))
+    groups = list(dict.fromkeys(line.group for line in lines))
+    if MISSING_GROUP in groups:  # last, however the files are ordered
+        groups = [g for g in groups if g != MISSING_GROUP] + [MISSING_GROUP]
+    profiles = []
+    hits: dict[tuple[str, str, str], np.ndarray] = {}
+    for g in groups:
+        mine = [line for line in lines if line.group == g]
+        for v in values:
+            scored = [line for line in mine if v in line.labels]
+            for label in ("supports", "opposes"):
+                hits[g, v, label] = np.array([line.labels[v] == label for line in scored], dtype=bool)
+            ps = np.array([line.probs[v] for line in scored]).reshape(-1, 2)
+            profiles.append(ValueProfile(g, v, wilson(int(hits[g, v, "supports"].sum()), len(scored)),
+                                         wilson(int(hits[g, v, "opposes"].sum()), len(scored)),
+                                         float(ps[:, 0].mean()) if len(ps) else 0.0,
+                                         float(ps[:, 1].mean()) if len(ps) else 0.0))
+    return Profiles(system, by, tuple(groups), tuple(values), tuple(profiles),
+                    tuple(differences(groups, values, hits, seed)), tuple(top_examples(lines, values)),
+                    tuple(sources), tuple(lines))
+
+
+def differences(groups: Sequence[str], values: Sequence[str], hits: dict[tuple[str, str, str], np.ndarray],
+                seed: int = 0, n_boot: int = BOOTSTRAP) -> list[Difference]:
+    """Every pair of groups, every value, supports and opposes: the difference in shares with
+    a percentile bootstrap interval (each group resampled on its own), and the same interval
+    widened for the number of comparisons, so "differs" holds for the family at 95 %."""
+    pairs = [(a, b) for a, b in itertools.combinations([g for g in groups if g != MISSING_GROUP], 2)]
+    m = len(pairs) * len(values) * 2
+    if not m:
+        return []
+    rng = np.random.default_rng(seed)
+    q_adj = 0.05 / m
+    out = []
+    for a, b in pairs:
+        for v in values:
+            for label in ("supports", "opposes"):
+                xa, xb = hits[a, v, label], hits[b, v, label]
+                if not len(xa) or not len(xb):
+                    continue
+                # resampling n Bernoulli outcomes with replacement = a binomial draw at the observed rate
+                da = rng.binomial(len(xa), xa.mean(), n_boot) / len(xa)
+                db = rng.binomial(len(xb), xb.mean(), n_boot) / len(xb)
+                d = da - db
+                lo, hi, lo_a, hi_a = np.quantile(d, [0.025, 0.975, q_adj / 2, 1 - q_adj / 2])
+                out.append(Difference(a, b, v, label, float(xa.mean() - xb.mean()), float(lo), float(hi),
+                                      float(lo_a), float(hi_a)))
+    return out
+
+
+def top_examples(lines: Sequence[ScoreLine], values: Sequence[str], k: int = TOP_EXAMPLES) -> list[Example]:
+    """Per value and label, the ``k`` texts decided so with the highest probability."""
+    out = []
+    for v in values:
+        for label, col in (("supports", 0), ("opposes", 1)):
+            decided = [line for line in lines if line.labels.get(v) == label]
+            decided.sort(key=lambda line: -line.probs[v][col])
+            for line in decided[:k]:
+                out.append(Example(line.group, line.id, v, label, line.probs[v][col], excerpt(line.text),
+                                   line.explanations.get(v)))
+    return out
+
+
+def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
