@@ -67,7 +67,7 @@ group(s){% if p.by %} by <code>{{ p.by }}</code>{% endif %}.</p>
 <td>{{ pv.evaluator or "unknown: not a finished `score -o` run recorded on this machine" }}
 {% if pv.training_data_sha256 %}<br><span class="note">training data {{ pv.training_data_sha256[:12] }}</span>{% endif %}</td>
 <td>{{ pv.base_model or "" }}</td><td>{{ pv.clave_lite_version or "" }}</td><td>{{ pv.started or "" }}</td>
-<td><code>{{ pv.command or "" }}</code></td></tr>
+<td>{% if pv.command %}<code>{{ pv.command }}</code>{% endif %}</td></tr>
 {% endfor %}</tbody></table>
 
 <h2>Value profile</h2>

@@ -129,23 +129,9 @@ def _labels(path: Path) -> Path:
 def tiny_evaluator(tmp_path_factory) -> Path:
     """A 2-layer random Gemma 3 with the real vocabulary, made an evaluator without training."""
     pytest.importorskip("torch")
-    from support.tiny_models import build_tiny, gemma_file
+    from support.tiny_models import tiny_evaluator_file
 
-    from clave_lite.build.merge import build_evaluator
-    from clave_lite.core.prompt import PromptEncoder, with_markers
-    from clave_lite.core.valuesystem import load_system
-    from clave_lite.formats.manifest import Manifest
-    from clave_lite.runtime.llamacpp import LlamaModel
-
-    folder = tmp_path_factory.mktemp("adapt-tiny")
-    base = build_tiny(gemma_file(folder), folder / "tiny.gguf")
-    vocab = LlamaModel(base, vocab_only=True)
-    template = with_markers("short", vocab.tokenize)
-    label_ids = PromptEncoder(template, vocab.tokenize).label_ids
-    vocab.close()
-    manifest = Manifest(systems=[load_system("schwartz10")], template=template, label_token_ids=label_ids,
-                        default_system="schwartz10", base_model={"name": "gemma3-270m"})
-    return build_evaluator(base, None, manifest, folder / "tiny-evaluator.gguf", quant="f32")
+    return tiny_evaluator_file(tmp_path_factory.mktemp("adapt-tiny"))
 
 
 @pytest.fixture

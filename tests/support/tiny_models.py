@@ -58,3 +58,22 @@ def build_tiny(source: Path, out: Path, seed: int = 0) -> Path:
             if "norm" in name:
                 p.copy_(torch.randn_like(p) * 0.1)
     return ggufio.write_gguf(out, rd, to_gguf_tensors(model, rd), overrides=overrides)
+
+
+def tiny_evaluator_file(folder: Path) -> Path:
+    """A 2-layer random Gemma 3 with the real vocabulary, made a schwartz10 evaluator without
+    training (f32 GGUF; needs torch): real llama.cpp scoring in milliseconds, random verdicts."""
+    from clave_lite.build.merge import build_evaluator
+    from clave_lite.core.prompt import PromptEncoder, with_markers
+    from clave_lite.core.valuesystem import load_system
+    from clave_lite.formats.manifest import Manifest
+    from clave_lite.runtime.llamacpp import LlamaModel
+
+    base = build_tiny(gemma_file(folder), folder / "tiny.gguf")
+    vocab = LlamaModel(base, vocab_only=True)
+    template = with_markers("short", vocab.tokenize)
+    label_ids = PromptEncoder(template, vocab.tokenize).label_ids
+    vocab.close()
+    manifest = Manifest(systems=[load_system("schwartz10")], template=template, label_token_ids=label_ids,
+                        default_system="schwartz10", base_model={"name": "gemma3-270m"})
+    return build_evaluator(base, None, manifest, folder / "tiny-evaluator.gguf", quant="f32")

@@ -1,0 +1,147 @@
+"""``clave-lite report``: value profiles computed right, drawn, and shown in a real browser.
+
+The fixture is real: 36 answers (12 SafeRLHF prompts × GPT-4 / GPT-3.5 / Mistral-large, from
+``shared/data/fulcra/evaluator_outputs``) scored by the default evaluator with
+``--keep '*'`` (FULCRA's own scores dropped to keep it small).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clave_lite.errors import DataError, UsageError
+from clave_lite.report.profile import build_profiles, differences, wilson
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("jinja2")
+
+from support.browser import assert_page_loads, assert_self_contained, screenshot  # noqa: E402
+
+FIXTURE = Path(__file__).parent / "fixtures" / "fulcra-scores.jsonl"
+
+
+def test_wilson_interval_matches_the_textbook():
+    s = wilson(8, 10)  # Newcombe (1998), table I: 0.4902, 0.9433
+    assert (round(s.lo, 4), round(s.hi, 4)) == (0.4902, 0.9433)
+    zero = wilson(0, 20)
+    assert zero.lo == 0.0 and 0.15 < zero.hi < 0.17  # sound at 0 successes, where p ± z·se is [0, 0]
+
+
+def test_differences_find_a_real_gap_and_not_noise():
+    rng = np.random.default_rng(1)
+    hits = {}
+    for g, p in (("a", 0.5), ("b", 0.5), ("c", 0.1)):
+        for label in ("supports", "opposes"):
+            hits[g, "V", label] = rng.random(200) < (p if label == "supports" else 0.02)
+    ds = {(d.a, d.b, d.label): d for d in differences(["a", "b", "c"], ["V"], hits)}
+    assert len(ds) == 6
+    assert ds["a", "c", "supports"].differs and ds["b", "c", "supports"].differs
+    assert not ds["a", "b", "supports"].differs
+    d = ds["a", "c", "supports"]
+    assert d.lo_adj <= d.lo <= d.diff <= d.hi <= d.hi_adj  # the corrected interval is the wider one
+
+
+def test_profiles_of_the_fixture():
+    prof = build_profiles([FIXTURE], by="model")
+    assert prof.system == "schwartz10" and set(prof.groups) == {"gpt-4", "gpt-3.5-turbo", "mistral-large"}
+    assert len(prof.values) == 10 and len(prof.lines) == 36
+    b = prof.profile("gpt-4", "Benevolence")
+    lines = [json.loads(x) for x in FIXTURE.read_text().splitlines()]
+    k = sum(r["scores"]["Benevolence"]["label"] == "supports" for r in lines if r["model"] == "gpt-4")
+    assert (b.supports.k, b.supports.n) == (k, 12)
+    assert len(prof.differences) == 3 * 10 * 2
+    top = [e for e in prof.examples if e.value == "Benevolence" and e.label == "supports"]
+    assert top and top[0].p == max(r["scores"]["Benevolence"]["p_supports"] for r in lines
+                                   if r["scores"]["Benevolence"]["label"] == "supports")
+    assert top[0].excerpt and top[0].excerpt.startswith("Human:")
+
+
+def test_one_group_per_file_without_by(tmp_path):
+    lines = FIXTURE.read_text().splitlines()
+    (tmp_path / "first.jsonl").write_text("\n".join(lines[:18]) + "\n")
+    (tmp_path / "second.jsonl").write_text("\n".join(lines[18:]) + "\n")
+    prof = build_profiles([tmp_path / "first.jsonl", tmp_path / "second.jsonl"])
+    assert prof.groups == ("first", "second")
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    ("not json\n", "x.jsonl:1: not JSON"),
+    ('{"id": "1", "text": "hi"}\n', "x.jsonl:1: no 'scores' object"),
+    ('{"id": "1", "system": "a", "scores": {"V": {"label": "supports"}}}\n'
+     '{"id": "2", "system": "b", "scores": {"V": {"label": "supports"}}}\n', "x.jsonl:2: scored on value system 'b'"),
+    ('{"id": "1", "system": "a", "scores": {"V": {"p_supports": 1}}}\n', "needs a label"),
+    ('{"id": "1", "system": "a", "scores": {"V": {"label": "supports"}}}\n', "no line has the field 'model'"),
+])
+def test_bad_score_files_are_named(tmp_path, content, needle):
+    f = tmp_path / "x.jsonl"
+    f.write_text(content)
+    with pytest.raises(DataError, match=needle):
+        build_profiles([f], by="model")
+
+
+def test_report_renders_and_loads_in_chromium(tmp_path, run_cli):
+    out = tmp_path / "rep"
+    result = run_cli("report", FIXTURE, "--by", "model", "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["texts"] == 36 and len(summary["figures"]) == 5
+    for name in summary["figures"]:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dom = assert_page_loads(out / "index.html", tmp_path / "chromium")
+    assert len(dom.images) == 5
+    ids = {t["id"] for t in dom.tables}
+    assert {"sources", "profile", "differences"} <= ids
+    profile = next(t for t in dom.tables if t["id"] == "profile")
+    assert profile["rows"] == 10 and profile["cells"][0] == "Self-direction"
+    assert_self_contained(out)
+    data = json.loads((out / "report.json").read_text())
+    assert data["kind"] == "profile" and len(data["profiles"]) == 30
+    shot = screenshot(out / "index.html", tmp_path / "shot.png", tmp_path / "chromium")
+    assert shot.stat().st_size > 20_000  # a page with figures, not a blank one
+
+
+def test_user_text_cannot_reach_outside_the_folder(tmp_path, run_cli):
+    """An answer that holds markup is shown as text: no <img src=http://...> reaches the page."""
+    rec = json.loads(FIXTURE.read_text().splitlines()[0])
+    rec["text"] = 'Human: hi\nBob: <img src="http://example.invalid/x.png"><script>alert(1)</script>'
+    rec["scores"] = {"Benevolence": {"label": "supports", "p_supports": 0.999, "p_opposes": 0.0, "p_unrelated": 0.001}}
+    f = tmp_path / "evil.jsonl"
+    f.write_text(json.dumps(rec) + "\n")
+    assert run_cli("report", f, "-o", tmp_path / "rep").exit_code == 0
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "&lt;img src=&#34;http://example.invalid/x.png&#34;&gt;" in html and "<script>alert" not in html
+    assert_self_contained(tmp_path / "rep")
+    assert_page_loads(tmp_path / "rep" / "index.html", tmp_path / "chromium")
+
+
+def one_value(tmp_path: Path) -> Path:
+    """The fixture on one value: a report of it draws in a second."""
+    f = tmp_path / "one.jsonl"
+    recs = [json.loads(x) for x in FIXTURE.read_text().splitlines()]
+    f.write_text("".join(json.dumps({**r, "scores": {"Security": r["scores"]["Security"]}}) + "\n" for r in recs))
+    return f
+
+
+def test_report_folder_rules(tmp_path, run_cli):
+    small = one_value(tmp_path)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    result = run_cli("report", small, "-o", busy)
+    assert result.exit_code == 2 and "not a clave-lite profile report" in result.output and "--force" in result.output
+    assert (busy / "notes.txt").read_text() == "mine"
+    again = tmp_path / "rep"
+    assert run_cli("report", small, "--by", "model", "-o", again).exit_code == 0
+    assert (again / "differences.png").exists()
+    assert run_cli("report", small, "-o", again).exit_code == 0  # a report is rewritten, its stale figure gone
+    assert not (again / "differences.png").exists() and json.loads((again / "report.json").read_text())["by"] is None
+    result = run_cli("report", small, "--by", "colour", "-o", tmp_path / "r2")
+    assert result.exit_code == 3 and "--keep colour" in result.output
+    with pytest.raises(UsageError, match="is a file"):
+        from clave_lite.report.job import prepare_folder
+
+        prepare_folder(FIXTURE, "profile", False)
