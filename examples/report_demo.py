@@ -3,12 +3,17 @@
     python examples/report_demo.py fulcra --prompts 200 -o demo/fulcra-answers.jsonl
     python examples/report_demo.py quest100 --questions 30 -o demo/quest100-answers.jsonl   # needs openpyxl
     python examples/report_demo.py agree demo/fulcra-scores.jsonl -o docs/results/report-demo/fulcra-agreement.json
+    python examples/report_demo.py teacher demo/fulcra-scores.jsonl -o demo/vs/fulcra-deberta.jsonl
 
 ``fulcra``: GPT-4, GPT-3.5-turbo and Mistral-large answering the same SafeRLHF prompts
 (``shared/data/fulcra/evaluator_outputs``), a seeded sample of prompts, every model's answer to
 each; the text is written as FULCRA's dialogues are (``Human: ... / Bob: ...``); each row keeps
 FULCRA's own DeBERTa evaluator scores (``fulcra_scores``) so ``agree`` can set them beside ours.
 ``quest100``: the six LLMs' answers to ValueCSV's questions, for a ``csv12`` profile.
+``teacher``: FULCRA's evaluator's scores of the same answers written as a score file (its
+score thresholded as in ``agree``, the uncertain band counted unrelated; ``p_supports`` /
+``p_opposes`` are its score's positive / negative part, not probabilities), so ``report`` can
+draw the two evaluators' profiles side by side.
 """
 
 from __future__ import annotations
@@ -64,6 +69,24 @@ def quest100(questions: int, seed: int) -> list[dict]:
     return out
 
 
+def teacher_label(score: float) -> str | None:
+    if score >= 0.5:
+        return "supports"
+    if score <= -0.5:
+        return "opposes"
+    return "unrelated" if abs(score) < 0.2 else None
+
+
+def teacher(scores: Path) -> list[dict]:
+    out = []
+    for line in open(scores, encoding="utf-8"):
+        rec = json.loads(line)
+        out.append({"id": rec["id"], "model": rec["model"], "text": rec["text"], "system": "schwartz10",
+                    "scores": {v: {"label": teacher_label(s) or "unrelated", "p_supports": max(0.0, s),
+                                   "p_opposes": max(0.0, -s)} for v, s in rec["fulcra_scores"].items()}})
+    return out
+
+
 def agree(scores: Path) -> dict:
     """Per value: how often our label equals FULCRA's evaluator's, its score thresholded as in
     ``convert fulcra-teacher`` (>= 0.5 supports, <= -0.5 opposes, |s| < 0.2 unrelated; the
@@ -71,14 +94,9 @@ def agree(scores: Path) -> dict:
     pairs: dict[str, list[tuple[str, str]]] = {}
     for line in open(scores, encoding="utf-8"):
         rec = json.loads(line)
-        for value, teacher in (rec.get("fulcra_scores") or {}).items():
-            if teacher >= 0.5:
-                gold = "supports"
-            elif teacher <= -0.5:
-                gold = "opposes"
-            elif abs(teacher) < 0.2:
-                gold = "unrelated"
-            else:
+        for value, score in (rec.get("fulcra_scores") or {}).items():
+            gold = teacher_label(score)
+            if gold is None:
                 continue
             pairs.setdefault(value, []).append((gold, rec["scores"][value]["label"]))
     out = {}
@@ -98,20 +116,21 @@ def agree(scores: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["fulcra", "quest100", "agree"])
-    ap.add_argument("scores", nargs="?", type=Path, help="agree: the score JSONL (scored with --keep '*')")
+    ap.add_argument("what", choices=["fulcra", "quest100", "agree", "teacher"])
+    ap.add_argument("scores", nargs="?", type=Path, help="agree, teacher: the score JSONL (scored with --keep '*')")
     ap.add_argument("--prompts", type=int, default=200)
     ap.add_argument("--questions", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-o", "--output", type=Path, required=True)
     args = ap.parse_args()
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    if args.what in ("agree", "teacher") and args.scores is None:
+        ap.error(f"{args.what} needs the score JSONL")
     if args.what == "agree":
-        if args.scores is None:
-            ap.error("agree needs the score JSONL")
         args.output.write_text(json.dumps(agree(args.scores), indent=1) + "\n", encoding="utf-8")
         return
-    rows = fulcra(args.prompts, args.seed) if args.what == "fulcra" else quest100(args.questions, args.seed)
+    rows = {"fulcra": lambda: fulcra(args.prompts, args.seed), "quest100": lambda: quest100(args.questions, args.seed),
+            "teacher": lambda: teacher(args.scores)}[args.what]()
     with open(args.output, "w", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")

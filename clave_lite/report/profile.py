@@ -150,7 +150,8 @@ def wilson(k: int, n: int, z: float = 1.959964) -> Share:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return Share(k, n, max(0.0, centre - half), min(1.0, centre + half))
+    # clamped to contain p: at k = 0 or k = n rounding can put a bound a hair past it
+    return Share(k, n, min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def read_scores(paths: Sequence[str | Path], by: str | None = None) -> tuple[str, list[ScoreLine], list[SourceFile]]:

@@ -29,6 +29,10 @@ def test_wilson_interval_matches_the_textbook():
     assert (round(s.lo, 4), round(s.hi, 4)) == (0.4902, 0.9433)
     zero = wilson(0, 20)
     assert zero.lo == 0.0 and 0.15 < zero.hi < 0.17  # sound at 0 successes, where p ± z·se is [0, 0]
+    for n in range(1, 400):  # the interval always holds p (rounding once put lo a hair above 0 at k = 0)
+        for k in (0, 1, n // 2, n - 1, n):
+            s = wilson(k, n)
+            assert 0.0 <= s.lo <= s.p <= s.hi <= 1.0, (k, n)
 
 
 def test_differences_find_a_real_gap_and_not_noise():

@@ -212,3 +212,56 @@ def test_sigkill_then_resume_is_byte_identical_to_an_uninterrupted_run(default_m
 
 
 RESULT: dict = {}
+
+
+def test_keep_copies_input_fields_and_the_run_records_what_produced_it(default_model, tmp_path):
+    """``--keep`` carries input fields (for ``report --by``); the finished run's record says
+    which evaluator and command wrote the file; a resume with another ``--keep`` is refused."""
+    from clave_lite.runtime.output import finished_run
+
+    home, model, _ = default_model
+    env = {**os.environ, "CLAVE_LITE_HOME": str(home)}
+    src = tmp_path / "answers.jsonl"
+    src.write_text("".join(json.dumps({"id": f"a{i}", "text": t, "model": ["m1", "m2"][i % 2], "turn": i})
+                           + "\n" for i, t in enumerate(TEXTS[:4])), encoding="utf-8")
+    out = tmp_path / "scores.jsonl"
+    done = subprocess.run(_cmd(src, model, out, "--keep", "model,text"), env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], r["model"], r["text"]) for r in rows] == [(f"a{i}", ["m1", "m2"][i % 2], t)
+                                                                for i, t in enumerate(TEXTS[:4])]
+    assert "turn" not in rows[0] and list(rows[0])[:4] == ["id", "model", "text", "system"]
+    old_home = os.environ.get("CLAVE_LITE_HOME")
+    os.environ["CLAVE_LITE_HOME"] = str(home)
+    try:
+        run = finished_run(out)
+    finally:
+        if old_home is None:
+            os.environ.pop("CLAVE_LITE_HOME")
+        else:
+            os.environ["CLAVE_LITE_HOME"] = old_home
+    prov = run["state"]["provenance"]
+    assert prov["evaluator"] == str(model) and prov["base_model"] == "gemma3-270m"
+    assert prov["command"].startswith("clave-lite score ") and "--keep model,text" in prov["command"]
+    again = subprocess.run(_cmd(src, model, out, "--keep", "model", "--resume"), env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 3 and "--keep" in again.stderr
+    star = subprocess.run(_cmd(src, model, tmp_path / "all.jsonl", "--keep", "*"), env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert star.returncode == 0, star.stderr[-2000:]
+    first = json.loads((tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert (first["model"], first["turn"], first["text"]) == ("m1", 0, TEXTS[0])
+
+
+def test_keep_names_fields_and_refuses_the_lines_own_keys():
+    from clave_lite.runtime.score_job import check_keep, kept_fields
+    from clave_lite.runtime.scoring import TextRecord
+
+    rec = TextRecord("7", "hello", 1, raw={"id": 7, "text": "hello", "model": "m", "n": 2})
+    assert kept_fields(rec, ["model", "missing"]) == {"model": "m", "missing": None}
+    assert kept_fields(rec, ["*"]) == {"text": "hello", "model": "m", "n": 2}
+    line = TextRecord("1", "just a line", 1, raw="just a line")  # --format lines: only the text exists
+    assert kept_fields(line, ["text", "model"]) == {"text": "just a line", "model": None}
+    with pytest.raises(UsageError, match="--keep scores,id: are already part of every score line"):
+        check_keep(["scores", "model", "id"])
