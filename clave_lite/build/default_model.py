@@ -7,11 +7,13 @@ package small; building needs only numpy, ``gguf`` and llama.cpp, no torch and n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from clave_lite.progress import SILENT, Progress
 from clave_lite.errors import ModelError, Remedy
@@ -47,10 +49,33 @@ def default_evaluator_path(progress: Progress = SILENT) -> Path:
     target = subdir("models") / f"default-{h.hexdigest()[:12]}-{DEFAULT_QUANT}.gguf"
     if target.exists():
         return target
-    run = json.loads((d / "run.json").read_text())
-    progress.note(f"building the default evaluator into {target} (first use only) ...")
-    base = base_path(run["base"])
-    tmp = target.with_name(target.name + ".building.gguf")
-    build_evaluator(base, d / "adapter", Manifest.from_run(run), tmp, quant=DEFAULT_QUANT)
-    tmp.replace(target)
+    with _build_lock(target):  # many processes of one machine (Ray actors, server workers) build it once
+        if target.exists():
+            return target
+        run = json.loads((d / "run.json").read_text())
+        progress.note(f"building the default evaluator into {target} (first use only) ...")
+        base = base_path(run["base"])
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.building.gguf")
+        try:
+            build_evaluator(base, d / "adapter", Manifest.from_run(run), tmp, quant=DEFAULT_QUANT)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
     return target
+
+
+@contextlib.contextmanager
+def _build_lock(target: Path) -> Iterator[None]:
+    """An exclusive lock beside ``target`` (``flock``: released if the holder dies); where
+    there is no ``fcntl``, no lock: each process then builds into a file of its own."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(target.with_name(target.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

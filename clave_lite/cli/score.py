@@ -46,18 +46,21 @@ from clave_lite.cli.app import (
 @click.option("--keep", default=None, metavar="FIELDS",
               help="Copy these input fields into each output line (comma-separated; `text` always works; "
                    "'*': all), e.g. --keep model,text for `clave-lite report --by model`.")
+@click.option("--text-column", default="text", show_default=True, help="The column to score in a Parquet input.")
 @threads_option
 @gpu_option
 @provider_option
 @on_error_option
 def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
           output: Path | None, resume: bool, force: bool, batch_size: int, explain: bool, policy: Path | None,
-          rules: tuple[str, ...], keep: str | None, threads: int | None,
+          rules: tuple[str, ...], keep: str | None, text_column: str, threads: int | None,
           gpu_layers: int, provider: str, on_error: str) -> None:
     """Score texts: per value, a label and the three probabilities.
 
     INPUT is JSONL (or .csv) with `text` and optional `id` and `prompt` ('-' or
-    nothing: stdin). Output is one JSON object per text:
+    nothing: stdin), or a Parquet corpus (scored into -o FILE.parquet: every
+    input column plus "VALUE:label", "VALUE:p_supports", ... columns, streamed
+    in chunks, resumable). JSONL output is one JSON object per text:
 
     \b
       {"id": "1", "scores": {"Security": {"label": "supports", "p_supports": 0.91, ...}, ...}}
@@ -70,6 +73,7 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
       clave-lite score texts.csv -o scores.jsonl --resume   # after a crash or kill
       clave-lite score --model mine.gguf --explain texts.jsonl  # + the model's own concepts
       clave-lite score answers.jsonl --keep model,text -o s.jsonl && clave-lite report s.jsonl --by model -o rep
+      clave-lite score corpus.parquet -o scores.parquet [--resume]   # flat memory (pip install 'clave-lite[parquet]')
     """
     from clave_lite.runtime.score_job import ScoreOptions, score_file
 
@@ -78,6 +82,7 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
                         resume=resume, force=force, batch_size=batch_size, explain=explain, policy=policy,
                         rules=rules, threads=threads, command=shlex.join(["clave-lite", *sys.argv[1:]]),
                         keep=tuple(k.strip() for k in keep.split(",") if k.strip()) if keep else (),
+                        text_column=text_column,
                         gpu_layers=gpu_layers, provider=provider, on_error=on_error)
     report = score_file(opts, Bars())
     skipped = report_problems(list(report.problems))

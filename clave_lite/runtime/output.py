@@ -77,7 +77,7 @@ _WHAT = {"input_sha256": "input texts or ids", "texts": "number of input texts",
          "policy": "policy (--policy, --rule)", "keep": "--keep", "batch_size": "--batch-size"}
 
 
-def _finished_record(output: Path) -> Path:
+def finished_record_path(output: Path) -> Path:
     """Where the state of a finished run into ``output`` is kept (keyed by its absolute path)."""
     from clave_lite.paths import subdir
 
@@ -85,7 +85,7 @@ def _finished_record(output: Path) -> Path:
     return subdir("runs") / f"{key}.json"
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -98,8 +98,8 @@ def finished_run(output: str | Path) -> dict[str, Any] | None:
     or None when there is none or the file changed since."""
     path = Path(output)
     try:
-        record = json.loads(_finished_record(path).read_text(encoding="utf-8"))
-        if record.get("output_sha256") == _file_sha256(path):
+        record = json.loads(finished_record_path(path).read_text(encoding="utf-8"))
+        if record.get("output_sha256") == file_sha256(path):
             return record
     except (OSError, ValueError, AttributeError):
         pass
@@ -178,12 +178,12 @@ class ScoreOutput:
         finished = not self.state_file.exists() and len(complete) == len(ids) and not lines[-1]
         source = self.state_file
         if finished:  # a finished run: its state was moved to the user directory
-            source = _finished_record(self.path)
+            source = finished_record_path(self.path)
             try:
                 record = json.loads(source.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 record = None
-            if not record or record.get("output_sha256") != _file_sha256(self.path):
+            if not record or record.get("output_sha256") != file_sha256(self.path):
                 raise DataError(f"{self.path}: a complete output, but no record of the run that wrote it (or the "
                                 "file changed since), so it cannot be checked against this input, evaluator and "
                                 "options", remedies=(Remedy("force", True, "to score it again"),))
@@ -239,8 +239,8 @@ class ScoreOutput:
             except (OSError, ValueError):
                 state = None
             if state is not None:
-                record = {"output": str(self.path.resolve()), "output_sha256": _file_sha256(self.path), "state": state}
-                write_text_atomic(_finished_record(self.path), json.dumps(record, indent=1) + "\n")
+                record = {"output": str(self.path.resolve()), "output_sha256": file_sha256(self.path), "state": state}
+                write_text_atomic(finished_record_path(self.path), json.dumps(record, indent=1) + "\n")
             self.state_file.unlink(missing_ok=True)
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from clave_lite.core.jsonl import ProblemLog
-from clave_lite.errors import Problem, UsageError
+from clave_lite.errors import Problem, Remedy, UsageError
 from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.evaluator import ModelOptions
 
@@ -43,6 +43,8 @@ class ScoreOptions(ModelOptions):
     e.g. for ``clave-lite report --by model``."""
     command: str | None = None
     """How this run was invoked; kept with the finished run's record, for reports."""
+    text_column: str = "text"
+    """The column to score in a Parquet input."""
 
 
 RESERVED_FIELDS = ("id", "system", "scores", "flagged", "fired", "explanations", "truncated_tokens")
@@ -101,10 +103,18 @@ def score_record(text_id: str, system: str, result, explanations: dict[str, str]
 def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     """Score every text of ``opts.input`` into ``opts.output`` (refused before any work when it
     exists and neither ``resume`` nor ``force`` is set)."""
+    from clave_lite.runtime.batch_scoring import score_texts
     from clave_lite.runtime.output import ScoreOutput, run_state
     from clave_lite.runtime.policy import Policy, load_policy
     from clave_lite.runtime.scoring import read_texts
 
+    from clave_lite.runtime.parquet_job import is_parquet, score_parquet
+
+    if is_parquet(Path(opts.input)):  # a corpus: streamed by chunks into a Parquet file (same core)
+        return score_parquet(opts, progress)
+    if is_parquet(opts.output):
+        raise UsageError("a Parquet output is written from a Parquet input; JSONL and CSV are scored into JSONL",
+                         remedies=(Remedy("output", "SCORES.jsonl"),))
     check_keep(opts.keep)
     writer = ScoreOutput(opts.output, resume=opts.resume, force=opts.force)
     policy = load_policy(opts.policy, opts.rules) if opts.policy or opts.rules else None
@@ -132,14 +142,12 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
             progress.note(f"resuming {opts.output}: {done} of {len(records)} texts already scored")
         todo, truncated = records[done:], 0
         progress.start("scoring", len(todo))
-        for rec, result in zip(todo, evaluator.iter_scores([r.text for r in todo], names, sys_.name, opts.batch_size)):
-            explanations = None
-            if opts.explain:
-                decided = {v.value: v.label for v in result.scores if v.label != "unrelated"}
-                explanations = evaluator.explain(rec.text, decided, sys_.name)
+        scored = score_texts(evaluator, [r.text for r in todo], names, sys_.name, opts.batch_size, opts.explain)
+        for rec, s in zip(todo, scored):  # the one scoring core (also tables and Ray Data)
+            result = s.result
             decision = policy.decide(result.scores) if policy else None
             fields = kept_fields(rec, opts.keep) if opts.keep else None
-            writer.write(score_record(rec.id, sys_.name, result, explanations, decision, fields))
+            writer.write(score_record(rec.id, sys_.name, result, s.explanations, decision, fields))
             truncated += bool(result.truncated_tokens)
             progress.advance(1)
         progress.finish()
