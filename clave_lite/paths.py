@@ -7,8 +7,10 @@ cache live there, so deleting it costs only rebuild time, never the user's own f
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 HOME_ENV = "CLAVE_LITE_HOME"
 
@@ -30,3 +32,21 @@ def subdir(name: str) -> Path:
     path = user_dir() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def file_lock(target: Path) -> Iterator[None]:
+    """An exclusive lock beside ``target`` (``flock``: released if the holder dies); where
+    there is no ``fcntl``, no lock (callers then write into files of their own and rename).
+    Many processes of one machine (Ray actors, server workers) build a file once this way."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(target.with_name(target.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -7,18 +7,17 @@ package small; building needs only numpy, ``gguf`` and llama.cpp, no torch and n
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from clave_lite.progress import SILENT, Progress
 from clave_lite.errors import ModelError, Remedy
 from clave_lite.formats.manifest import Manifest
-from clave_lite.paths import subdir
+from clave_lite.paths import file_lock, subdir
 
 DEFAULT_QUANT = "q8_0"
 
@@ -49,7 +48,7 @@ def default_evaluator_path(progress: Progress = SILENT) -> Path:
     target = subdir("models") / f"default-{h.hexdigest()[:12]}-{DEFAULT_QUANT}.gguf"
     if target.exists():
         return target
-    with _build_lock(target):  # many processes of one machine (Ray actors, server workers) build it once
+    with file_lock(target):  # many processes of one machine (Ray actors, server workers) build it once
         if target.exists():
             return target
         run = json.loads((d / "run.json").read_text())
@@ -62,20 +61,3 @@ def default_evaluator_path(progress: Progress = SILENT) -> Path:
         finally:
             tmp.unlink(missing_ok=True)
     return target
-
-
-@contextlib.contextmanager
-def _build_lock(target: Path) -> Iterator[None]:
-    """An exclusive lock beside ``target`` (``flock``: released if the holder dies); where
-    there is no ``fcntl``, no lock: each process then builds into a file of its own."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    with open(target.with_name(target.name + ".lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -47,13 +47,21 @@ from clave_lite.cli.app import (
               help="Copy these input fields into each output line (comma-separated; `text` always works; "
                    "'*': all), e.g. --keep model,text for `clave-lite report --by model`.")
 @click.option("--text-column", default="text", show_default=True, help="The column to score in a Parquet input.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Score a Parquet file or folder on Ray Data: a running cluster's ADDRESS (ray://host:10001, "
+                   "auto), or a local Ray with no ADDRESS; -o names the output folder. Needs the ray extra.")
+@click.option("--actors", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --ray: scoring actors (each loads the evaluator once).")
+@click.option("--cpus-per-actor", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --ray: CPUs each actor reserves; llama.cpp runs that many threads.")
 @threads_option
 @gpu_option
 @provider_option
 @on_error_option
 def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
           output: Path | None, resume: bool, force: bool, batch_size: int, explain: bool, policy: Path | None,
-          rules: tuple[str, ...], keep: str | None, text_column: str, threads: int | None,
+          rules: tuple[str, ...], keep: str | None, text_column: str, ray_address: str | None, actors: int,
+          cpus_per_actor: int, threads: int | None,
           gpu_layers: int, provider: str, on_error: str) -> None:
     """Score texts: per value, a label and the three probabilities.
 
@@ -77,6 +85,11 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
     """
     from clave_lite.runtime.score_job import ScoreOptions, score_file
 
+    if ray_address is not None:
+        _score_on_ray(input_path, output, ray_address, model_path, system_name, values, explain, text_column,
+                      batch_size, actors, cpus_per_actor, resume, policy, rules, keep)
+        return
+
     opts = ScoreOptions(input=input_path, model=model_path, system=system_name,
                         values=tuple(v.strip() for v in values.split(",")) if values else (), output=output,
                         resume=resume, force=force, batch_size=batch_size, explain=explain, policy=policy,
@@ -91,3 +104,25 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
                    "tokens and were scored on their head and tail (see truncated_tokens)", err=True)
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
+
+
+def _score_on_ray(input_path: Path, output: Path | None, address: str, model_path: Path | None,
+                  system_name: str | None, values: str | None, explain: bool, text_column: str, batch_size: int,
+                  actors: int, cpus_per_actor: int, resume: bool, policy: Path | None, rules: tuple[str, ...],
+                  keep: str | None) -> None:
+    from clave_lite.engines.ray_data import score_files_on_ray
+
+    if output is None:
+        raise errors.UsageError("--ray writes a folder of Parquet files", remedies=(errors.Remedy("output", "DIR"),))
+    if resume or policy or rules or keep:
+        raise errors.UsageError("--ray runs a whole dataset as one Ray job: no --resume (Ray retries failed "
+                                "tasks itself), --policy, --rule or --keep (every input column is kept)")
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("batch_size") == click.core.ParameterSource.DEFAULT:
+        batch_size = 1  # each text decoded alone: equal to a single-process `score --batch-size 1`
+    done = score_files_on_ray(input_path, output, None if address == "local" else address, model=model_path,
+                              system=system_name, values=tuple(v.strip() for v in values.split(",")) if values else (),
+                              explain=explain, text_column=text_column, batch_size=batch_size, actors=actors,
+                              cpus_per_actor=cpus_per_actor)
+    click.echo(f"{done['rows']} rows scored on Ray ({actors} actor(s) x {cpus_per_actor} CPU) in "
+               f"{done['seconds']} s -> {done['output']}", err=True)

@@ -52,13 +52,12 @@ def node_local_copy(model_ref: Any, sha256: str) -> Path:
 
     import ray
 
-    from clave_lite.build.default_model import _build_lock
-    from clave_lite.paths import subdir
+    from clave_lite.paths import file_lock, subdir
 
     target = subdir("models") / f"shipped-{sha256[:16]}.gguf"
     if target.exists():
         return target
-    with _build_lock(target):
+    with file_lock(target):
         if not target.exists():
             tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
             tmp.write_bytes(ray.get(model_ref))
@@ -92,3 +91,26 @@ def score_dataset(ds: Any, model: str | Path | None = None, *, system: str | Non
     rows = max(batch_size, rows_per_call - rows_per_call % batch_size)  # a multiple of the decode batch
     return ds.map_batches(RayScorer, fn_constructor_kwargs={"opts": opts, "model_ref": model_ref, "model_sha256": sha},
                           batch_size=rows, batch_format="pyarrow", concurrency=actors, num_cpus=cpus_per_actor)
+
+
+def score_files_on_ray(source: str | Path, output: str | Path, address: str | None = None, *,
+                       model: str | Path | None = None, system: str | None = None, values: Sequence[str] = (),
+                       explain: bool = False, text_column: str = "text", batch_size: int = 1, actors: int = 1,
+                       cpus_per_actor: int = 1, ship: str = "path") -> dict[str, Any]:
+    """``clave-lite score CORPUS --ray [ADDRESS]``: read a Parquet file or folder (any path Ray
+    reads: local, NFS, s3://...), score it on the cluster at ``address`` (None: a local Ray on
+    this machine), write a folder of Parquet files. Returns what was done."""
+    import time
+
+    ray = require("ray", "ray")
+    t0 = time.monotonic()
+    if not ray.is_initialized():
+        ray.init(address=address if address not in (None, "local") else None, include_dashboard=False,
+                 log_to_driver=False)
+    ds = ray.data.read_parquet(str(source))
+    scored = score_dataset(ds, model, system=system, values=values, explain=explain, text_column=text_column,
+                           batch_size=batch_size, actors=actors, cpus_per_actor=cpus_per_actor, ship=ship)
+    scored.write_parquet(str(output))
+    return {"input": str(source), "output": str(output), "rows": scored.count(), "actors": actors,
+            "cpus_per_actor": cpus_per_actor, "seconds": round(time.monotonic() - t0, 1),
+            "cluster_cpus": ray.cluster_resources().get("CPU")}

@@ -5,7 +5,8 @@
 2. Outside ``clave_lite.export`` (the bake extra) nothing imports torch, transformers, peft,
    optimum or ``clave_lite.export`` at module level: scoring never pays for them.
 3. Only ``clave_lite.cli`` knows about click.
-4. Only ``clave_lite.report`` imports matplotlib and Jinja2, and only inside functions.
+4. Only ``clave_lite.report`` imports matplotlib and Jinja2, only ``clave_lite.engines`` imports
+   Ray, and pyarrow, pandas and Ray are imported only inside functions.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from support import REPO
 
 RANKS = {
     "base": 0, "models": 0, "core": 1, "formats": 2, "runtime": 3, "build": 4, "evaluation": 5,
-    "datasets": 6, "calibration": 6, "adapt": 6, "report": 6, "export": 7, "cli": 8, "api": 9,
+    "datasets": 6, "calibration": 6, "adapt": 6, "report": 6, "engines": 6, "export": 7, "cli": 8, "api": 9,
 }
 """``base``: the top-level modules (errors, paths, progress, options); ``models``: the shipped weights;
 ``api``: ``clave_lite/__init__.py`` (the public names, imported lazily) and ``__main__``."""
 BASE_MODULES = {"errors", "paths", "progress", "options"}
+LAZY = ("pyarrow", "pandas", "ray")
+"""Tables and Ray (the parquet / ray extras): imported inside functions only, anywhere."""
 PLOTTING = ("matplotlib", "jinja2")
 """The report extra: only ``clave_lite.report`` imports them, inside the functions that draw."""
 HEAVY = ("torch", "transformers", "peft", "optimum", "onnx", "clave_lite.export")
@@ -83,6 +86,10 @@ def violations(module: str, source: str) -> list[str]:
         if layer != "export" and top_level and (target in HEAVY or target.split(".")[0] in HEAVY[:-1]
                                                 or target.startswith("clave_lite.export.")):
             out.append(f"{where}: imports {target} at module level (only clave_lite.export may)")
+        if target.split(".")[0] in LAZY and top_level:
+            out.append(f"{where}: imports {target} at module level (an optional extra: import it where it is used)")
+        if target.split(".")[0] == "ray" and layer != "engines":
+            out.append(f"{where}: imports ray outside clave_lite.engines")
         if target.split(".")[0] in PLOTTING and (layer != "report" or top_level):
             out.append(f"{where}: imports {target} outside a function of clave_lite.report (the report extra)")
         if target.split(".")[0] == "click" and layer != "cli":
@@ -124,6 +131,9 @@ def test_the_code_keeps_the_import_rules():
     ("clave_lite.report.figures", "import matplotlib\n", "outside a function of clave_lite.report"),
     ("clave_lite.runtime.scoring", "def f():\n    import jinja2\n", "outside a function of clave_lite.report"),
     ("clave_lite.report.job", "from clave_lite.adapt.job import adapt\n", "same rank"),
+    ("clave_lite.runtime.batch_scoring", "import pyarrow\n", "optional extra"),
+    ("clave_lite.runtime.parquet_job", "def f():\n    import ray\n", "ray outside"),
+    ("clave_lite.engines.ray_data", "from clave_lite.report.job import build_report\n", "same rank"),
     ("clave_lite.runtime.evaluator", "from clave_lite.export.reference import TorchBackend\n", "at module level"),
 ])
 def test_the_checker_catches_each_kind_of_break(module, source, expected):
