@@ -47,6 +47,8 @@ from clave_lite.cli.app import (
               help="Copy these input fields into each output line (comma-separated; `text` always works; "
                    "'*': all), e.g. --keep model,text for `clave-lite report --by model`.")
 @click.option("--text-column", default="text", show_default=True, help="The column to score in a Parquet input.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Parquet: rows per part written (a multiple of --batch-size): what a killed run can lose.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Score a Parquet file or folder on Ray Data: a running cluster's ADDRESS (ray://host:10001, "
                    "auto), or a local Ray with no ADDRESS; -o names the output folder. Needs the ray extra.")
@@ -60,8 +62,8 @@ from clave_lite.cli.app import (
 @on_error_option
 def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
           output: Path | None, resume: bool, force: bool, batch_size: int, explain: bool, policy: Path | None,
-          rules: tuple[str, ...], keep: str | None, text_column: str, ray_address: str | None, actors: int,
-          cpus_per_actor: int, threads: int | None,
+          rules: tuple[str, ...], keep: str | None, text_column: str, chunk_rows: int, ray_address: str | None,
+          actors: int, cpus_per_actor: int, threads: int | None,
           gpu_layers: int, provider: str, on_error: str) -> None:
     """Score texts: per value, a label and the three probabilities.
 
@@ -95,7 +97,7 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
                         resume=resume, force=force, batch_size=batch_size, explain=explain, policy=policy,
                         rules=rules, threads=threads, command=shlex.join(["clave-lite", *sys.argv[1:]]),
                         keep=tuple(k.strip() for k in keep.split(",") if k.strip()) if keep else (),
-                        text_column=text_column,
+                        text_column=text_column, chunk_rows=chunk_rows,
                         gpu_layers=gpu_layers, provider=provider, on_error=on_error)
     report = score_file(opts, Bars())
     skipped = report_problems(list(report.problems))

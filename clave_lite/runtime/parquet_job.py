@@ -84,7 +84,7 @@ def input_digest(source: Any, text_column: str, rows: int) -> str:
 def score_parquet(opts: Any, progress: Progress = SILENT) -> Any:
     """``opts``: :class:`~clave_lite.runtime.score_job.ScoreOptions` with a Parquet input and
     output; returns its :class:`~clave_lite.runtime.score_job.ScoreReport`."""
-    from clave_lite.runtime.batch_scoring import TableOptions, TableScorer
+    from clave_lite.runtime.batch_scoring import TRUNCATED_COLUMN, TableOptions, TableScorer
     from clave_lite.runtime.output import file_sha256, finished_record_path, model_fingerprint, state_path
     from clave_lite.runtime.score_job import ScoreReport, provenance
 
@@ -94,7 +94,7 @@ def score_parquet(opts: Any, progress: Progress = SILENT) -> Any:
     source = _open(Path(opts.input))
     if opts.text_column not in source.schema_arrow.names:
         raise DataError(f"{opts.input}: no column {opts.text_column!r} (columns: {', '.join(source.schema_arrow.names)})")
-    rows = chunk_size(opts.batch_size)
+    rows = chunk_size(opts.batch_size, opts.chunk_rows)
     evaluator = opts.load(progress)
     try:
         scorer = TableScorer(TableOptions(model=opts.model, system=opts.system, values=opts.values,
@@ -119,7 +119,7 @@ def score_parquet(opts: Any, progress: Progress = SILENT) -> Any:
             if i * rows < done:
                 continue
             table = scorer.score_table(chunk, first_row=i * rows)
-            truncated += sum(1 for t in table.column("truncated_tokens").to_pylist() if t)
+            truncated += sum(1 for t in table.column(TRUNCATED_COLUMN).to_pylist() if t)
             tmp = parts / f".part-{i:06d}.tmp"
             pq.write_table(table, tmp)
             _fsync(tmp)
@@ -152,9 +152,14 @@ def _check_options(opts: Any) -> Path:
     if opts.resume and opts.force:
         raise UsageError("resume and force exclude each other", remedies=(Remedy("resume"), Remedy("force")))
     out = Path(opts.output)
-    if out.exists() and not opts.resume and not opts.force:
-        raise UsageError(f"{out} already exists", path=out, remedies=(
-            Remedy("resume", True, "to continue the run that wrote it"), Remedy("force", True, "to overwrite it")))
+    parts = out.with_name(out.name + PARTS_SUFFIX)
+    if not opts.resume and not opts.force:
+        if out.exists():
+            raise UsageError(f"{out} already exists", path=out, remedies=(
+                Remedy("resume", True, "to continue the run that wrote it"), Remedy("force", True, "to overwrite it")))
+        if parts.is_dir() and any(parts.iterdir()):  # a killed run's finished chunks: never thrown away unasked
+            raise UsageError(f"{parts} holds the scored parts of an interrupted run into {out}", path=out, remedies=(
+                Remedy("resume", True, "to continue it"), Remedy("force", True, "to start over")))
     return out
 
 

@@ -45,6 +45,9 @@ class ScoreOptions(ModelOptions):
     """How this run was invoked; kept with the finished run's record, for reports."""
     text_column: str = "text"
     """The column to score in a Parquet input."""
+    chunk_rows: int = 256
+    """Parquet: rows per written part (rounded up to a multiple of ``batch_size``): what a
+    killed run can lose, and about what is held in memory."""
 
 
 RESERVED_FIELDS = ("id", "system", "scores", "flagged", "fired", "explanations", "truncated_tokens")
