@@ -88,3 +88,13 @@ def default_model(tmp_path_factory):
         else:
             os.environ["CLAVE_LITE_HOME"] = old
     return home, path, list(attempts)
+
+
+@pytest.fixture(scope="session")
+def tiny_evaluator(tmp_path_factory):
+    """A 2-layer random Gemma 3 with the real vocabulary, made a schwartz10 evaluator without
+    training (built once per test session; needs torch)."""
+    pytest.importorskip("torch")
+    from support.tiny_models import tiny_evaluator_file
+
+    return tiny_evaluator_file(tmp_path_factory.mktemp("tiny-evaluator"))

@@ -125,15 +125,6 @@ def _labels(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def tiny_evaluator(tmp_path_factory) -> Path:
-    """A 2-layer random Gemma 3 with the real vocabulary, made an evaluator without training."""
-    pytest.importorskip("torch")
-    from support.tiny_models import tiny_evaluator_file
-
-    return tiny_evaluator_file(tmp_path_factory.mktemp("adapt-tiny"))
-
-
 @pytest.fixture
 def toy_inputs(tmp_path) -> tuple[Path, Path]:
     """The toy system file and its labelled tuples."""

@@ -18,14 +18,6 @@ TEXTS = ["I always keep my promises to my friends.", "Stealing from the shop was
          "She started her own company at twenty.", "They mocked the old traditions of the village."]
 
 
-@pytest.fixture(scope="module")
-def tiny_evaluator(tmp_path_factory):
-    pytest.importorskip("torch")
-    from support.tiny_models import tiny_evaluator_file
-
-    return tiny_evaluator_file(tmp_path_factory.mktemp("report-tiny"))
-
-
 def test_eval_report_with_baselines_and_injection(tiny_evaluator, tmp_path, run_cli):
     pytest.importorskip("sklearn")
     labels = ["unrelated", "supports", "opposes"]
