@@ -69,3 +69,19 @@ def test_default_sees_benevolence_in_volunteering(default_scores):
 def test_default_sees_conformity_and_self_direction(default_scores):
     assert default_scores["obey-rules"]["Conformity"]["label"] == "supports"
     assert default_scores["adventure"]["Self-direction"]["label"] == "supports"
+
+
+def test_file_lock_makes_concurrent_builders_wait(tmp_path):
+    """The default evaluator's build lock (one build per machine, however many actors start):
+    while one holder has it, another open of the same lock cannot take it."""
+    import fcntl
+
+    from clave_lite.paths import file_lock
+
+    target = tmp_path / "model.gguf"
+    with file_lock(target):
+        with open(target.with_name(target.name + ".lock"), "a") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(target.with_name(target.name + ".lock"), "a") as other:  # released: free to take
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
