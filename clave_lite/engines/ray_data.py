@@ -13,6 +13,10 @@ that loads the evaluator once per actor and calls the same core as ``clave-lite 
   the driver puts the file once; each node writes it once to its clave-lite home, under a lock,
   and its actors load that copy). Without ``model`` the embedded default evaluator is built on
   first use, once per node (a file lock), not once per actor.
+* **CPUs for the rest of the pipeline.** The actors reserve ``actors × cpus_per_actor`` CPUs;
+  the tasks that feed them (listing and reading Parquet) need a CPU too, or Ray waits for one
+  that never frees. ``score --ray`` refuses to take every CPU; with a dataset of your own, leave
+  one free (an in-memory dataset, ``from_arrow``/``from_items``, has no such tasks).
 * **Equal results.** llama.cpp's numbers depend a little on which texts share a decode, and Ray
   decides the batches. With ``batch_size=1`` (the default here) each text is decoded alone, so
   the result equals ``clave-lite score --batch-size 1`` exactly, however Ray splits the data;
@@ -26,10 +30,13 @@ import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
-from clave_lite.errors import UsageError, require
+from clave_lite.errors import Remedy, UsageError, require
 from clave_lite.runtime.batch_scoring import TableOptions, TableScorer
 
 SHIP = ("path", "object-store")
+READ_CPUS = 0.1
+"""CPUs a Parquet read task reserves: a sliver, so reads still run when the scoring actors hold
+every CPU (with a whole CPU each, ``actors × cpus_per_actor`` = all CPUs would starve them)."""
 
 
 class RayScorer:
@@ -107,7 +114,12 @@ def score_files_on_ray(source: str | Path, output: str | Path, address: str | No
     if not ray.is_initialized():
         ray.init(address=address if address not in (None, "local") else None, include_dashboard=False,
                  log_to_driver=False)
-    ds = ray.data.read_parquet(str(source))
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if actors * cpus_per_actor >= cpus:
+        raise UsageError(f"{actors} actor(s) x {cpus_per_actor} CPU would hold all {cpus:g} CPUs of the cluster, and "
+                         "Ray's file listing and reading need one: leave at least one CPU free",
+                         remedies=(Remedy("actors", max(1, int(cpus - 1) // cpus_per_actor)),))
+    ds = ray.data.read_parquet(str(source), num_cpus=READ_CPUS)
     scored = score_dataset(ds, model, system=system, values=values, explain=explain, text_column=text_column,
                            batch_size=batch_size, actors=actors, cpus_per_actor=cpus_per_actor, ship=ship)
     scored.write_parquet(str(output))
