@@ -25,9 +25,8 @@ import sys
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-FULCRA_ORDER = ("Self-direction", "Stimulation", "Hedonism", "Achievement", "Power", "Security",
-                "Tradition", "Conformity", "Benevolence", "Universalism")
-"""Order of ``value_reward`` (shared/data/fulcra/SOURCE.md)."""
+from clave_lite.datasets.convert import FULCRA_SCORE_ORDER as FULCRA_ORDER  # noqa: E402  (value_reward's order)
+from clave_lite.datasets.convert import teacher_label  # noqa: E402  (convert fulcra-teacher's thresholds)
 MODELS = {"harmless_test_openai_gpt-4.jsonl": "gpt-4", "harmless_test_openai_gpt-35-turbo.jsonl": "gpt-3.5-turbo",
           "harmless_test_mistral_mistral-large-latest.jsonl": "mistral-large"}
 
@@ -67,14 +66,6 @@ def quest100(questions: int, seed: int) -> list[dict]:
                 out.append({"id": f"{model}-{i + 1}", "model": model, "prompt_id": i + 1,
                             "text": f"{quest}\n{str(answer).strip()}"})
     return out
-
-
-def teacher_label(score: float) -> str | None:
-    if score >= 0.5:
-        return "supports"
-    if score <= -0.5:
-        return "opposes"
-    return "unrelated" if abs(score) < 0.2 else None
 
 
 def teacher(scores: Path) -> list[dict]:

@@ -236,6 +236,15 @@ TEACHER_SUPPORTS, TEACHER_OPPOSES, TEACHER_UNRELATED = 0.5, -0.5, 0.2
 unrelated; a score in between is an uncertain teacher and gives no tuple (1.5 % of scores)."""
 
 
+def teacher_label(score: float) -> str | None:
+    """The label a teacher score in [-1, 1] stands for; None in the uncertain band."""
+    if score >= TEACHER_SUPPORTS:
+        return "supports"
+    if score <= TEACHER_OPPOSES:
+        return "opposes"
+    return "unrelated" if abs(score) < TEACHER_UNRELATED else None
+
+
 def convert_fulcra_teacher(paths: list[Path], on_error: str = "stop") -> Converted:
     """FULCRA's DeBERTa evaluator outputs (machine labels, for distillation): one answer to a
     prompt, with ``value_reward`` scores on the 10 Schwartz values, thresholded to labels. The
@@ -256,13 +265,8 @@ def convert_fulcra_teacher(paths: list[Path], on_error: str = "stop") -> Convert
         text = f"Human: {prompt.strip()}\nBob: {answer.strip()}"
         row_id = f"teacher-{Path(source).stem}-{lineno}"
         for name, score in zip(FULCRA_SCORE_ORDER, scores):
-            if score >= TEACHER_SUPPORTS:
-                label = "supports"
-            elif score <= TEACHER_OPPOSES:
-                label = "opposes"
-            elif abs(score) < TEACHER_UNRELATED:
-                label = "unrelated"
-            else:
+            label = teacher_label(score)
+            if label is None:
                 continue
             out.append(LabelledTuple(text, system.get(name).name, label, row_id, system.name))
     return out, log.problems
