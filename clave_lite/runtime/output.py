@@ -42,9 +42,14 @@ def input_digest(records: Sequence[Any]) -> str:
     """sha256 over the (id, text) of every record, in order: what "the same input" means."""
     h = hashlib.sha256()
     for r in records:
-        h.update(json.dumps([r.id, r.text], ensure_ascii=False).encode("utf-8", "surrogatepass"))
-        h.update(b"\n")
+        digest_row(h, r.id, r.text)
     return h.hexdigest()
+
+
+def digest_row(h: Any, text_id: str, text: Any) -> None:
+    """One input row's part of :func:`input_digest` (the Parquet path hashes its rows the same way)."""
+    h.update(json.dumps([text_id, text], ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    h.update(b"\n")
 
 
 def model_fingerprint(evaluator: Any) -> dict[str, Any]:

@@ -69,6 +69,8 @@ def _open(path: Path) -> Any:
 
 def input_digest(source: Any, text_column: str, rows: int) -> str:
     """sha256 over (id, text) of every row, in order (the id column when there is one)."""
+    from clave_lite.runtime.output import digest_row
+
     names = source.schema_arrow.names
     cols = [text_column] + (["id"] if "id" in names else [])
     h = hashlib.sha256()
@@ -76,7 +78,7 @@ def input_digest(source: Any, text_column: str, rows: int) -> str:
     for table in chunks(source, rows, cols):
         ids = table.column("id").to_pylist() if "id" in cols else range(n + 1, n + table.num_rows + 1)
         for i, t in zip(ids, table.column(text_column).to_pylist()):
-            h.update(json.dumps([str(i), t], ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
+            digest_row(h, str(i), t)
         n += table.num_rows
     return h.hexdigest()
 
