@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The accuracy protocol of docs/accuracy.md for one training-stage candidate, beside an incumbent
+# evaluator, on validation carved from the training files only (no dev split is read here).
+#
+#   benchmarks/candidate_protocol.sh RUN_DIR INCUMBENT.gguf DATA_DIR OUT_DIR
+#
+# DATA_DIR holds the files docs/accuracy.md makes: fulcra-fit, fulcra-valcarve, touche-fit,
+# touche-valcarve-tuneA and touche-valcarve-selB (.jsonl). Writes OUT_DIR/*.json.
+set -euo pipefail
+run=$1; incumbent=$2; data=$3; out=$4
+mkdir -p "$out"
+cand="$out/candidate-q8_0.gguf"
+# Decision biases (and the temperature) are tuned on FULCRA's carved dialogues and Touché half A only;
+# Touché is then judged on half B, which no bias saw.
+cat "$data/fulcra-valcarve.jsonl" "$data/touche-valcarve-tuneA.jsonl" > "$out/tune.jsonl"
+[ -s "$cand" ] || clave-lite export "$run" -o "$cand" --tune "$out/tune.jsonl" --json > "$out/export.json"
+for who in candidate incumbent; do
+  model=$cand; [ "$who" = incumbent ] && model=$incumbent
+  clave-lite eval "$data/touche-valcarve-selB.jsonl" --model "$model" --baselines majority,tfidf \
+    --train "$data/touche-fit.jsonl" --json > "$out/touche-selB-$who.json"
+  clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" --baselines majority,tfidf \
+    --train "$data/fulcra-fit.jsonl" --json > "$out/fulcra-valcarve-$who.json"
+  # Injection flip rates per attack family on the first 40 carved FULCRA dialogues.
+  clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" --limit 40 --inject --json \
+    > "$out/inject-$who.json"
+done
