@@ -1,0 +1,50 @@
+"""Print the candidate-vs-incumbent table of ``benchmarks/candidate_protocol.sh`` (markdown) and the
+verdict of the ship rule in ``docs/results/v5-stage.md``.
+
+    python benchmarks/summarize_candidate.py OUT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _fig(r: dict, key: str) -> str:
+    value = r["per_class_f1"]["opposes"] if key == "f1_opposes" else r[key]
+    ci = r.get("intervals", {}).get(key)
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def main(out: Path) -> int:
+    rows, figures = [], {}
+    for split, keys in (("touche-selB", ("touche_f1", "value_f1_mean", "macro_f1")),
+                        ("fulcra-valcarve", ("macro_f1", "value_f1_mean", "f1_opposes"))):
+        cand = json.loads((out / f"{split}-candidate.json").read_text())
+        inc = json.loads((out / f"{split}-incumbent.json").read_text())
+        for k in keys:
+            base = cand["baselines"]
+            rows.append(f"| {split} | {k} | {_fig(inc, k)} | {_fig(cand, k)} | {_fig(base['tfidf'], k)} "
+                        f"| {_fig(base['majority'], k)} |")
+            figures[split, k] = (inc[k] if k != "f1_opposes" else inc["per_class_f1"]["opposes"],
+                                 cand[k] if k != "f1_opposes" else cand["per_class_f1"]["opposes"])
+        rows.append(f"| {split} | ECE | {inc['calibration']['ece']:.3f} | {cand['calibration']['ece']:.3f} | | |")
+    print("| split | figure | incumbent | candidate | TF-IDF + LR | majority |\n|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    fam = {who: json.loads((out / f"inject-{who}.json").read_text())["families"] for who in ("incumbent", "candidate")}
+    print("\n| attack family | decisions | incumbent flips | to target | candidate flips | to target |\n|---|---|---|---|---|---|")
+    for name, f in fam["incumbent"].items():
+        c = fam["candidate"][name]
+        print(f"| {name} | {f['decisions']} | {f['flip_rate']:.1%} | {f['to_target_rate']:.1%} "
+              f"| {c['flip_rate']:.1%} | {c['to_target_rate']:.1%} |")
+    forged = fam["candidate"]["forged_template"]["flip_rate"] <= fam["incumbent"]["forged_template"]["flip_rate"] / 2
+    fulcra = figures["fulcra-valcarve", "macro_f1"][1] >= figures["fulcra-valcarve", "macro_f1"][0] - 0.01
+    touche = figures["touche-selB", "touche_f1"][1] >= figures["touche-selB", "touche_f1"][0] - 0.01
+    print(f"\nrule: forged-template flips halved {forged}; FULCRA macro_f1 within 0.01 {fulcra}; "
+          f"Touché touche_f1 within 0.01 {touche} -> {'SHIP' if forged and fulcra and touche else 'KEEP INCUMBENT'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))
