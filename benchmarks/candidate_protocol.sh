@@ -15,11 +15,13 @@ cand="$out/candidate-q8_0.gguf"
 cat "$data/fulcra-valcarve.jsonl" "$data/touche-valcarve-tuneA.jsonl" > "$out/tune.jsonl"
 [ -s "$cand" ] || clave-lite export "$run" -o "$cand" --tune "$out/tune.jsonl" --json > "$out/export.json"
 for who in candidate incumbent; do
-  model=$cand; [ "$who" = incumbent ] && model=$incumbent
-  clave-lite eval "$data/touche-valcarve-selB.jsonl" --model "$model" --baselines majority,tfidf \
-    --train "$data/touche-fit.jsonl" --json > "$out/touche-selB-$who.json"
-  clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" --baselines majority,tfidf \
-    --train "$data/fulcra-fit.jsonl" --json > "$out/fulcra-valcarve-$who.json"
+  model=$cand; anchors=(--baselines majority,tfidf)
+  # the anchors are trained and scored once, beside the candidate (same texts for both models)
+  [ "$who" = incumbent ] && model=$incumbent && anchors=()
+  clave-lite eval "$data/touche-valcarve-selB.jsonl" --model "$model" "${anchors[@]}" \
+    ${anchors:+--train "$data/touche-fit.jsonl"} --json > "$out/touche-selB-$who.json"
+  clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" "${anchors[@]}" \
+    ${anchors:+--train "$data/fulcra-fit.jsonl"} --json > "$out/fulcra-valcarve-$who.json"
   # Injection flip rates per attack family on the first 40 carved FULCRA dialogues.
   clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" --limit 40 --inject --json \
     > "$out/inject-$who.json"

@@ -11,10 +11,14 @@ import sys
 from pathlib import Path
 
 
+def _value(r: dict, key: str) -> float:
+    """A headline figure of an ``eval --json`` result (``f1_opposes`` is read from ``per_class_f1``)."""
+    return r["per_class_f1"]["opposes"] if key == "f1_opposes" else r[key]
+
+
 def _fig(r: dict, key: str) -> str:
-    value = r["per_class_f1"]["opposes"] if key == "f1_opposes" else r[key]
     ci = r.get("intervals", {}).get(key)
-    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    return f"{_value(r, key):.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
 def main(out: Path) -> int:
@@ -23,12 +27,11 @@ def main(out: Path) -> int:
                         ("fulcra-valcarve", ("macro_f1", "value_f1_mean", "f1_opposes"))):
         cand = json.loads((out / f"{split}-candidate.json").read_text())
         inc = json.loads((out / f"{split}-incumbent.json").read_text())
+        base = cand["baselines"]  # trained once, in the candidate's run: the same texts for both
         for k in keys:
-            base = cand["baselines"]
             rows.append(f"| {split} | {k} | {_fig(inc, k)} | {_fig(cand, k)} | {_fig(base['tfidf'], k)} "
                         f"| {_fig(base['majority'], k)} |")
-            figures[split, k] = (inc[k] if k != "f1_opposes" else inc["per_class_f1"]["opposes"],
-                                 cand[k] if k != "f1_opposes" else cand["per_class_f1"]["opposes"])
+            figures[split, k] = (_value(inc, k), _value(cand, k))
         rows.append(f"| {split} | ECE | {inc['calibration']['ece']:.3f} | {cand['calibration']['ece']:.3f} | | |")
     print("| split | figure | incumbent | candidate | TF-IDF + LR | majority |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
