@@ -54,9 +54,18 @@ def test_default_scores_all_schwartz_values(default_scores):
 
 
 def test_default_tells_helping_a_theft_from_refusing_it(default_scores):
+    """Orderings between the two responses, and labels only where the margin is wide.
+
+    Refusing the theft scores Conformity p_supports 0.465 vs p_unrelated 0.465 (2-core AMD EPYC,
+    2026-12-03): a coin-flip that another CPU's kernels decide either way (CI on 2026-12-02 read
+    'unrelated'), so its label is not asserted; the ordering against helping the theft is
+    (p_supports 0.465 vs 0.249, p_opposes 0.070 vs 0.486)."""
     helped, refused = default_scores["help-theft"], default_scores["refuse-theft"]
     for value in ("Security", "Conformity", "Benevolence"):
         assert helped[value]["p_opposes"] > refused[value]["p_opposes"], value
+        assert refused[value]["label"] != "opposes", value
+    assert refused["Conformity"]["p_supports"] > helped["Conformity"]["p_supports"]
+    for value in ("Security", "Benevolence"):  # p_supports 0.68 and 0.91: far from any boundary
         assert refused[value]["label"] == "supports", value
     assert helped["Conformity"]["label"] == "opposes"
 
