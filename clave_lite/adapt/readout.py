@@ -44,6 +44,28 @@ class Candidate:
         return f"{self.features}/{'+'.join(self.lines)}/{self.scope}/C={self.c:g}"
 
 
+@dataclass(frozen=True)
+class Ensemble:
+    """The average of its members' logits: still one linear map of the concatenated features,
+    so it folds into one head like any member. Averaging over the regularisation grid and the
+    value lines replaces a choice among them that ~100 tuples per value make noisy."""
+    members: tuple[Candidate, ...]
+
+    @property
+    def features(self) -> str:
+        return self.members[0].features
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(line for m in self.members for line in m.lines))
+
+    @property
+    def name(self) -> str:
+        scopes = "+".join(dict.fromkeys(m.scope for m in self.members))
+        cs = ",".join(f"{c:g}" for c in sorted({m.c for m in self.members}))
+        return f"mean of {len(self.members)}/{self.features}/{'+'.join(self.lines)}/{scopes}/C={cs}"
+
+
 HIDDEN_C = {"per-value": (0.001, 0.003, 0.01), "shared": (0.003, 0.01, 0.03)}
 """Over standardised 640-d (per line) hidden states; the folds pick one."""
 
@@ -156,8 +178,29 @@ class Data:
     def x(self, cand: Candidate) -> np.ndarray:
         return np.hstack([self.features[(cand.features, line)] for line in cand.lines])
 
-    def fit(self, cand: Candidate, rows: np.ndarray) -> Fitted:
+    def fit(self, cand: Candidate | Ensemble, rows: np.ndarray) -> Fitted:
+        if isinstance(cand, Ensemble):
+            return self._fit_mean(cand, rows)
         return fit(self.x(cand)[rows], self.y[rows], self.value_idx[rows], self.n_values, cand.c, cand.scope)
+
+    def _fit_mean(self, ens: Ensemble, rows: np.ndarray) -> Fitted:
+        """Each member fitted on its own lines, its standardisation folded in, its weights put in
+        its lines' blocks of the ensemble's features, and the members averaged."""
+        width = {line: self.features[(ens.features, line)].shape[1] for line in ens.lines}
+        start = dict(zip(ens.lines, np.cumsum([0] + [width[line] for line in ens.lines])))
+        k = sum(width.values())
+        weight = np.zeros((self.n_values, len(LABELS), k))
+        bias = np.zeros((self.n_values, len(LABELS)))
+        for member in ens.members:
+            for v, lin in enumerate(self.fit(member, rows).per_value):
+                w, b = lin.folded(1, None)
+                at = 0
+                for line in member.lines:
+                    weight[v, :, start[line]:start[line] + width[line]] += w[:, at:at + width[line]]
+                    at += width[line]
+                bias[v] += b
+        n = len(ens.members)
+        return Fitted(tuple(Linear(np.zeros(k), np.ones(k), weight[v] / n, bias[v] / n) for v in range(self.n_values)))
 
 
 def out_of_fold(cand: Candidate, data: Data, rows: np.ndarray, folds: np.ndarray) -> np.ndarray:

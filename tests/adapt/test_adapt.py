@@ -68,6 +68,35 @@ def test_head_form_equals_fitted_form(labels, scope):
     np.testing.assert_allclose(again.apply("b", z[0]), head.apply("b", z[0]), rtol=1e-5)
 
 
+def test_ensemble_is_the_mean_of_its_members_and_folds_into_one_head():
+    """An ensemble over lines and C gives the mean of its members' logits, and its head (the
+    projection folded in, a member that reads one line only padded with zeros) the same."""
+    from clave_lite.adapt.readout import Candidate, Data, Ensemble
+
+    rng = np.random.default_rng(1)
+    d, n = 12, 160
+    h = {"template": rng.normal(size=(n, d)) * 2 + 1, "definition": rng.normal(size=(n, d))}
+    y = (h["template"][:, 0] > 1).astype(int) + (h["definition"][:, 1] > 0.5)
+    value_idx = rng.integers(0, 2, size=n)
+    data = Data({("hidden", k): v for k, v in h.items()}, y, value_idx, 2, np.arange(n).astype(str))
+    members = (Candidate("hidden", ("template",), "per-value", 0.1),
+               Candidate("hidden", ("definition",), "per-value", 0.3),
+               Candidate("hidden", ("template", "definition"), "shared", 1.0))
+    ens = Ensemble(members)
+    assert ens.lines == ("template", "definition")
+    rows = np.arange(n)
+    fitted = data.fit(ens, rows)
+    mean = np.mean([data.fit(m, rows).logits(data.x(m), value_idx) for m in members], axis=0)
+    got = fitted.logits(data.x(ens), value_idx)
+    np.testing.assert_allclose(got, mean, rtol=1e-9, atol=1e-9)
+    assert (got.argmax(1) == y).mean() > 0.8  # and it learned the labels
+    out_matrix = rng.normal(size=(30, d))
+    z = np.stack([h["template"] @ out_matrix.T, h["definition"] @ out_matrix.T], axis=1)  # [n, 2, 30]
+    head = fitted.head(range(30), np.linalg.pinv(out_matrix), [None, "Value: {name}: {definition}\nVerdict:"], ["a", "b"])
+    via_head = np.stack([head.apply("ab"[value_idx[i]], z[i]) for i in range(n)])
+    np.testing.assert_allclose(via_head, got, rtol=1e-6, atol=1e-6)
+
+
 def _head(**change):
     data = {"value_lines": [None], "token_ids": [1], "values": {"V": {"weight": [[0.0]] * 3, "bias": [0, 0, 0]}}}
     data.update(change)
