@@ -1,4 +1,4 @@
-"""Nested fold estimates of readouts on cached gert10 features: python ens.py FEATS.pkl"""
+"""Nested vs fixed-ensemble fold estimates on cached gert10 features: python benchmarks/adapt_ensembles.py FEATS.pkl"""
 import sys, pickle, numpy as np, itertools
 from clave_lite.adapt import readout, job
 from clave_lite.adapt.folds import assign_folds
