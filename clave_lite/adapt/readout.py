@@ -66,6 +66,10 @@ class Ensemble:
         return f"mean of {len(self.members)}/{self.features}/{'+'.join(self.lines)}/{scopes}/C={cs}"
 
 
+Readout = Candidate | Ensemble
+"""What a fold fits: one regression, or the mean of several."""
+
+
 HIDDEN_C = {"per-value": (0.001, 0.003, 0.01), "shared": (0.003, 0.01, 0.03)}
 """Over standardised 640-d (per line) hidden states; the folds pick one."""
 
@@ -175,10 +179,10 @@ class Data:
     n_values: int
     groups: np.ndarray
 
-    def x(self, cand: Candidate) -> np.ndarray:
+    def x(self, cand: Readout) -> np.ndarray:
         return np.hstack([self.features[(cand.features, line)] for line in cand.lines])
 
-    def fit(self, cand: Candidate | Ensemble, rows: np.ndarray) -> Fitted:
+    def fit(self, cand: Readout, rows: np.ndarray) -> Fitted:
         if isinstance(cand, Ensemble):
             return self._fit_mean(cand, rows)
         return fit(self.x(cand)[rows], self.y[rows], self.value_idx[rows], self.n_values, cand.c, cand.scope)
@@ -203,7 +207,7 @@ class Data:
         return Fitted(tuple(Linear(np.zeros(k), np.ones(k), weight[v] / n, bias[v] / n) for v in range(self.n_values)))
 
 
-def out_of_fold(cand: Candidate, data: Data, rows: np.ndarray, folds: np.ndarray) -> np.ndarray:
+def out_of_fold(cand: Readout, data: Data, rows: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Logits of every item in ``rows``, each predicted by a fit on the other folds of ``rows``."""
     x, out = data.x(cand), np.zeros((len(rows), len(LABELS)))
     for f in np.unique(folds):
@@ -212,8 +216,8 @@ def out_of_fold(cand: Candidate, data: Data, rows: np.ndarray, folds: np.ndarray
     return out
 
 
-def choose(cands: Sequence[Candidate], data: Data, rows: np.ndarray, k: int, seed: int,
-           score: Score) -> tuple[Candidate, dict[str, float]]:
+def choose(cands: Sequence[Readout], data: Data, rows: np.ndarray, k: int, seed: int,
+           score: Score) -> tuple[Readout, dict[str, float]]:
     """The candidate with the best out-of-fold objective on ``rows`` (ties: the earlier one)."""
     folds = assign_folds(list(data.groups[rows]), k, seed)
     table = {c.name: score(out_of_fold(c, data, rows, folds), rows) for c in cands}
@@ -221,7 +225,7 @@ def choose(cands: Sequence[Candidate], data: Data, rows: np.ndarray, k: int, see
     return best, table
 
 
-def nested_estimate(cands: Sequence[Candidate], data: Data, k: int, seed: int, score: Score,
+def nested_estimate(cands: Sequence[Readout], data: Data, k: int, seed: int, score: Score,
                     step: Callable[[], None] = lambda: None) -> tuple[np.ndarray, list[str]]:
     """Out-of-fold logits for every tuple where each outer fold's candidate was chosen on its
     own training part by inner folds; returns (logits [n, 3], chosen candidate per fold)."""
