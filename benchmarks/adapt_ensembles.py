@@ -1,53 +1,69 @@
-"""Nested vs fixed-ensemble fold estimates on cached gert10 features: python benchmarks/adapt_ensembles.py FEATS.pkl"""
-import sys, pickle, numpy as np
-from scipy.special import softmax
-from clave_lite.adapt import readout, job
+"""Nested choice vs fixed logit-mean ensembles on cached adapt features (benchmarks/adapt_features.py).
+
+    python benchmarks/adapt_ensembles.py FEATS.pkl [--seed N] [--json OUT.json]
+
+Prints the nested fold estimate of adapt's choice among readout.candidates, every candidate's
+out-of-fold figure on the outer folds (for reading: the best row is optimistic by the choice), and
+fixed ensembles, which choose nothing, so their out-of-fold figure is honest as it stands. The
+objective is the system's (macro-F1, or value-F1 for a system without `opposes`).
+"""
+import argparse, json, pickle
+import numpy as np
+from clave_lite.adapt import job, readout
 from clave_lite.adapt.folds import assign_folds
 from clave_lite.core.labels import LABELS
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.evaluation import metrics
+from clave_lite.evaluation.thresholds import objective
 
-P = pickle.load(open(sys.argv[1], "rb"))
-feats, values, gold, groups = P["feats"], P["values"], P["gold"], P["groups"]
-vidx = np.array([values.index(v) for v in P["value"]])
-data = readout.Data(feats, np.array([LABELS.index(g) for g in gold]), vidx, len(values), np.array(groups))
-allowed = P["labels"]
+ap = argparse.ArgumentParser()
+ap.add_argument("feats"), ap.add_argument("--seed", type=int, default=0), ap.add_argument("--folds", type=int, default=5)
+ap.add_argument("--json")
+a = ap.parse_args()
+P = pickle.load(open(a.feats, "rb"))
+values, gold, groups, allowed = P["values"], P["gold"], P["groups"], P["labels"]
+goal = objective(allowed)
+data = readout.Data(P["feats"], np.array([LABELS.index(g) for g in gold]),
+                    np.array([values.index(v) for v in P["value"]]), len(values), np.array(groups))
 tuples = [LabelledTuple(text="", value=v, label=g) for v, g in zip(P["value"], gold)]  # what job._pairs reads
+
+
 def _metrics(logits, rows, intervals=True):
     return metrics.compute(job._pairs([tuples[i] for i in rows], job._decide(logits, allowed), [groups[i] for i in rows]),
                            intervals=intervals)
+
+
 def score(logits, rows):  # the objective adapt's folds use
-    return float(_metrics(logits, rows, intervals=False)["macro_f1"])
-def full(logits):
-    m = _metrics(logits, np.arange(len(gold)))
-    return f'{m["macro_f1"]:.3f} {m["intervals"]["macro_f1"]} sup {m["per_class_f1"]["supports"]:.3f} opp {m["per_class_f1"]["opposes"]:.3f}'
-lines = list(P["lines"])
-cands = readout.candidates(lines)
-K, SEED = 5, 0
-oof, chosen = readout.nested_estimate(cands, data, K, SEED, score)
-print("adapt as shipped (nested):", full(oof), chosen)
-outer = assign_folds(list(groups), K, SEED)
+    return float(_metrics(logits, rows, intervals=False)[goal] or -1.0)
+
+
 rows = np.arange(len(gold))
-cache = {}
-def oofc(c):
-    if c.name not in cache: cache[c.name] = readout.out_of_fold(c, data, rows, outer)
-    return cache[c.name]
-for c in cands: print(f"  {c.name:45s} {score(oofc(c), rows):.3f}")
-# fixed ensembles: no choice, so the out-of-fold figure is honest as it stands
-pv = [c for c in cands if c.scope == "per-value"]
-sh = [c for c in cands if c.scope == "shared" and c.features == "hidden"]
-def ens(members, how="logit"):
-    if how == "logit": return np.mean([oofc(c) for c in members], 0)
-    return np.log(np.mean([softmax(oofc(c), axis=1) for c in members], 0) + 1e-12)
-for name, mem in [("per-value all lines x C", pv), ("per-value both-line x C", [c for c in pv if len(c.lines) == 2]),
-                  ("per-value singles x C", [c for c in pv if len(c.lines) == 1]),
-                  ("all hidden", pv + sh), ("per-value + shared both-line", [c for c in pv + sh if len(c.lines) == 2])]:
-    for how in ("logit", "prob"):
-        print(f"ENS {name:32s} {how:5s} {full(ens(mem, how))}")
-# the Ensemble class folds to the same logits as the average
-E1 = readout.Ensemble(tuple(pv))
-chk = readout.out_of_fold(E1, data, rows, outer)
-print("fold check max |diff|:", np.abs(chk - ens(pv)).max())
-for extra in ([E1], [E1, readout.Ensemble(tuple(c for c in pv if len(c.lines) == 2))]):
-    o2, ch2 = readout.nested_estimate(cands + extra, data, K, SEED, score)
-    print("nested with", len(extra), "ensembles:", full(o2), ch2)
+results = {}
+
+
+def report(name, logits):
+    m = _metrics(logits, rows)
+    results[name] = {goal: round(float(m[goal]), 4), "interval": m["intervals"][goal],
+                     "per_class_f1": {k: round(v, 4) for k, v in m["per_class_f1"].items()}}
+    pc = " ".join(f"{k[:3]} {v:.3f}" for k, v in m["per_class_f1"].items())
+    print(f"{name:44s} {goal} {m[goal]:.3f} {m['intervals'][goal]}  {pc}", flush=True)
+
+
+cands = readout.candidates(list(P["lines"]))
+outer = assign_folds(list(groups), a.folds, a.seed)
+oof = {c.name: readout.out_of_fold(c, data, rows, outer) for c in cands}
+for c in cands:
+    print(f"  {c.name:45s} {score(oof[c.name], rows):.3f}")
+hidden = [c for c in cands if c.features == "hidden"]
+fixed = {"ENS all hidden (adapt's default)": hidden, "ENS all hidden + label logits": cands,
+         "ENS per-value hidden": [c for c in hidden if c.scope == "per-value"]}
+for name, members in fixed.items():
+    report(name, np.mean([oof[c.name] for c in members], 0))
+ens = readout.Ensemble(tuple(hidden))
+assert np.abs(readout.out_of_fold(ens, data, rows, outer) - np.mean([oof[c.name] for c in hidden], 0)).max() < 1e-8
+nested, chosen = readout.nested_estimate(cands, data, a.folds, a.seed, score)
+report("nested choice (adapt --readout choose)", nested)
+print("chosen per outer fold:", chosen)
+if a.json:
+    json.dump({"feats": a.feats, "seed": a.seed, "folds": a.folds, "objective": goal, "results": results,
+               "chosen_per_fold": chosen}, open(a.json, "w"), indent=1)
