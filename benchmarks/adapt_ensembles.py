@@ -44,9 +44,12 @@ results = {}
 def report(name, logits):
     m = _metrics(logits, rows)
     results[name] = {goal: round(float(m[goal]), 4), "interval": m["intervals"][goal],
+                     "value_f1_mean": round(float(m["value_f1_mean"]), 4),
+                     "value_f1_interval": m["intervals"].get("value_f1_mean"),
                      "per_class_f1": {k: round(v, 4) for k, v in m["per_class_f1"].items()}}
     pc = " ".join(f"{k[:3]} {v:.3f}" for k, v in m["per_class_f1"].items())
-    print(f"{name:44s} {goal} {m[goal]:.3f} {m['intervals'][goal]}  {pc}", flush=True)
+    print(f"{name:44s} {goal} {m[goal]:.3f} {m['intervals'][goal]}  {pc}  value-F1 {m['value_f1_mean']:.3f}",
+          flush=True)
 
 
 cands = readout.candidates(list(P["lines"]))

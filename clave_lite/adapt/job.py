@@ -4,9 +4,10 @@
 2. Run the evaluator once over the labelled texts, keeping the label logits and the final hidden
    state at each value's verdict position, with the template's value line and with name +
    definition (rules such as "Do not deceive" say little by name alone).
-3. Nested group folds: the fold estimate of the readout chosen inside each fold, next to the
+3. Group folds: the out-of-fold estimate of the fixed ensemble readout (or, with ``readout=
+   "choose"``, the nested estimate of the readout chosen inside each fold), next to the
    evaluator as it is and TF-IDF + logistic regression on the *same* folds.
-4. Choose the readout on all folds, fit it on every tuple, and write a copy of the evaluator
+4. Fit the readout on every tuple (for ``choose``: the one chosen on all folds), and write a copy of the evaluator
    whose manifest carries the system, the head (per-value weights and biases) and a fitted
    temperature.
    The weights are copied byte for byte: nothing is re-trained or re-quantized.
@@ -24,30 +25,16 @@ import numpy as np
 
 from clave_lite.adapt import readout
 from clave_lite.adapt.folds import assign_folds, group_keys
+from clave_lite.adapt.options import READOUTS, AdaptOptions
 from clave_lite.core.labels import LABELS
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.core.valuesystem import ValueSystem
-from clave_lite.errors import DataError, ModelError, require
+from clave_lite.errors import DataError, ModelError, UsageError, require
 from clave_lite.progress import Progress, Silent
 
 DEFINITION_LINE = "Value: {name}: {definition}\nVerdict:"
 FEATURE_BATCH = 32
 """Texts per decode while reading features: labelled tuples are short, so more of them fit."""
-
-
-@dataclass(frozen=True)
-class AdaptOptions:
-    system: Path
-    labels: Path
-    output: Path
-    model: Path | None = None
-    """The evaluator to adapt; ``None`` = the embedded default."""
-    folds: int = 5
-    group_regex: str | None = None
-    seed: int = 0
-    threads: int | None = None
-    force: bool = False
-    on_error: str = "stop"
 
 
 @dataclass(frozen=True)
@@ -85,11 +72,14 @@ class AdaptReport:
     tuples: int
     groups: int
     folds: int
+    readout: str
+    """How the readout was settled: one of :data:`READOUTS`."""
     chosen: str
-    """The readout fitted on all tuples (chosen by folds over all of them)."""
+    """The readout fitted on all tuples (the fixed ensemble, or the candidate chosen by folds)."""
     chosen_per_fold: list[str]
+    """For ``choose``: the candidate each outer fold chose (empty for the fixed ensemble)."""
     estimates: list[Estimate]
-    """``adapted`` (nested fold estimate), ``as-is`` (the evaluator before adapting), ``tfidf``."""
+    """``adapted`` (fold estimate of the readout), ``as-is`` (the evaluator before adapting), ``tfidf``."""
     ablation: dict[str, float]
     """Fold objective of every candidate over all tuples (not nested: for reading, not choosing)."""
     temperature: float
@@ -103,7 +93,7 @@ class AdaptReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"output": self.output, "system": self.system, "tuples": self.tuples, "groups": self.groups,
-                "folds": self.folds, "chosen": self.chosen, "chosen_per_fold": self.chosen_per_fold,
+                "folds": self.folds, "readout": self.readout, "chosen": self.chosen, "chosen_per_fold": self.chosen_per_fold,
                 "estimates": [e.to_dict() for e in self.estimates],
                 "ablation": {k: round(v, 4) for k, v in self.ablation.items()},
                 "temperature": self.temperature, "objective": self.objective, "seconds": self.seconds}
@@ -208,6 +198,8 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     from clave_lite.evaluation.thresholds import fit_temperature, objective
 
     progress = progress or Silent()
+    if opts.readout not in READOUTS:
+        raise UsageError(f"unknown readout {opts.readout!r}; one of {', '.join(READOUTS)}")
     t0 = time.time()
     check_output(opts.output, [opts.labels, opts.system] + ([opts.model] if opts.model else []), opts.force)
     system, tuples = _read(opts)
@@ -229,15 +221,28 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         return -1.0 if result is None else float(result)
 
     cands = readout.candidates(list(lines))
-    progress.start("choosing the readout by nested folds", opts.folds + 1)
-    oof, per_fold = readout.nested_estimate(cands, data, opts.folds, opts.seed, score, progress.advance)
     everything = np.arange(len(tuples))
-    best, table = readout.choose(cands, data, everything, opts.folds, opts.seed, score)
-    progress.advance()
+    outer = assign_folds(groups, opts.folds, opts.seed)
+    best: readout.Readout
+    if opts.readout == "choose":
+        progress.start("choosing the readout by nested folds", opts.folds + 1)
+        oof, per_fold = readout.nested_estimate(cands, data, opts.folds, opts.seed, score, progress.advance)
+        best, table = readout.choose(cands, data, everything, opts.folds, opts.seed, score)
+        progress.advance()
+    else:
+        progress.start("fitting the readouts on folds", len(cands))
+        member_oof = {}
+        for c in cands:
+            member_oof[c.name] = readout.out_of_fold(c, data, everything, outer)
+            progress.advance()
+        table = {name: score(z, everything) for name, z in member_oof.items()}
+        best = readout.fixed_ensemble(cands)
+        oof = np.mean([member_oof[m.name] for m in best.members], 0)  # = its out_of_fold (tested)
+        per_fold = []
     progress.finish()
     t_folds = time.time() - t0 - t_features
 
-    tfidf_labels = _tfidf_on_folds(tuples, assign_folds(groups, opts.folds, opts.seed))
+    tfidf_labels = _tfidf_on_folds(tuples, outer)
     as_is = feats[("label_logits", "template")]
     estimates = [
         Estimate("adapted", metrics.compute(_pairs(tuples, _decide(oof, system.labels), groups))),
@@ -255,13 +260,13 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     _write(opts, src, system, head, temperature, best, estimates, tuples)
     return AdaptReport(
         output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),
-        folds=opts.folds, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates, ablation=table,
+        folds=opts.folds, readout=opts.readout, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates, ablation=table,
         temperature=temperature, objective=goal,
         seconds={"features": round(t_features, 1), "folds": round(t_folds, 1), "total": round(time.time() - t0, 1)})
 
 
-def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature: float, best: readout.Candidate, estimates: list[Estimate],
-           tuples: Sequence[LabelledTuple]) -> None:
+def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature: float, best: readout.Readout,
+           estimates: list[Estimate], tuples: Sequence[LabelledTuple]) -> None:
     from clave_lite.build.ggufio import copy_with_strings
     from clave_lite.formats.manifest import (
         FORMAT_KEY,
@@ -281,7 +286,8 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature
         temperatures={**m.temperatures, system.name: temperature},
         training={**m.training, "adapt": {
             "system": system.name, "labels": Path(opts.labels).name, "labels_sha256": digest,
-            "tuples": len(tuples), "readout": best.name, "folds": opts.folds, "group_regex": opts.group_regex,
+            "tuples": len(tuples), "readout": best.name, "readout_mode": opts.readout, "folds": opts.folds,
+            "group_regex": opts.group_regex,
             "fold_estimate": {e.name: e.to_dict() for e in estimates}}},
     )
     out = Path(opts.output)

@@ -16,12 +16,15 @@ from clave_lite.cli.app import (
     threads_option,
 )
 
+from clave_lite.adapt.options import READOUTS
+
 ESTIMATE_NAMES = {"adapted": "clave-lite adapted", "as-is": "evaluator as it was", "tfidf": "TF-IDF + LR"}
 
 
 def _render_adapt(report) -> None:
+    how = "nested" if report.readout == "choose" else "a fixed readout"
     click.echo(f"fold estimate on {report.system}: {report.tuples} tuples, {report.groups} groups, "
-               f"{report.folds} group folds (nested: nothing reported here chose anything)")
+               f"{report.folds} group folds ({how}: nothing reported here chose anything)")
     goal = report.objective
     title = {"macro_f1": "macro-F1", "value_f1_mean": "value-F1"}.get(goal, goal)
     click.echo(f"  {'':22} {title:>8}  {'95 % interval':>15}  {'supports':>8}  {'opposes':>8}  {'unrelated':>9}")
@@ -33,8 +36,11 @@ def _render_adapt(report) -> None:
         click.echo(f"  {ESTIMATE_NAMES.get(e.name, e.name):22} {figure if figure is not None else float('nan'):8.3f}  "
                    f"[{lo:.3f}, {hi:.3f}]  "
                    f"{cells[0]}  {cells[1]}  {cells[2]:>9}")
-    click.echo(f"readout: {report.chosen} (chosen by folds; per outer fold: {', '.join(report.chosen_per_fold)}); "
-               f"temperature {report.temperature:g}")
+    if report.readout == "choose":
+        how = f"chosen by folds; per outer fold: {', '.join(report.chosen_per_fold)}"
+    else:
+        how = "fixed; --readout choose picks one candidate by nested folds instead"
+    click.echo(f"readout: {report.chosen} ({how}); temperature {report.temperature:g}")
     click.echo(f"wrote {report.output} in {report.seconds['total']:.0f} s; score with "
                f"`clave-lite score TEXTS --model {report.output}`")
 
@@ -55,16 +61,21 @@ def _render_adapt(report) -> None:
               help="Tuples whose ids share this regex's first group stay in one fold (e.g. '^([^-]+)' keeps "
                    "both actions of a MoralChoice scenario together). Default: one group per text.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
+@click.option("--readout", "readout_mode", type=click.Choice(READOUTS), default="ensemble", show_default=True,
+              help="'ensemble': the mean of every hidden-state readout (both value lines, per-value and shared, "
+                   "every L2 strength), so nothing is chosen on your labels; 'choose': the single best readout "
+                   "by group folds, reported by nested folds (slower, and noisier with ~100 labels per value).")
 @threads_option
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (never an input).")
 @on_error_option
 @json_option
 def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path | None, folds: int,
-          group_regex: str | None, seed: int, threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
+          group_regex: str | None, seed: int, readout_mode: str, threads: int | None, force: bool, on_error: str,
+          as_json: bool) -> None:
     """Adapt an evaluator to a new value system from ~100 labelled tuples per value.
 
-    Reads every labelled text once with the evaluator, fits a linear readout of its hidden
-    state per value (chosen by group folds over your labels, no model training), and writes a
+    Reads every labelled text once with the evaluator, fits linear readouts of its hidden
+    state (per value and shared, averaged; no model training), and writes a
     copy of the evaluator that carries your system. Prints the fold estimate next to the
     evaluator as it was and TF-IDF + logistic regression on the same folds, so you know
     whether to trust it. Needs `pip install 'clave-lite[adapt]'`; 8 min for gert10's 1,000
@@ -82,7 +93,8 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
     if model_path is None:
         default_evaluator_path()  # build it now, with its message, not inside the job
     opts = AdaptOptions(system=system_path, labels=labels_path, output=output, model=model_path, folds=folds,
-                        group_regex=group_regex, seed=seed, threads=threads, force=force, on_error=on_error)
+                        group_regex=group_regex, seed=seed, threads=threads, force=force, on_error=on_error,
+                        readout=readout_mode)
     report = run_adapt(opts, Bars())
     if as_json:
         emit_json(report.to_dict())

@@ -4,6 +4,7 @@ fitted form, and the whole command end to end on a tiny evaluator with the real 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -175,11 +176,14 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     assert result.exit_code == 0, result.output + result.stderr
     report = json.loads(result.stdout)
     assert [e["name"] for e in report["estimates"]] == ["adapted", "as-is", "tfidf"]
-    assert report["tuples"] == 72 and report["groups"] == 24 and len(report["chosen_per_fold"]) == 3
+    assert report["tuples"] == 72 and report["groups"] == 24
     for e in report["estimates"]:
         lo, hi = e["intervals"]["macro_f1"]
         assert 0 <= lo <= e["macro_f1"] <= hi <= 1
-    assert report["chosen"] in report["ablation"]
+    # the default readout is the fixed mean of every hidden-state candidate: nothing chosen per fold
+    hidden = [name for name in report["ablation"] if name.startswith("hidden/")]
+    assert report["readout"] == "ensemble" and report["chosen_per_fold"] == []
+    assert hidden and report["chosen"].startswith(f"mean of {len(hidden)}/hidden/template")
 
     # the written evaluator carries the system, scores it through its head, keeps the old one
     with Evaluator.load(out, n_threads=2) as ev:
@@ -205,11 +209,23 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     result = run_cli(*args, "--force")
     assert result.exit_code == 0, result.stderr
     assert "TF-IDF + LR" in result.stdout and "clave-lite adapted" in result.stdout
+    assert "(a fixed readout: nothing reported here chose anything)" in result.stdout
     texts = tmp_path / "texts.jsonl"
     texts.write_text('{"text": "I steal the lamp."}\n{"text": "I return the lamp."}\n')
     score = run_cli("score", texts, "--model", out)
     assert score.exit_code == 0, score.stderr
     assert [sorted(json.loads(line)["scores"]) for line in score.stdout.splitlines()] == [sorted(ACTS)] * 2
+
+    # --readout choose: one candidate per outer fold by inner folds, reported by nested folds
+    chosen_out = tmp_path / "toy3-chosen.gguf"
+    result = run_cli(*args[:6], chosen_out, *args[7:], "--readout", "choose")
+    assert result.exit_code == 0, result.stderr
+    assert "(nested: nothing reported here chose anything)" in result.stdout
+    chosen = re.search(r"^readout: (\S+) \(chosen by folds; per outer fold: (.*)\); temperature", result.stdout, re.M)
+    assert chosen and chosen.group(1) in report["ablation"] and len(chosen.group(2).split(", ")) == 3
+    with Evaluator.load(chosen_out, n_threads=2) as ev:
+        assert ev.manifest.training["adapt"]["readout"] == chosen.group(1)
+        assert ev.manifest.training["adapt"]["readout_mode"] == "choose"
 
     pytest.importorskip("torch")
     # (the torch reference reads any token's logits too, and agrees with llama.cpp)

@@ -1,0 +1,27 @@
+"""What ``clave-lite adapt`` takes: one options dataclass, light to import (the CLI reads it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+READOUTS = ("ensemble", "choose")
+"""``ensemble``: the mean of every hidden-state readout, no choice (default); ``choose``: the
+best candidate by folds, reported by nested folds."""
+
+
+@dataclass(frozen=True)
+class AdaptOptions:
+    system: Path
+    labels: Path
+    output: Path
+    model: Path | None = None
+    """The evaluator to adapt; ``None`` = the embedded default."""
+    folds: int = 5
+    group_regex: str | None = None
+    seed: int = 0
+    threads: int | None = None
+    force: bool = False
+    on_error: str = "stop"
+    readout: str = "ensemble"
+    """One of :data:`READOUTS`."""
