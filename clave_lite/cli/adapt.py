@@ -78,7 +78,7 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
     state (per value and shared, averaged; no model training), and writes a
     copy of the evaluator that carries your system. Prints the fold estimate next to the
     evaluator as it was and TF-IDF + logistic regression on the same folds, so you know
-    whether to trust it. Needs `pip install 'clave-lite[adapt]'`; 8 min for gert10's 1,000
+    whether to trust it. Needs `pip install 'clave-lite[adapt]'`; 4 min for gert10's 1,000
     short tuples on 2 cores (measured).
 
     \b
