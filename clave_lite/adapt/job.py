@@ -7,10 +7,10 @@
 3. Group folds: the out-of-fold estimate of the fixed ensemble readout (or, with ``readout=
    "choose"``, the nested estimate of the readout chosen inside each fold), next to the
    evaluator as it is and TF-IDF + logistic regression on the *same* folds.
-4. Fit the readout on every tuple (for ``choose``: the one chosen on all folds), and write a copy of the evaluator
-   whose manifest carries the system, the head (per-value weights and biases) and a fitted
-   temperature.
-   The weights are copied byte for byte: nothing is re-trained or re-quantized.
+4. Fit the readout on every tuple (for ``choose``: the one chosen on all folds), and write a
+   copy of the evaluator whose manifest carries the system, the head (per-value weights and
+   biases) and a fitted temperature. The weights are copied byte for byte: nothing is
+   re-trained or re-quantized.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ class AdaptReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"output": self.output, "system": self.system, "tuples": self.tuples, "groups": self.groups,
-                "folds": self.folds, "readout": self.readout, "chosen": self.chosen, "chosen_per_fold": self.chosen_per_fold,
+                "folds": self.folds, "readout": self.readout, "chosen": self.chosen,
+                "chosen_per_fold": self.chosen_per_fold,
                 "estimates": [e.to_dict() for e in self.estimates],
                 "ablation": {k: round(v, 4) for k, v in self.ablation.items()},
                 "temperature": self.temperature, "objective": self.objective, "seconds": self.seconds}
@@ -260,7 +261,8 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     _write(opts, src, system, head, temperature, best, estimates, tuples)
     return AdaptReport(
         output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),
-        folds=opts.folds, readout=opts.readout, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates, ablation=table,
+        folds=opts.folds, readout=opts.readout, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates,
+        ablation=table,
         temperature=temperature, objective=goal,
         seconds={"features": round(t_features, 1), "folds": round(t_folds, 1), "total": round(time.time() - t0, 1)})
 
