@@ -56,7 +56,7 @@ def _render_adapt(report) -> None:
 @click.option("--from", "model_path", type=click.Path(path_type=Path), envvar="CLAVE_LITE_MODEL", default=None,
               help="Evaluator (.gguf) to adapt. Default: the embedded default evaluator. [env CLAVE_LITE_MODEL]")
 @click.option("--folds", type=click.IntRange(min=2, max=20), default=5, show_default=True,
-              help="Group folds for choosing the readout and for the fold estimate.")
+              help="Group folds of the fold estimate (and, with --readout choose, of the choice).")
 @click.option("--group-regex", default=None, metavar="REGEX",
               help="Tuples whose ids share this regex's first group stay in one fold (e.g. '^([^-]+)' keeps "
                    "both actions of a MoralChoice scenario together). Default: one group per text.")
