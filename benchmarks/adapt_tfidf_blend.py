@@ -8,14 +8,13 @@ FEATS.pkl from benchmarks/adapt_features.py on the same SYSTEM / LABELS (tuples 
 import argparse, pickle
 import numpy as np
 from scipy.special import log_softmax
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from clave_lite.adapt import job, readout
 from clave_lite.adapt.folds import assign_folds, group_keys
 from clave_lite.adapt.options import AdaptOptions
 from clave_lite.core.labels import LABELS
 from clave_lite.evaluation import metrics
-from clave_lite.evaluation.baselines import _is_chinese
+from clave_lite.evaluation.baselines import tfidf_vectorizer
 
 ap = argparse.ArgumentParser()
 ap.add_argument("feats"), ap.add_argument("system"), ap.add_argument("labels")
@@ -38,9 +37,7 @@ texts = [t.text for t in tuples]
 z_tf = np.full((len(tuples), 3), -50.0)
 for f in np.unique(outer):
     tr, te = rows[outer != f], rows[outer == f]
-    train_texts = list(dict.fromkeys(texts[i] for i in tr))
-    vec = TfidfVectorizer(analyzer="char" if _is_chinese(train_texts) else "word", ngram_range=(1, 2), sublinear_tf=True)
-    vec.fit(train_texts)
+    vec = tfidf_vectorizer(list(dict.fromkeys(texts[i] for i in tr)))
     for v in range(len(values)):
         trv, tev = tr[vidx[tr] == v], te[vidx[te] == v]
         if not len(tev):

@@ -232,10 +232,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         progress.advance()
     else:
         progress.start("fitting the readouts on folds", len(cands))
-        member_oof = {}
-        for c in cands:
-            member_oof[c.name] = readout.out_of_fold(c, data, everything, outer)
-            progress.advance()
+        member_oof = readout.out_of_fold_all(cands, data, everything, outer, progress.advance)
         table = {name: score(z, everything) for name, z in member_oof.items()}
         best = readout.fixed_ensemble(cands)
         oof = np.mean([member_oof[m.name] for m in best.members], 0)  # = its out_of_fold (tested)

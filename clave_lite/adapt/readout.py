@@ -226,11 +226,21 @@ def out_of_fold(cand: Readout, data: Data, rows: np.ndarray, folds: np.ndarray) 
     return out
 
 
+def out_of_fold_all(cands: Sequence[Readout], data: Data, rows: np.ndarray, folds: np.ndarray,
+                    step: Callable[[], None] = lambda: None) -> dict[str, np.ndarray]:
+    """:func:`out_of_fold` of every candidate, by name (``step`` after each)."""
+    out = {}
+    for c in cands:
+        out[c.name] = out_of_fold(c, data, rows, folds)
+        step()
+    return out
+
+
 def choose(cands: Sequence[Readout], data: Data, rows: np.ndarray, k: int, seed: int,
            score: Score) -> tuple[Readout, dict[str, float]]:
     """The candidate with the best out-of-fold objective on ``rows`` (ties: the earlier one)."""
     folds = assign_folds(list(data.groups[rows]), k, seed)
-    table = {c.name: score(out_of_fold(c, data, rows, folds), rows) for c in cands}
+    table = {name: score(z, rows) for name, z in out_of_fold_all(cands, data, rows, folds).items()}
     best = max(cands, key=lambda c: table[c.name])
     return best, table
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from clave_lite.adapt.options import READOUTS, AdaptOptions
 from clave_lite.cli.app import (
     Bars,
     cli,
@@ -15,8 +16,6 @@ from clave_lite.cli.app import (
     on_error_option,
     threads_option,
 )
-
-from clave_lite.adapt.options import READOUTS
 
 ESTIMATE_NAMES = {"adapted": "clave-lite adapted", "as-is": "evaluator as it was", "tfidf": "TF-IDF + LR"}
 
@@ -61,7 +60,8 @@ def _render_adapt(report) -> None:
               help="Tuples whose ids share this regex's first group stay in one fold (e.g. '^([^-]+)' keeps "
                    "both actions of a MoralChoice scenario together). Default: one group per text.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
-@click.option("--readout", "readout_mode", type=click.Choice(READOUTS), default="ensemble", show_default=True,
+@click.option("--readout", "readout_mode", type=click.Choice(READOUTS), default=AdaptOptions.readout,
+              show_default=True,
               help="'ensemble': the mean of every hidden-state readout (both value lines, per-value and shared, "
                    "every L2 strength), so nothing is chosen on your labels; 'choose': the single best readout "
                    "by group folds, reported by nested folds (slower, and noisier with ~100 labels per value).")
@@ -87,7 +87,6 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
         --group-regex '^([^-]+)' -o gert10.gguf
       clave-lite score texts.jsonl --model gert10.gguf
     """
-    from clave_lite.adapt import AdaptOptions
     from clave_lite.adapt import adapt as run_adapt
 
     if model_path is None:

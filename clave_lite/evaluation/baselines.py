@@ -96,18 +96,20 @@ def _group_indices(test: Sequence[LabelledTuple]) -> dict[str, list[int]]:
     return out
 
 
-def tfidf(train: Sequence[LabelledTuple], test: Sequence[LabelledTuple]) -> list[LabelledTuple]:
-    require("sklearn", "baselines")
+def tfidf_vectorizer(train_texts: Sequence[str]):
+    """The baseline's TF-IDF, fitted on ``train_texts`` only (vocabulary and IDF): word 1-2-grams,
+    or character 1-2-grams for Chinese."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    analyzer = "char" if _is_chinese(list(train_texts)) else "word"
+    return TfidfVectorizer(analyzer=analyzer, ngram_range=(1, 2), sublinear_tf=True).fit(train_texts)
+
+
+def tfidf(train: Sequence[LabelledTuple], test: Sequence[LabelledTuple]) -> list[LabelledTuple]:
+    require("sklearn", "baselines")
+
     def features(texts: list[str]):
-        train_texts = list(dict.fromkeys(t.text for t in train))
-        if _is_chinese(train_texts):
-            vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
-        else:
-            vec = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)
-        vec.fit(train_texts)  # the vocabulary and IDF come from training texts only
-        return vec.transform(texts)
+        return tfidf_vectorizer(list(dict.fromkeys(t.text for t in train))).transform(texts)
 
     return _per_value_logreg(train, test, features)
 
