@@ -157,33 +157,86 @@ def default_evaluator_path() -> Path:
     return default_evaluator_path(progress=Bars())
 
 
+PROGRESS_INTERVAL_ENV = "CLAVE_LITE_PROGRESS_INTERVAL"
+PROGRESS_INTERVAL_S = 30.0
+"""Without a terminal (a log file, CI, ``nohup``), a line per stage every this many seconds."""
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
 class Bars:
     """The CLI's one :class:`clave_lite.progress.Progress`: each stage a click progress bar on
-    stderr (the step status, e.g. the loss, beside its name), each note a line on stderr."""
+    stderr (the step status, e.g. the loss, beside its name), each note a line on stderr.
 
-    def __init__(self) -> None:
+    click draws nothing but the label when stderr is not a terminal, so a job logged to a file
+    would say nothing for an hour; there each stage instead writes a plain line (position,
+    elapsed, ETA) every ``CLAVE_LITE_PROGRESS_INTERVAL`` seconds (default 30) and one when it ends."""
+
+    def __init__(self, stream: Any = None, clock: Any = None, tty: bool | None = None) -> None:
+        import time
+
+        self._stream = stream or sys.stderr
+        self._clock = clock or time.monotonic
+        self._tty = self._stream.isatty() if tty is None else tty
         self._bar: Any = None
         self._stage = ""
+        self._label = ""
+        self._total = self._pos = 0
+        self._t0 = self._last = 0.0
+        try:
+            self._interval = float(os.environ.get(PROGRESS_INTERVAL_ENV, PROGRESS_INTERVAL_S))
+        except ValueError:
+            self._interval = PROGRESS_INTERVAL_S
 
     def start(self, stage: str, total: int) -> None:
         self.finish()
-        self._stage = stage
-        self._bar = click.progressbar(length=total, label=stage, file=sys.stderr, show_eta=True, show_pos=True)
-        self._bar.__enter__()
+        self._stage = self._label = stage
+        self._total, self._pos = total, 0
+        self._t0 = self._last = self._clock()
+        if self._tty:
+            self._bar = click.progressbar(length=total, label=stage, file=self._stream, show_eta=True,
+                                          show_pos=True)
+            self._bar.__enter__()
+        else:
+            self._line(f"{stage}: 0/{total}")
 
     def advance(self, n: int = 1, status: str | None = None) -> None:
+        if not self._stage:
+            return
+        self._pos += n
+        if status:
+            self._label = f"{self._stage} ({status})"
         if self._bar is not None:
-            if status:
-                self._bar.label = f"{self._stage} ({status})"
+            self._bar.label = self._label
             self._bar.update(n)
+            return
+        now = self._clock()
+        if now - self._last >= self._interval:
+            self._last = now
+            elapsed = now - self._t0
+            pct = f" ({100 * self._pos / self._total:.0f} %)" if self._total else ""
+            eta = ""
+            if self._total and self._pos:
+                eta = f", ETA {_duration(elapsed * (self._total - self._pos) / self._pos)}"
+            self._line(f"{self._label}: {self._pos}/{self._total}{pct}, {_duration(elapsed)} elapsed{eta}")
 
     def finish(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
             self._bar = None
+        elif self._stage:
+            self._line(f"{self._label}: done, {self._pos}/{self._total} in {_duration(self._clock() - self._t0)}")
+        self._stage = ""
 
     def note(self, message: str) -> None:
         click.echo(message, err=True)
+
+    def _line(self, text: str) -> None:
+        click.echo(text, file=self._stream)
 
 
 def csv_list(value: str | None) -> list[str] | None:
