@@ -40,6 +40,10 @@ class TrainConfig:
     # training pairs) or "balanced" (inverse share). Rare labels (FULCRA's `opposes`, 2-3 % of
     # pairs) otherwise barely move the loss; export's tuned biases re-centre the decision.
     class_weight: str = "none"
+    # Matmul precision of the forward and backward passes: "fp32", or "bf16" (torch autocast; the
+    # LoRA weights, optimizer state and loss stay fp32). bf16 pays off where the CPU has bf16
+    # units (Intel AMX-BF16: see docs/training.md for the measured speed and agreement) or on a GPU.
+    precision: str = "fp32"
     target_modules: list[str] = field(default_factory=lambda: list(TARGET_MODULES))
 
 
@@ -125,21 +129,48 @@ def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     return cfg.lr * max(0.0, (total - step) / max(1, total - cfg.warmup_steps))
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def resolve_precision(setting: str, flags: frozenset[str] | None = None) -> str:
+    """``fp32``/``bf16`` as given; ``auto`` = bf16 where the CPU has bf16 matmul units (Intel
+    AMX-BF16 in ``flags``, default this machine's /proc/cpuinfo), else fp32. Resolved once, before
+    training, and recorded in the run's config."""
+    if setting in PRECISIONS:
+        return setting
+    if setting != "auto":
+        raise ValueError(f"precision must be auto or one of {PRECISIONS}, not {setting!r}")
+    if flags is None:
+        from clave_lite.runtime.cpu import cpu_flags
+
+        flags = cpu_flags()
+    return "bf16" if "amx_bf16" in flags else "fp32"
+
+
+def autocast(model, precision: str):
+    """The autocast context of ``precision`` on the model's device (a no-op context for fp32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    device = next(model.parameters()).device.type
+    return torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def _batch_loss(model, batch: Sequence[Example], label_ids: Sequence[int], pad_id: int, cfg: TrainConfig,
                 weights) -> tuple[torch.Tensor, int]:
     """Weighted cross-entropy of the label tokens (+ the explanation tokens when the batch has them)."""
     items = [(e.shared, e.suffixes) for e in batch]
     targets = torch.tensor([t for e in batch for t in e.targets])
-    if any(e.has_explanations for e in batch):
-        logits, vocab_logits, text_targets = label_and_explanation_logits(
-            model, items, [e.tails or [0] * len(e.suffixes) for e in batch],
-            [e.learn_from or [0] * len(e.suffixes) for e in batch], label_ids, pad_id)
-        loss = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
-        if len(text_targets):
-            loss = loss + cfg.explain_weight * torch.nn.functional.cross_entropy(vocab_logits, text_targets)
-    else:
-        logits = label_logits(model, items, label_ids, pad_id)
-        loss = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
+    with autocast(model, cfg.precision):
+        if any(e.has_explanations for e in batch):
+            logits, vocab_logits, text_targets = label_and_explanation_logits(
+                model, items, [e.tails or [0] * len(e.suffixes) for e in batch],
+                [e.learn_from or [0] * len(e.suffixes) for e in batch], label_ids, pad_id)
+        else:
+            logits, vocab_logits, text_targets = label_logits(model, items, label_ids, pad_id), None, None
+    # the losses in fp32, whatever the matmuls ran in
+    loss = torch.nn.functional.cross_entropy(logits.float(), targets, weight=weights)
+    if text_targets is not None and len(text_targets):
+        loss = loss + cfg.explain_weight * torch.nn.functional.cross_entropy(vocab_logits.float(), text_targets)
     return loss, len(targets)
 
 
@@ -187,6 +218,8 @@ def train(
 
     Returns the peft model (adapter attached) and a summary dict.
     """
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {cfg.precision!r}")
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
