@@ -3,9 +3,9 @@ dropout, on the same batches in one process: the ratios are what to read on a sh
 
     python benchmarks/train_step_speed.py DATA.jsonl [--texts 40] [--steps 6] [--profile]
 
-Variants: fp32 (the default recipe, dropout 0.05), fp32 with dropout 0, bf16 autocast (dropout 0.05), bf16 with the frozen
-base's Linear weights stored in bf16 (no per-step cast), and bf16 with dropout 0 (`train --precision
-bf16 --lora-dropout 0`). ``--profile`` prints torch's operator table for one bf16 step.
+Variants: fp32 (the default recipe, dropout 0.05), fp32 with dropout 0, bf16 autocast (dropout 0.05),
+bf16 with the frozen base's Linear weights stored in bf16 (no per-step cast), and bf16 with dropout 0
+(`train --precision bf16 --lora-dropout 0`). ``--profile`` prints torch's operator table for one bf16 step.
 """
 
 from __future__ import annotations

@@ -80,15 +80,13 @@ def touche_f1(per_value: dict[str, Any]) -> float | None:
 HEADLINE = ("accuracy", "macro_f1", "value_f1_mean", "touche_f1", "f1_opposes")
 
 
-def bootstrap_intervals(pairs: Sequence[Pair], n_boot: int = 1000, seed: int = 0,
-                        level: float = 0.95) -> dict[str, list[float]]:
-    """Percentile intervals of the headline figures over ``n_boot`` resamples of texts.
+def _resampled_figures(pairs: Sequence[Pair], keys: Sequence[str], w) -> dict[str, Any]:
+    """The headline figures of ``pairs`` under each row of text weights ``w`` ([n_boot, len(keys)]).
 
-    Vectorised: each text becomes a vector of its tp/fp/fn counts per (value, label), a
-    resample is a multinomial weight per text, and its totals are one matrix product."""
+    Vectorised: each text becomes a vector of its tp/fp/fn counts per (value, label), and a
+    resample's totals are one matrix product."""
     import numpy as np
 
-    keys = sorted({p.key for p in pairs})
     values = sorted({p.value for p in pairs})
     k_index = {k: i for i, k in enumerate(keys)}
     v_index = {v: i for i, v in enumerate(values)}
@@ -105,8 +103,7 @@ def bootstrap_intervals(pairs: Sequence[Pair], n_boot: int = 1000, seed: int = 0
         else:
             counts[t, v, q, 1] += 1
             counts[t, v, g, 2] += 1
-    rng = np.random.default_rng(seed)
-    w = rng.multinomial(len(keys), np.full(len(keys), 1 / len(keys)), size=n_boot).astype(float)
+    n_boot = w.shape[0]
     tot = (w @ counts.reshape(len(keys), -1)).reshape(n_boot, len(values), n_l, 3)
     acc = (w @ correct)
     tp, fp, fn = tot[..., 0], tot[..., 1], tot[..., 2]
@@ -131,9 +128,76 @@ def bootstrap_intervals(pairs: Sequence[Pair], n_boot: int = 1000, seed: int = 0
     o = LABELS.index("opposes")
     if (ptp[:, o] + pfn[:, o]).max() > 0:
         out["f1_opposes"] = f1(ptp[:, o], pfp[:, o], pfn[:, o])[2]
+    return out
+
+
+def _text_weights(n_texts: int, n_boot: int, seed: int):
+    """``n_boot`` bootstrap resamples of ``n_texts`` texts, as multinomial counts per text."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_texts, np.full(n_texts, 1 / n_texts), size=n_boot).astype(float)
+
+
+def _percentiles(x, level: float) -> list[float]:
+    import numpy as np
+
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return {name: [round(float(np.percentile(x, lo)), 4), round(float(np.percentile(x, hi)), 4)]
-            for name, x in out.items()}
+    return [round(float(np.percentile(x, lo)), 4), round(float(np.percentile(x, hi)), 4)]
+
+
+def bootstrap_intervals(pairs: Sequence[Pair], n_boot: int = 1000, seed: int = 0,
+                        level: float = 0.95) -> dict[str, list[float]]:
+    """Percentile intervals of the headline figures over ``n_boot`` resamples of texts."""
+    keys = sorted({p.key for p in pairs})
+    figures = _resampled_figures(pairs, keys, _text_weights(len(keys), n_boot, seed))
+    return {name: _percentiles(x, level) for name, x in figures.items()}
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Model B minus model A on one figure, both scored on the same texts: the point difference,
+    its 95 % interval over the same text resamples for both models (paired, so the texts' own
+    difficulty cancels), and the share of resamples in which B is at least A minus ``tolerance``."""
+
+    figure: str
+    a: float
+    b: float
+    difference: float
+    interval: tuple[float, float]
+    share_within_tolerance: float
+    tolerance: float
+    texts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"figure": self.figure, "a": round(self.a, 4), "b": round(self.b, 4),
+                "difference": round(self.difference, 4), "interval": list(self.interval),
+                "share_within_tolerance": round(self.share_within_tolerance, 4), "tolerance": self.tolerance,
+                "texts": self.texts}
+
+
+def paired_differences(pairs_a: Sequence[Pair], pairs_b: Sequence[Pair], tolerance: float = 0.0,
+                       n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> list[PairedDifference]:
+    """B − A for every headline figure, with a paired bootstrap over the texts both were scored on
+    (an error if they were not scored on the same (text, value) tuples)."""
+    import numpy as np
+
+    if sorted((p.key, p.value, p.gold) for p in pairs_a) != sorted((p.key, p.value, p.gold) for p in pairs_b):
+        raise DataError("the two models were not scored on the same (text, value) tuples")
+    keys = sorted({p.key for p in pairs_a})
+    w = _text_weights(len(keys), n_boot, seed)
+    one = np.ones((1, len(keys)))
+    fa, fb = _resampled_figures(pairs_a, keys, w), _resampled_figures(pairs_b, keys, w)
+    pa, pb = _resampled_figures(pairs_a, keys, one), _resampled_figures(pairs_b, keys, one)
+    out = []
+    for name in fa:
+        if name not in fb:
+            continue
+        d = fb[name] - fa[name]
+        lo, hi = _percentiles(d, level)
+        out.append(PairedDifference(name, float(pa[name][0]), float(pb[name][0]), float(pb[name][0] - pa[name][0]),
+                                    (lo, hi), float((d >= -tolerance).mean()), tolerance, len(keys)))
+    return out
 
 
 def reliability(probs, gold_index, n_bins: int = 10) -> list[dict[str, float]]:

@@ -262,3 +262,26 @@ def test_bootstrap_intervals_resample_texts_and_bracket_the_figure():
     # a text's values move together: with one text the interval has no width
     assert bootstrap_intervals([Pair("A", "supports", "supports", "x"), Pair("B", "unrelated", "supports", "x")]
                                )["accuracy"] == [0.5, 0.5]
+
+
+def test_paired_differences_cancel_the_texts_and_refuse_other_tuples():
+    import random as _random
+
+    from clave_lite.evaluation.metrics import Pair, compute, paired_differences
+
+    rng = _random.Random(0)
+    labels = ["supports", "opposes", "unrelated"]
+    gold = [(f"t{i}", v, rng.choice(labels)) for i in range(60) for v in ("A", "B", "C")]
+    perfect = [Pair(v, g, g, k) for k, v, g in gold]
+    noisy = [Pair(v, g, g if rng.random() < 0.7 else rng.choice(labels), k) for k, v, g in gold]
+    same = {d.figure: d for d in paired_differences(noisy, noisy)}
+    assert same["macro_f1"].difference == 0 and same["macro_f1"].interval == (0.0, 0.0)
+    assert same["macro_f1"].share_within_tolerance == 1.0
+    better = {d.figure: d for d in paired_differences(noisy, perfect, tolerance=0.01)}
+    d = better["macro_f1"]
+    assert d.b == 1.0 and abs(d.a - compute(noisy)["macro_f1"]) < 1e-9  # the points are the full-sample figures
+    assert d.interval[0] > 0 and d.share_within_tolerance == 1.0 and d.texts == 60
+    assert {"macro_f1", "accuracy", "value_f1_mean", "touche_f1"} <= set(better)
+    assert d.to_dict()["interval"] == list(d.interval)
+    with pytest.raises(DataError, match="same"):
+        paired_differences(noisy, perfect[:-1])
