@@ -125,13 +125,16 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
 
 
 def _render_eval(report) -> None:
-    from clave_lite.cli.render import anchors_table, metrics_report
+    from clave_lite.cli.render import anchors_table, metrics_report, paired_table
 
     result = report.to_dict()
     click.echo(metrics_report(result))
     if report.baselines:
         click.echo("\nbeside the anchors (same texts; 95 % bootstrap intervals over texts):")
         click.echo(anchors_table(result))
+        click.echo("\nthe evaluator minus each anchor (paired: the same text resamples for both; an interval "
+                   "that excludes 0 is a difference these texts resolve):")
+        click.echo(paired_table(result))
     for name, agree in report.agreement.items():
         click.echo(f"\nagreement with {name}: argmax {agree['argmax_agreement']:.4f}, "
                    f"max prob diff {agree['max_prob_diff']:.4f} over {agree['n']} tuples")

@@ -66,6 +66,17 @@ def anchors_table(m: dict[str, Any]) -> str:
     return table(["model", *names], rows)
 
 
+def paired_table(m: dict[str, Any]) -> str:
+    """The evaluator minus each baseline, paired over the same texts, with 95 % intervals."""
+    names = ["macro_f1", "value_f1_mean", "touche_f1", "f1_opposes", "accuracy"]
+    rows = []
+    for name, diffs in (m.get("evaluator_minus_baseline") or {}).items():
+        by = {d["figure"]: d for d in diffs}
+        rows.append((f"- {name}", *(f"{by[n]['difference']:+.3f} [{by[n]['interval'][0]:+.3f}, "
+                                    f"{by[n]['interval'][1]:+.3f}]" if n in by else "-" for n in names)))
+    return table(["evaluator", *names], rows)
+
+
 def metrics_report(m: dict[str, Any]) -> str:
     lines = [
         f"tuples: {m['n']}    accuracy: {fmt(m['accuracy'])}    macro_f1: {fmt(m['macro_f1'])}"

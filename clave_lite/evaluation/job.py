@@ -20,6 +20,7 @@ from clave_lite.core.tuples import LabelledTuple, read_tuples
 from clave_lite.core.valuesystem import resolve_system
 from clave_lite.errors import Problem, Remedy, UsageError
 from clave_lite.evaluation.compare import limit_texts
+from clave_lite.evaluation.metrics import PairedDifference
 from clave_lite.progress import SILENT, Progress
 
 
@@ -59,6 +60,9 @@ class EvalReport:
     reference_model: str | None = None
     agreement: dict[str, dict[str, float]] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
+    paired: dict[str, tuple[PairedDifference, ...]] = field(default_factory=dict)
+    """Per baseline: the evaluator minus that baseline on each headline figure, with a paired
+    bootstrap interval over the same texts (:func:`clave_lite.evaluation.metrics.paired_differences`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``eval --json`` object: the metrics at the top level, as before this type existed."""
@@ -67,6 +71,8 @@ class EvalReport:
             out.update(model=self.model, backend=self.backend)
         if self.baselines:
             out.update(baselines=self.baselines, train_data=self.train_data)
+        if self.paired:
+            out["evaluator_minus_baseline"] = {b: [d.to_dict() for d in ds] for b, ds in self.paired.items()}
         if self.reference_model is not None:
             out.update(reference_model=self.reference_model, agreement=self.agreement)
         return out
@@ -81,7 +87,7 @@ def read_gold(opts: EvalOptions) -> tuple[Any, list[LabelledTuple], list[Problem
 
 def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
     """Metrics of a model (or of a predictions file) on ``opts.data``, beside the baselines."""
-    from clave_lite.evaluation.metrics import compute, join
+    from clave_lite.evaluation.metrics import compute, join, paired_differences
 
     if opts.save_predictions is not None:  # refuse before any scoring
         check_output(opts.save_predictions, [p for p in (opts.data, opts.predictions, opts.train) if p], opts.force)
@@ -97,11 +103,15 @@ def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
     name = system.name if system else None  # a --system FILE is known by its name
     with load_evaluator(opts.model, opts.backend, opts.threads, provider=opts.provider, progress=progress) as evaluator:
         anchors: dict[str, Any] = {}
+        anchor_pairs = {}
         train = read_tuples(opts.train, system, opts.on_error)[0] if opts.train and baseline_names else None
         for b in baseline_names:  # before the evaluator's pass: a failing anchor then costs seconds, not a run
             progress.note(f"baseline: {b}")
-            anchors[b] = compute(join(gold, baseline_mod.run(b, train, gold, evaluator, name)))
+            anchor_pairs[b] = join(gold, baseline_mod.run(b, train, gold, evaluator, name))
+            anchors[b] = compute(anchor_pairs[b])
         scored = predict(evaluator, gold, name, progress=progress)
+        mine = join(gold, scored.predictions)
+        paired = {b: tuple(paired_differences(pairs, mine)) for b, pairs in anchor_pairs.items()}
         metrics = evaluate(gold, scored, lambda s: evaluator.manifest.temperature(
             evaluator.manifest.system(s or name).name))
         model_file, backend = Path(evaluator.backend.path), evaluator.backend.name
@@ -116,7 +126,7 @@ def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
     if opts.save_predictions:
         write_jsonl_atomic(opts.save_predictions, (t.to_dict() for t in scored.predictions))
     return EvalReport(metrics, str(model_file), backend, anchors, str(opts.train) if opts.train else None,
-                      str(ref_file) if ref_file else None, agreement, tuple(problems))
+                      str(ref_file) if ref_file else None, agreement, tuple(problems), paired)
 
 
 def _check_baselines(opts: EvalOptions) -> list[str]:

@@ -57,7 +57,14 @@ def test_eval_prints_the_evaluator_beside_its_anchors(run_cli, default_model, sh
         assert figures["n"] == 120 and figures["texts"] == 12
         assert figures["intervals"]["macro_f1"][0] <= figures["macro_f1"] <= figures["intervals"]["macro_f1"][1]
     assert 0 <= report["calibration"]["ece"] <= 1
+    # the evaluator minus each anchor, paired over the same texts: the points are the two figures' difference
+    for name, diffs in report["evaluator_minus_baseline"].items():
+        d = {x["figure"]: x for x in diffs}["macro_f1"]
+        assert abs(d["difference"] - (report["macro_f1"] - report["baselines"][name]["macro_f1"])) < 1e-3
+        assert d["interval"][0] <= d["difference"] <= d["interval"][1] and d["texts"] == 12
+    assert set(report["evaluator_minus_baseline"]) == set(report["baselines"])
     table = run_cli("eval", dev, "--model", default_model[1], "--limit", "12", "--baselines", "majority",
                     "--train", train)
     assert table.exit_code == 0 and "beside the anchors" in table.stdout and "majority" in table.stdout
+    assert "minus each anchor" in table.stdout and "- majority" in table.stdout
     assert run_cli("eval", dev, "--baselines", "tfidf").exit_code == 2  # trained anchors need --train
