@@ -70,9 +70,9 @@ from clave_lite.cli.app import (
 @json_option
 def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: str, epochs: float, lr: float,
           rank: int, lora_dropout: float, tokens_per_step: int, max_texts: dict[str, int],
-          max_unrelated: dict[str, int],
-          template_name: str, concepts_pool: Path | None, inject_rate: float, class_weight: str,
-          precision: str, seed: int, init_from: Path | None, resume: bool, on_error: str, as_json: bool) -> None:
+          max_unrelated: dict[str, int], template_name: str, concepts_pool: Path | None, inject_rate: float,
+          class_weight: str, precision: str, seed: int, init_from: Path | None, resume: bool, on_error: str,
+          as_json: bool) -> None:
     """Fine-tune a LoRA adapter on labelled tuples (needs the bake extra).
 
     One pass reads a text once and all its labelled values at once, so cost grows with

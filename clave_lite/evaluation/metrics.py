@@ -185,18 +185,15 @@ def paired_differences(pairs_a: Sequence[Pair], pairs_b: Sequence[Pair], toleran
     if sorted((p.key, p.value, p.gold) for p in pairs_a) != sorted((p.key, p.value, p.gold) for p in pairs_b):
         raise DataError("the two models were not scored on the same (text, value) tuples")
     keys = sorted({p.key for p in pairs_a})
-    w = _text_weights(len(keys), n_boot, seed)
-    one = np.ones((1, len(keys)))
+    # row 0 weighs every text once (the figures themselves), the other rows are the shared resamples
+    w = np.vstack([np.ones(len(keys)), _text_weights(len(keys), n_boot, seed)])
     fa, fb = _resampled_figures(pairs_a, keys, w), _resampled_figures(pairs_b, keys, w)
-    pa, pb = _resampled_figures(pairs_a, keys, one), _resampled_figures(pairs_b, keys, one)
     out = []
-    for name in fa:
-        if name not in fb:
-            continue
-        d = fb[name] - fa[name]
-        lo, hi = _percentiles(d, level)
-        out.append(PairedDifference(name, float(pa[name][0]), float(pb[name][0]), float(pb[name][0] - pa[name][0]),
-                                    (lo, hi), float((d >= -tolerance).mean()), tolerance, len(keys)))
+    for name in fa:  # the same gold, so the same figures
+        d = fb[name][1:] - fa[name][1:]
+        out.append(PairedDifference(name, float(fa[name][0]), float(fb[name][0]), float(fb[name][0] - fa[name][0]),
+                                    tuple(_percentiles(d, level)), float((d >= -tolerance).mean()), tolerance,
+                                    len(keys)))
     return out
 
 
