@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from clave_lite.adapt import readout
+from clave_lite.adapt.cache import CHUNK_TEXTS, FeatureCache, reading_key, text_key, weights_digest
 from clave_lite.adapt.folds import assign_folds, group_keys
 from clave_lite.adapt.options import READOUTS, AdaptOptions
 from clave_lite.core.labels import LABELS
@@ -118,9 +119,11 @@ def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
 
 
 def _features(evaluator, basis, system: ValueSystem, tuples: Sequence[LabelledTuple],
-              lines: dict[str, str | None], progress: Progress) -> dict[tuple[str, str], np.ndarray]:
+              lines: dict[str, str | None], progress: Progress,
+              cache: FeatureCache | None = None) -> dict[tuple[str, str], np.ndarray]:
     """``(features, line)`` → per-tuple array: one pass over the unique texts, every value line
-    in its own sequence, the label logits and the basis logits (the hidden state) read together."""
+    in its own sequence, the label logits and the basis logits (the hidden state) read together.
+    Texts already in ``cache`` are not read again; new ones are written to it as they come."""
     by_name = {v.name: v for v in system.values}
     texts: dict[str, list[str]] = {}
     for t in tuples:
@@ -128,20 +131,33 @@ def _features(evaluator, basis, system: ValueSystem, tuples: Sequence[LabelledTu
         if t.value not in texts[t.text]:
             texts[t.text].append(t.value)
     items = [(text, [by_name[v] for v in names]) for text, names in texts.items()]
+    keys = [text_key(text, values) for text, values in items]
     where = {(text, v): (i, k) for i, (text, names) in enumerate(texts.items()) for k, v in enumerate(names)}
     rows = [where[(t.text, t.value)] for t in tuples]
     ids = list(evaluator.manifest.label_token_ids) + list(basis.token_ids)
-    progress.start(f"reading {len(items)} texts ({len(lines)} value lines)", len(items))
-    per_text = []
-    for z in evaluator.token_logits(items, ids, list(lines.values()), batch_size=FEATURE_BATCH):
-        per_text.append(z)  # [n_values, n_lines, n_ids]
+    have = cache.load() if cache is not None else {}
+    todo = [i for i, key in enumerate(keys) if key not in have]
+    if len(todo) < len(items):
+        progress.note(f"{len(items) - len(todo)} of {len(items)} texts already read ({cache.directory})")
+    fresh: dict[str, np.ndarray] = {}
+    progress.start(f"reading {len(todo)} texts ({len(lines)} value lines)", len(todo))
+    for i, z in zip(todo, evaluator.token_logits([items[i] for i in todo], ids, list(lines.values()),
+                                                 batch_size=FEATURE_BATCH)):
+        # [n_values, n_lines, 3 label logits + the hidden state], kept in float32 on every path
+        have[keys[i]] = fresh[keys[i]] = np.concatenate(
+            [z[..., :len(LABELS)], basis.hidden(z[..., len(LABELS):])], -1).astype(np.float32)
+        if cache is not None and len(fresh) >= CHUNK_TEXTS:
+            cache.write(fresh)
+            fresh = {}
         progress.advance()
+    if cache is not None:
+        cache.write(fresh)
     progress.finish()
-    z = np.stack([per_text[i][k] for i, k in rows])
+    z = np.stack([have[keys[i]][k] for i, k in rows]).astype(np.float64)
     out: dict[tuple[str, str], np.ndarray] = {}
     for j, line in enumerate(lines):
         out[("label_logits", line)] = z[:, j, :len(LABELS)]
-        out[("hidden", line)] = basis.hidden(z[:, j, len(LABELS):])
+        out[("hidden", line)] = z[:, j, len(LABELS):]
     return out
 
 
@@ -172,7 +188,13 @@ def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[La
         lines: dict[str, str | None] = {"template": None}
         if evaluator.manifest.template.value != DEFINITION_LINE:
             lines["definition"] = DEFINITION_LINE
-        feats = _features(evaluator, basis, system, tuples, lines, progress)
+        cache = None
+        if opts.cache_dir is not None:
+            progress.note("fingerprinting the evaluator's weights (the feature cache's key)")
+            key = reading_key(weights_digest(src), evaluator.manifest.template.to_dict(), list(lines.values()),
+                              list(evaluator.manifest.label_token_ids) + list(basis.token_ids))
+            cache = FeatureCache(Path(opts.cache_dir) / key[:32])
+        feats = _features(evaluator, basis, system, tuples, lines, progress, cache)
         return feats, basis, lines, list(evaluator.manifest.label_token_ids), src
     finally:
         evaluator.close()

@@ -25,3 +25,6 @@ class AdaptOptions:
     on_error: str = "stop"
     readout: str = "ensemble"
     """One of :data:`READOUTS`."""
+    cache_dir: Path | None = None
+    """Where the features read are kept (:mod:`clave_lite.adapt.cache`); ``None``: not kept. The
+    CLI passes ``~/.cache/clave-lite/adapt-features`` unless ``--no-cache``."""

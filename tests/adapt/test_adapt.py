@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -254,3 +255,72 @@ def test_adapt_refuses_bad_input_before_work(tiny_evaluator, toy_inputs, tmp_pat
         assert result.exit_code == code, (extra, result.output, result.stderr)
         assert message in result.stderr + result.output
     assert not (tmp_path / "o.gguf").exists()
+
+
+class _Recorder:
+    """A progress sink that records each stage's total and can stop the run like Ctrl-C."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.stages: dict[str, int] = {}
+        self.notes: list[str] = []
+        self.stop_after = stop_after
+        self.read = 0
+
+    def start(self, stage: str, total: int) -> None:
+        self.stages[stage.split(" ")[0]] = total
+        self.current = stage
+
+    def advance(self, n: int = 1, status: str | None = None) -> None:
+        if self.current.startswith("reading"):
+            self.read += n
+            if self.stop_after is not None and self.read >= self.stop_after:
+                raise KeyboardInterrupt
+
+    def finish(self) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+@pytest.mark.slow
+def test_adapt_resumes_from_its_feature_cache(tiny_evaluator, toy_inputs, tmp_path, monkeypatch):
+    """Ctrl-C while reading keeps the chunks written so far: the next run reads only the rest, a
+    rerun reads nothing, and a run through the cache reports what a run without one does."""
+    from clave_lite.adapt import cache as cache_mod
+    from clave_lite.adapt import job
+    from clave_lite.adapt.options import AdaptOptions
+
+    monkeypatch.setattr(job, "CHUNK_TEXTS", 4)
+    monkeypatch.setattr(job, "FEATURE_BATCH", 2)
+    system, labels = toy_inputs
+    n_texts = len({json.loads(line)["text"] for line in labels.read_text().splitlines()})
+    cache_dir = tmp_path / "features"
+    opts = AdaptOptions(system=system, labels=labels, output=tmp_path / "a.gguf", model=tiny_evaluator, folds=3,
+                        group_regex="^([^-]+)", threads=2, cache_dir=cache_dir)
+
+    with pytest.raises(KeyboardInterrupt):
+        job.adapt(opts, _Recorder(stop_after=10))
+    assert not opts.output.exists()
+    [reading] = list(cache_dir.iterdir())
+    assert len(list(reading.glob("chunk-*.npz"))) == 2  # 8 of the 10 texts read: two whole chunks
+    (reading / "chunk-0-0-0.npz").write_bytes(b"not a chunk")  # a damaged file is skipped, not fatal
+
+    resumed = _Recorder()
+    first = job.adapt(opts, resumed)
+    assert resumed.stages["reading"] == n_texts - 8
+    assert any(f"8 of {n_texts} texts already read" in note for note in resumed.notes)
+
+    again = _Recorder()
+    second = job.adapt(replace(opts, output=tmp_path / "b.gguf"), again)
+    assert again.stages["reading"] == 0
+    uncached = job.adapt(replace(opts, output=tmp_path / "c.gguf", cache_dir=None), _Recorder())
+    for report in (second, uncached):
+        assert [e.to_dict() for e in report.estimates] == [e.to_dict() for e in first.estimates]
+        assert report.ablation == first.ablation and report.temperature == first.temperature
+
+    # the key is the weights, not the file: a copy with another manifest reads nothing either
+    other = _Recorder()
+    job.adapt(replace(opts, model=tmp_path / "a.gguf", output=tmp_path / "d.gguf"), other)
+    assert other.stages["reading"] == 0
+    assert cache_mod.weights_digest(tmp_path / "a.gguf") == cache_mod.weights_digest(tiny_evaluator)
