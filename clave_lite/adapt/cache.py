@@ -3,7 +3,7 @@
 Reading the labelled texts is nearly all of ``adapt``'s time (an hour for 2,000 Touché arguments on
 2 cores); fitting the readouts takes seconds to minutes. So every few batches the features read so
 far are written to a chunk file, and a run that finds chunks for the same reading (same weights,
-template, value lines and read tokens) reads only the texts that are missing. Another ``--seed``,
+template, value line and read tokens) reads only the texts that are missing. Another ``--seed``,
 ``--folds`` or ``--readout``, or the same labels adapted from a copy of the evaluator that carries
 other heads (its weights are the same bytes), costs no reading at all.
 
@@ -43,9 +43,11 @@ def weights_digest(gguf_path: str | Path, block: int = 1 << 24) -> str:
     return h.hexdigest()
 
 
-def reading_key(weights: str, template: dict, lines: Sequence[str | None], token_ids: Sequence[int]) -> str:
-    """What makes two readings of the same text the same numbers."""
-    blob = json.dumps({"weights": weights, "template": template, "lines": list(lines),
+def reading_key(weights: str, template: dict, line: str | None, token_ids: Sequence[int]) -> str:
+    """What makes two readings of the same text after one value line the same numbers (``line``:
+    the value line's format, ``None`` for the template's own). One directory per line, so a run
+    with fewer lines reuses what a run with more has read."""
+    blob = json.dumps({"weights": weights, "template": template, "line": line,
                        "token_ids": [int(i) for i in token_ids]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -26,7 +26,7 @@ import numpy as np
 from clave_lite.adapt import readout
 from clave_lite.adapt.cache import CHUNK_TEXTS, FeatureCache, reading_key, text_key, weights_digest
 from clave_lite.adapt.folds import assign_folds, group_keys
-from clave_lite.adapt.options import READOUTS, AdaptOptions
+from clave_lite.adapt.options import LINES, READOUTS, AdaptOptions
 from clave_lite.core.labels import LABELS
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.core.valuesystem import ValueSystem
@@ -120,10 +120,10 @@ def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
 
 def _features(evaluator, basis, system: ValueSystem, tuples: Sequence[LabelledTuple],
               lines: dict[str, str | None], progress: Progress,
-              cache: FeatureCache | None = None) -> dict[tuple[str, str], np.ndarray]:
+              caches: dict[str, FeatureCache] | None = None) -> dict[tuple[str, str], np.ndarray]:
     """``(features, line)`` → per-tuple array: one pass over the unique texts, every value line
     in its own sequence, the label logits and the basis logits (the hidden state) read together.
-    Texts already in ``cache`` are not read again; new ones are written to it as they come."""
+    A text already in every line's cache is not read again; new ones are written as they come."""
     by_name = {v.name: v for v in system.values}
     texts: dict[str, list[str]] = {}
     for t in tuples:
@@ -135,29 +135,36 @@ def _features(evaluator, basis, system: ValueSystem, tuples: Sequence[LabelledTu
     where = {(text, v): (i, k) for i, (text, names) in enumerate(texts.items()) for k, v in enumerate(names)}
     rows = [where[(t.text, t.value)] for t in tuples]
     ids = list(evaluator.manifest.label_token_ids) + list(basis.token_ids)
-    have = cache.load() if cache is not None else {}
-    todo = [i for i, key in enumerate(keys) if key not in have]
+    caches = caches or {}
+    have = {line: caches[line].load() if line in caches else {} for line in lines}
+    todo = [i for i, key in enumerate(keys) if not all(key in have[line] for line in lines)]
     if len(todo) < len(items):
-        progress.note(f"{len(items) - len(todo)} of {len(items)} texts already read ({cache.directory})")
-    fresh: dict[str, np.ndarray] = {}
+        progress.note(f"{len(items) - len(todo)} of {len(items)} texts already read "
+                      f"({', '.join(str(c.directory) for c in caches.values())})")
+    fresh: dict[str, dict[str, np.ndarray]] = {line: {} for line in lines}
+
+    def flush() -> None:
+        for line, cache in caches.items():
+            cache.write(fresh[line])
+            fresh[line] = {}
+
     progress.start(f"reading {len(todo)} texts ({len(lines)} value lines)", len(todo))
     for i, z in zip(todo, evaluator.token_logits([items[i] for i in todo], ids, list(lines.values()),
                                                  batch_size=FEATURE_BATCH)):
-        # [n_values, n_lines, 3 label logits + the hidden state], kept in float32 on every path
-        have[keys[i]] = fresh[keys[i]] = np.concatenate(
-            [z[..., :len(LABELS)], basis.hidden(z[..., len(LABELS):])], -1).astype(np.float32)
-        if cache is not None and len(fresh) >= CHUNK_TEXTS:
-            cache.write(fresh)
-            fresh = {}
+        for j, line in enumerate(lines):
+            # [n_values, 3 label logits + the hidden state], float32 on every path (cached or not)
+            have[line][keys[i]] = fresh[line][keys[i]] = np.concatenate(
+                [z[:, j, :len(LABELS)], basis.hidden(z[:, j, len(LABELS):])], -1).astype(np.float32)
+        if len(fresh["template"]) >= CHUNK_TEXTS:
+            flush()
         progress.advance()
-    if cache is not None:
-        cache.write(fresh)
+    flush()
     progress.finish()
-    z = np.stack([have[keys[i]][k] for i, k in rows]).astype(np.float64)
     out: dict[tuple[str, str], np.ndarray] = {}
-    for j, line in enumerate(lines):
-        out[("label_logits", line)] = z[:, j, :len(LABELS)]
-        out[("hidden", line)] = z[:, j, len(LABELS):]
+    for line in lines:
+        z = np.stack([have[line][keys[i]][k] for i, k in rows]).astype(np.float64)
+        out[("label_logits", line)] = z[:, :len(LABELS)]
+        out[("hidden", line)] = z[:, len(LABELS):]
     return out
 
 
@@ -186,15 +193,17 @@ def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[La
         src = Path(evaluator.backend.path)
         basis = hidden_basis(src)
         lines: dict[str, str | None] = {"template": None}
-        if evaluator.manifest.template.value != DEFINITION_LINE:
+        if opts.lines == "both" and evaluator.manifest.template.value != DEFINITION_LINE:
             lines["definition"] = DEFINITION_LINE
-        cache = None
+        caches: dict[str, FeatureCache] = {}
         if opts.cache_dir is not None:
             progress.note("fingerprinting the evaluator's weights (the feature cache's key)")
-            key = reading_key(weights_digest(src), evaluator.manifest.template.to_dict(), list(lines.values()),
-                              list(evaluator.manifest.label_token_ids) + list(basis.token_ids))
-            cache = FeatureCache(Path(opts.cache_dir) / key[:32])
-        feats = _features(evaluator, basis, system, tuples, lines, progress, cache)
+            weights = weights_digest(src)
+            ids = list(evaluator.manifest.label_token_ids) + list(basis.token_ids)
+            for name, line in lines.items():
+                key = reading_key(weights, evaluator.manifest.template.to_dict(), line, ids)
+                caches[name] = FeatureCache(Path(opts.cache_dir) / key[:32])
+        feats = _features(evaluator, basis, system, tuples, lines, progress, caches)
         return feats, basis, lines, list(evaluator.manifest.label_token_ids), src
     finally:
         evaluator.close()
@@ -223,6 +232,8 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     progress = progress or Silent()
     if opts.readout not in READOUTS:
         raise UsageError(f"unknown readout {opts.readout!r}; one of {', '.join(READOUTS)}")
+    if opts.lines not in LINES:
+        raise UsageError(f"unknown value lines {opts.lines!r}; one of {', '.join(LINES)}")
     t0 = time.time()
     check_output(opts.output, [opts.labels, opts.system] + ([opts.model] if opts.model else []), opts.force)
     system, tuples = _read(opts)
@@ -308,6 +319,7 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature
         training={**m.training, "adapt": {
             "system": system.name, "labels": Path(opts.labels).name, "labels_sha256": digest,
             "tuples": len(tuples), "readout": best.name, "readout_mode": opts.readout, "folds": opts.folds,
+            "lines": opts.lines,
             "group_regex": opts.group_regex,
             "fold_estimate": {e.name: e.to_dict() for e in estimates}}},
     )

@@ -10,6 +10,11 @@ READOUTS = ("ensemble", "choose")
 best candidate by folds, reported by nested folds."""
 
 
+LINES = ("both", "template")
+"""The value lines a readout reads: ``both`` (the template's line and name + definition: two
+suffixes per value when scoring) or ``template`` only (one suffix per value, the default's speed)."""
+
+
 @dataclass(frozen=True)
 class AdaptOptions:
     system: Path
@@ -25,6 +30,8 @@ class AdaptOptions:
     on_error: str = "stop"
     readout: str = "ensemble"
     """One of :data:`READOUTS`."""
+    lines: str = "both"
+    """One of :data:`LINES`."""
     cache_dir: Path | None = None
     """Where the features read are kept (:mod:`clave_lite.adapt.cache`); ``None``: not kept. The
     CLI passes ``~/.cache/clave-lite/adapt-features`` unless ``--no-cache``."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from clave_lite.adapt.options import READOUTS, AdaptOptions
+from clave_lite.adapt.options import LINES, READOUTS, AdaptOptions
 from clave_lite.cli.app import (
     Bars,
     cli,
@@ -65,6 +65,10 @@ def _render_adapt(report) -> None:
               help="'ensemble': the mean of every hidden-state readout (both value lines, per-value and shared, "
                    "every L2 strength), so nothing is chosen on your labels; 'choose': the single best readout "
                    "by group folds, reported by nested folds (slower, and noisier with ~100 labels per value).")
+@click.option("--lines", "value_lines", type=click.Choice(LINES), default=AdaptOptions.lines, show_default=True,
+              help="Value lines the readout reads: 'both' (the template's line and name + definition; two "
+                   "suffixes per value when scoring) or 'template' only (one suffix per value: scores at about "
+                   "the default evaluator's speed; compare the fold estimates).")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), envvar="CLAVE_LITE_ADAPT_CACHE",
               default=None,
               help="Where the features read are kept, so an interrupted run resumes and a rerun (another "
@@ -76,7 +80,8 @@ def _render_adapt(report) -> None:
 @on_error_option
 @json_option
 def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path | None, folds: int,
-          group_regex: str | None, seed: int, readout_mode: str, cache_dir: Path | None, no_cache: bool,
+          group_regex: str | None, seed: int, readout_mode: str, value_lines: str, cache_dir: Path | None,
+          no_cache: bool,
           threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
     """Adapt an evaluator to a new value system from ~100 labelled tuples per value.
 
@@ -105,7 +110,7 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
         default_evaluator_path()  # build it now, with its message, not inside the job
     opts = AdaptOptions(system=system_path, labels=labels_path, output=output, model=model_path, folds=folds,
                         group_regex=group_regex, seed=seed, threads=threads, force=force, on_error=on_error,
-                        readout=readout_mode, cache_dir=cache_dir)
+                        readout=readout_mode, lines=value_lines, cache_dir=cache_dir)
     report = run_adapt(opts, Bars())
     if as_json:
         emit_json(report.to_dict())

@@ -302,9 +302,11 @@ def test_adapt_resumes_from_its_feature_cache(tiny_evaluator, toy_inputs, tmp_pa
     with pytest.raises(KeyboardInterrupt):
         job.adapt(opts, _Recorder(stop_after=10))
     assert not opts.output.exists()
-    [reading] = list(cache_dir.iterdir())
-    assert len(list(reading.glob("chunk-*.npz"))) == 2  # 8 of the 10 texts read: two whole chunks
-    (reading / "chunk-0-0-0.npz").write_bytes(b"not a chunk")  # a damaged file is skipped, not fatal
+    per_line = sorted(cache_dir.iterdir())
+    assert len(per_line) == 2  # the template's line and name + definition, each its own reading
+    for reading in per_line:
+        assert len(list(reading.glob("chunk-*.npz"))) == 2  # 8 of the 10 texts read: two whole chunks
+    (per_line[0] / "chunk-0-0-0.npz").write_bytes(b"not a chunk")  # a damaged file is skipped, not fatal
 
     resumed = _Recorder()
     first = job.adapt(opts, resumed)
@@ -318,6 +320,19 @@ def test_adapt_resumes_from_its_feature_cache(tiny_evaluator, toy_inputs, tmp_pa
     for report in (second, uncached):
         assert [e.to_dict() for e in report.estimates] == [e.to_dict() for e in first.estimates]
         assert report.ablation == first.ablation and report.temperature == first.temperature
+
+    # one value line: its reading is already there, and only its readouts are fitted
+    one = _Recorder()
+    template_only = job.adapt(replace(opts, output=tmp_path / "e.gguf", lines="template"), one)
+    assert one.stages["reading"] == 0
+    assert template_only.ablation and all("definition" not in name for name in template_only.ablation)
+    assert any("definition" in name for name in first.ablation)
+    from clave_lite.runtime.evaluator import Evaluator
+
+    with Evaluator.load(tmp_path / "e.gguf", n_threads=2) as ev:  # one suffix per value when scoring
+        assert len(ev.manifest.head("toy3").value_lines) == 1
+        assert ev.manifest.training["adapt"]["lines"] == "template"
+        assert len(ev.score(["I steal the lamp."])[0].scores) == 3
 
     # the key is the weights, not the file: a copy with another manifest reads nothing either
     other = _Recorder()
