@@ -67,8 +67,8 @@ def _render_adapt(report) -> None:
                    "by group folds, reported by nested folds (slower, and noisier with ~100 labels per value).")
 @click.option("--lines", "value_lines", type=click.Choice(LINES), default=AdaptOptions.lines, show_default=True,
               help="Value lines the readout reads: 'both' (the template's line and name + definition; two "
-                   "suffixes per value when scoring) or 'template' only (one suffix per value: scores at about "
-                   "the default evaluator's speed; compare the fold estimates).")
+                   "suffixes per value when scoring) or 'template' only (one suffix per value, as the default "
+                   "scores: fewer tokens per text; compare the fold estimates).")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), envvar="CLAVE_LITE_ADAPT_CACHE",
               default=None,
               help="Where the features read are kept, so an interrupted run resumes and a rerun (another "
