@@ -118,7 +118,7 @@ def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
     return system, tuples
 
 
-def _features(evaluator, basis, system: ValueSystem, tuples: Sequence[LabelledTuple],
+def _features(evaluator, basis, ids: Sequence[int], system: ValueSystem, tuples: Sequence[LabelledTuple],
               lines: dict[str, str | None], progress: Progress,
               caches: dict[str, FeatureCache] | None = None) -> dict[tuple[str, str], np.ndarray]:
     """``(features, line)`` → per-tuple array: one pass over the unique texts, every value line
@@ -134,7 +134,6 @@ def _features(evaluator, basis, system: ValueSystem, tuples: Sequence[LabelledTu
     keys = [text_key(text, values) for text, values in items]
     where = {(text, v): (i, k) for i, (text, names) in enumerate(texts.items()) for k, v in enumerate(names)}
     rows = [where[(t.text, t.value)] for t in tuples]
-    ids = list(evaluator.manifest.label_token_ids) + list(basis.token_ids)
     caches = caches or {}
     have = {line: caches[line].load() if line in caches else {} for line in lines}
     todo = [i for i, key in enumerate(keys) if not all(key in have[line] for line in lines)]
@@ -195,15 +194,15 @@ def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[La
         lines: dict[str, str | None] = {"template": None}
         if opts.lines == "both" and evaluator.manifest.template.value != DEFINITION_LINE:
             lines["definition"] = DEFINITION_LINE
+        ids = list(evaluator.manifest.label_token_ids) + list(basis.token_ids)  # the labels', then the basis'
         caches: dict[str, FeatureCache] = {}
         if opts.cache_dir is not None:
             progress.note("fingerprinting the evaluator's weights (the feature cache's key)")
             weights = weights_digest(src)
-            ids = list(evaluator.manifest.label_token_ids) + list(basis.token_ids)
             for name, line in lines.items():
                 key = reading_key(weights, evaluator.manifest.template.to_dict(), line, ids)
                 caches[name] = FeatureCache(Path(opts.cache_dir) / key[:32])
-        feats = _features(evaluator, basis, system, tuples, lines, progress, caches)
+        feats = _features(evaluator, basis, ids, system, tuples, lines, progress, caches)
         return feats, basis, lines, list(evaluator.manifest.label_token_ids), src
     finally:
         evaluator.close()

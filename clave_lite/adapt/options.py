@@ -12,7 +12,8 @@ best candidate by folds, reported by nested folds."""
 
 LINES = ("both", "template")
 """The value lines a readout reads: ``both`` (the template's line and name + definition: two
-suffixes per value when scoring) or ``template`` only (one suffix per value, the default's speed)."""
+suffixes per value when scoring, 0.30x the default's texts/s on gert10) or ``template`` only (one
+suffix per value, as the default scores: 0.86x; ``docs/calibrate.md``)."""
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,7 @@ def _render_adapt(report) -> None:
 @json_option
 def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path | None, folds: int,
           group_regex: str | None, seed: int, readout_mode: str, value_lines: str, cache_dir: Path | None,
-          no_cache: bool,
-          threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
+          no_cache: bool, threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
     """Adapt an evaluator to a new value system from ~100 labelled tuples per value.
 
     Reads every labelled text once with the evaluator, fits linear readouts of its hidden
