@@ -1,0 +1,83 @@
+"""The LoRA lever of the adaptation issue, measured on adapt's own group folds: for each outer fold,
+fine-tune a LoRA on the other folds' tuples (warm-started from the embedded default's adapter, or
+fresh), then read the held-out tuples through the label tokens (argmax, nothing tuned on them).
+
+    python benchmarks/adapt_lora_folds.py SYSTEM LABELS [--group-regex R] [--seed N] [--epochs E]
+        [--lr LR] [--init default|none] [--class-weight balanced] [--precision auto] [--save Z.npz]
+
+Same folds as `clave-lite adapt` (``assign_folds(group_keys(...), 5, seed)``) and TF-IDF + LR on them,
+so its figure stands beside adapt's out-of-fold estimate. ``--save`` keeps the out-of-fold label
+logits (tuple order of LABELS) for a blend decided before reading them.
+"""
+import argparse, json, tempfile, time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clave_lite.adapt import job
+from clave_lite.adapt.folds import assign_folds, group_keys
+from clave_lite.adapt.options import AdaptOptions
+from clave_lite.build.default_model import default_dir
+from clave_lite.core.prompt import PromptEncoder, TEMPLATES_V2
+from clave_lite.evaluation import metrics
+from clave_lite.export.dataset import build_examples
+from clave_lite.export.forward import label_logits
+from clave_lite.export.torch_model import load_base
+from clave_lite.export.train import TrainConfig, resolve_precision, train
+from clave_lite.formats.base_models import base_path
+from clave_lite.runtime.llamacpp import LlamaModel
+
+ap = argparse.ArgumentParser()
+ap.add_argument("system"), ap.add_argument("labels")
+ap.add_argument("--group-regex", default=None), ap.add_argument("--seed", type=int, default=0)
+ap.add_argument("--folds", type=int, default=5), ap.add_argument("--epochs", type=float, default=2.0)
+ap.add_argument("--lr", type=float, default=2e-4), ap.add_argument("--init", default="default")
+ap.add_argument("--class-weight", default="balanced"), ap.add_argument("--precision", default="auto")
+ap.add_argument("--save", default=None)
+a = ap.parse_args()
+
+torch.set_num_threads(max(1, torch.get_num_threads()))
+system, tuples = job._read(AdaptOptions(system=a.system, labels=a.labels, output="/tmp/unused.gguf"))
+groups = group_keys(tuples, a.group_regex)
+outer = assign_folds(groups, a.folds, a.seed)
+base = base_path("gemma3-270m")
+encoder = PromptEncoder(TEMPLATES_V2["short"], LlamaModel(base, vocab_only=True).tokenize)  # v3's template
+cfg = TrainConfig(epochs=a.epochs, lr=a.lr, class_weight=a.class_weight, precision=resolve_precision(a.precision),
+                  seed=a.seed, checkpoint_every=10_000)
+init = default_dir() / "adapter" if a.init == "default" else None
+z = np.zeros((len(tuples), 3), dtype=np.float32)
+t0, per_fold = time.time(), []
+for f in range(a.folds):
+    tr = [tuples[i] for i in np.flatnonzero(outer != f)]
+    te = np.flatnonzero(outer == f)
+    examples = build_examples(tr, system, encoder, seed=a.seed)
+    model, _ = load_base(base)
+    with tempfile.TemporaryDirectory() as tmp:
+        model, summary = train(model, examples, encoder.label_ids, 0, Path(tmp), cfg, init_adapter=init)
+    model.eval()
+    by_text: dict[str, list[int]] = {}
+    for i in te:
+        by_text.setdefault(tuples[i].text, []).append(i)
+    with torch.no_grad():
+        for text, rows in by_text.items():
+            enc = encoder.encode(text, [(system.get(tuples[i].value).name, system.get(tuples[i].value).definition)
+                                        for i in rows])
+            z[rows] = label_logits(model, [(enc.shared, enc.suffixes)], encoder.label_ids, 0).float().numpy()
+    m = metrics.compute(job._pairs([tuples[i] for i in te], job._decide(z[te], system.labels),
+                                   [groups[i] for i in te]), intervals=False)
+    per_fold.append({"fold": f, "train_tuples": len(tr), "test_tuples": len(te), "macro_f1": round(m["macro_f1"], 4),
+                     "train_seconds": summary["seconds"], "final_loss": summary["final_loss"]})
+    print(json.dumps(per_fold[-1]), flush=True)
+
+tfidf = job._tfidf_on_folds(tuples, outer)
+out = {"system": system.name, "labels": a.labels, "folds": a.folds, "seed": a.seed, "init": a.init,
+       "config": {k: v for k, v in vars(cfg).items() if k != "target_modules"}, "per_fold": per_fold,
+       "seconds": round(time.time() - t0, 1)}
+for name, labels in (("lora", job._decide(z, system.labels)), ("tfidf", tfidf)):
+    m = metrics.compute(job._pairs(tuples, labels, groups))
+    out[name] = {"macro_f1": round(m["macro_f1"], 4), "interval": m["intervals"]["macro_f1"],
+                 "per_class_f1": {k: round(v, 4) for k, v in m["per_class_f1"].items()}}
+if a.save:
+    np.savez(a.save, logits=z, outer=outer)
+print(json.dumps(out, indent=1))
