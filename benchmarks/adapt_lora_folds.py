@@ -7,22 +7,28 @@ fresh), then read the held-out tuples through the label tokens (argmax, nothing 
 
 Same folds as `clave-lite adapt` (``assign_folds(group_keys(...), 5, seed)``) and TF-IDF + LR on them,
 so its figure stands beside adapt's out-of-fold estimate. ``--save`` keeps the out-of-fold label
-logits (tuple order of LABELS) for a blend decided before reading them.
+logits (tuple order of LABELS) for a blend decided before reading them. ``--readout`` also fits adapt's
+fixed ensemble (template + definition lines) on the fold LoRA model's hidden states of the fold's training
+tuples (which that LoRA trained on) and reports it, and its equal-log-probability blend with the LoRA's
+label tokens (fixed before any figure), on the held-out fold.
 """
 import argparse, json, tempfile, time
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import log_softmax
 
-from clave_lite.adapt import job
+from clave_lite.adapt import job, readout
 from clave_lite.adapt.folds import assign_folds, group_keys
 from clave_lite.adapt.options import AdaptOptions
 from clave_lite.build.default_model import default_dir
+from clave_lite.core.blockmask import pack
+from clave_lite.core.labels import LABELS
 from clave_lite.core.prompt import PromptEncoder, TEMPLATES_V2
 from clave_lite.evaluation import metrics
 from clave_lite.export.dataset import build_examples
-from clave_lite.export.forward import label_logits
+from clave_lite.export.forward import LabelLogits, label_logits
 from clave_lite.export.torch_model import load_base
 from clave_lite.export.train import TrainConfig, resolve_precision, train
 from clave_lite.formats.base_models import base_path
@@ -35,6 +41,8 @@ ap.add_argument("--folds", type=int, default=5), ap.add_argument("--epochs", typ
 ap.add_argument("--lr", type=float, default=2e-4), ap.add_argument("--init", default="default")
 ap.add_argument("--class-weight", default="balanced"), ap.add_argument("--precision", default="auto")
 ap.add_argument("--save", default=None)
+ap.add_argument("--readout", action="store_true",
+                help="also fit adapt's fixed ensemble on the fold's LoRA model's own hidden states (its training tuples)")
 a = ap.parse_args()
 
 torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -47,6 +55,34 @@ cfg = TrainConfig(epochs=a.epochs, lr=a.lr, class_weight=a.class_weight, precisi
                   seed=a.seed, checkpoint_every=10_000)
 init = default_dir() / "adapter" if a.init == "default" else None
 z = np.zeros((len(tuples), 3), dtype=np.float32)
+z_read = np.zeros((len(tuples), 3))
+encoders = {"template": encoder, "definition": PromptEncoder(TEMPLATES_V2["full"], encoder._tokenize)}
+values = [v.name for v in system.values]
+y = np.array([LABELS.index(t.label) for t in tuples])
+vidx = np.array([values.index(t.value) for t in tuples])
+ens = readout.fixed_ensemble(readout.candidates(list(encoders)))
+
+
+def hidden_states(model, rows) -> dict:
+    """Final hidden state at each tuple's read position, per value line (fp32, no grad)."""
+    wrapper, out = LabelLogits(model, encoder.label_ids), {}
+    for line, enc_ in encoders.items():
+        h = np.zeros((len(tuples), model.config.hidden_size), dtype=np.float32)
+        by_text: dict[str, list[int]] = {}
+        for i in rows:
+            by_text.setdefault(tuples[i].text, []).append(i)
+        texts = list(by_text.items())
+        for start in range(0, len(texts), 16):  # 16 texts per forward pass, as training batches them
+            items, order = [], []
+            for text, idx in texts[start:start + 16]:
+                e = enc_.encode(text, [(system.get(tuples[i].value).name, system.get(tuples[i].value).definition)
+                                       for i in idx])
+                items.append((e.shared, e.suffixes))
+                order += idx
+            ids, pos, mask, rr, cc = (torch.from_numpy(x) for x in pack(items, 0))
+            h[order] = wrapper.hidden(ids, pos, mask)[rr, cc].float().numpy()
+        out[("hidden", line)] = h
+    return out
 t0, per_fold = time.time(), []
 for f in range(a.folds):
     tr = [tuples[i] for i in np.flatnonzero(outer != f)]
@@ -64,6 +100,12 @@ for f in range(a.folds):
             enc = encoder.encode(text, [(system.get(tuples[i].value).name, system.get(tuples[i].value).definition)
                                         for i in rows])
             z[rows] = label_logits(model, [(enc.shared, enc.suffixes)], encoder.label_ids, 0).float().numpy()
+    if a.readout:
+        with torch.no_grad():
+            feats = hidden_states(model, np.arange(len(tuples)))
+        data = readout.Data(feats, y, vidx, len(values), np.array(groups))
+        x = data.x(ens)
+        z_read[te] = data.fit(ens, np.flatnonzero(outer != f)).logits(x[te], vidx[te])
     m = metrics.compute(job._pairs([tuples[i] for i in te], job._decide(z[te], system.labels),
                                    [groups[i] for i in te]), intervals=False)
     per_fold.append({"fold": f, "train_tuples": len(tr), "test_tuples": len(te), "macro_f1": round(m["macro_f1"], 4),
@@ -74,10 +116,14 @@ tfidf = job._tfidf_on_folds(tuples, outer)
 out = {"system": system.name, "labels": a.labels, "folds": a.folds, "seed": a.seed, "init": a.init,
        "config": {k: v for k, v in vars(cfg).items() if k != "target_modules"}, "per_fold": per_fold,
        "seconds": round(time.time() - t0, 1)}
-for name, labels in (("lora", job._decide(z, system.labels)), ("tfidf", tfidf)):
+rows_out = [("lora", job._decide(z, system.labels)), ("tfidf", tfidf)]
+if a.readout:  # the blend's argmax is that of the summed log-probabilities: one linear head on one model
+    rows_out += [("lora_readout", job._decide(z_read, system.labels)),
+                 ("lora_plus_readout", job._decide(log_softmax(z, axis=1) + log_softmax(z_read, axis=1), system.labels))]
+for name, labels in rows_out:
     m = metrics.compute(job._pairs(tuples, labels, groups))
     out[name] = {"macro_f1": round(m["macro_f1"], 4), "interval": m["intervals"]["macro_f1"],
                  "per_class_f1": {k: round(v, 4) for k, v in m["per_class_f1"].items()}}
 if a.save:
-    np.savez(a.save, logits=z, outer=outer)
+    np.savez(a.save, logits=z, outer=outer, readout_logits=z_read)
 print(json.dumps(out, indent=1))
