@@ -8,12 +8,12 @@ SYSTEM / LABELS and fold seed (the npz carries its folds; they are checked to be
 """
 import argparse, pickle
 import numpy as np
+from _adapt_common import show
 from scipy.special import log_softmax
 from clave_lite.adapt import job, readout
 from clave_lite.adapt.folds import group_keys
 from clave_lite.adapt.options import AdaptOptions
 from clave_lite.core.labels import LABELS
-from clave_lite.evaluation import metrics
 
 ap = argparse.ArgumentParser()
 ap.add_argument("feats"), ap.add_argument("lora"), ap.add_argument("system"), ap.add_argument("labels")
@@ -31,12 +31,6 @@ z_ens = readout.out_of_fold(readout.fixed_ensemble(readout.candidates(list(P["li
 z_lora = L["logits"]
 
 
-def show(name, z):
-    m = metrics.compute(job._pairs(tuples, job._decide(z, system.labels), groups))
-    print(f"{name:34s} macro-F1 {m['macro_f1']:.3f} {m['intervals']['macro_f1']}  "
-          + " ".join(f"{k[:3]} {v:.3f}" for k, v in m["per_class_f1"].items()), flush=True)
-
-
-show("fixed ensemble (adapt)", z_ens)
-show("LoRA per fold, label tokens", z_lora)
-show("blend, equal log-probs", log_softmax(z_ens, axis=1) + log_softmax(z_lora, axis=1))
+show("fixed ensemble (adapt)", z_ens, tuples, groups, system)
+show("LoRA per fold, label tokens", z_lora, tuples, groups, system)
+show("blend, equal log-probs", log_softmax(z_ens, axis=1) + log_softmax(z_lora, axis=1), tuples, groups, system)

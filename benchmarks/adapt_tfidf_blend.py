@@ -7,13 +7,13 @@ FEATS.pkl from benchmarks/adapt_features.py on the same SYSTEM / LABELS (tuples 
 """
 import argparse, pickle
 import numpy as np
+from _adapt_common import show
 from scipy.special import log_softmax
 from sklearn.linear_model import LogisticRegression
 from clave_lite.adapt import job, readout
 from clave_lite.adapt.folds import assign_folds, group_keys
 from clave_lite.adapt.options import AdaptOptions
 from clave_lite.core.labels import LABELS
-from clave_lite.evaluation import metrics
 from clave_lite.evaluation.baselines import tfidf_vectorizer
 
 ap = argparse.ArgumentParser()
@@ -48,12 +48,6 @@ for f in np.unique(outer):
             z_tf[tev, c] = lp[:, k]
 
 
-def show(name, z):
-    m = metrics.compute(job._pairs(tuples, job._decide(z, system.labels), groups))
-    print(f"{name:36s} macro-F1 {m['macro_f1']:.3f} {m['intervals']['macro_f1']}  value-F1 {m['value_f1_mean']:.3f}  "
-          + " ".join(f"{k[:3]} {v:.3f}" for k, v in m["per_class_f1"].items()), flush=True)
-
-
-show("fixed ensemble (adapt)", z_ens)
-show("TF-IDF + LR (probabilities)", z_tf)
-show("ensemble + TF-IDF, equal log-probs", log_softmax(z_ens, axis=1) + z_tf)
+show("fixed ensemble (adapt)", z_ens, tuples, groups, system)
+show("TF-IDF + LR (probabilities)", z_tf, tuples, groups, system)
+show("ensemble + TF-IDF, equal log-probs", log_softmax(z_ens, axis=1) + z_tf, tuples, groups, system)
