@@ -93,6 +93,12 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
     vocab = LlamaModel(base_gguf, vocab_only=True)
     template_name = template
     template = with_markers(template_name, vocab.tokenize)
+    earlier_version = earlier["template"].get("version") if earlier else None
+    if earlier_version is not None and earlier_version != template.version:
+        # e.g. the embedded default (template v2) warm-starting a stage on a vocabulary with control tokens (v3)
+        progress.note(f"{init_from} was trained with template v{earlier_version}; this stage trains template "
+                      f"v{template.version}, so the warm-started adapter has to learn the new layout from this "
+                      "stage's data (docs/training.md, 'Warm start')")
     encoder = PromptEncoder(template, vocab.tokenize)
     explained, concept_report = (attach_concepts(concepts, systems, grouped, system) if concepts
                                  else ({}, None))
@@ -111,7 +117,8 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
                       max_unrelated, template_name, inject_rate, concept_report, summary)
     if earlier:
         run["data"]["init_from"] = {"run": str(init_from), "fingerprint": earlier["data"]["fingerprint"],
-                                    "files": earlier["data"]["files"], "train": earlier["train"]}
+                                    "files": earlier["data"]["files"], "train": earlier["train"],
+                                    "template_version": earlier_version}
     run["chain"] = stage_chain(earlier, str(init_from) if init_from else None) + [stage_record(run, str(out_dir))]
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
     write_train_keys(out_dir, grouped, also=Path(init_from) / "train_keys.json" if init_from else None)

@@ -148,6 +148,21 @@ def test_warm_start_from_an_earlier_run(tiny_base, schwartz, tmp_path, run_cli):
     run = json.loads((tmp_path / "b" / "run.json").read_text())
     assert run["data"]["init_from"]["run"] == str(tmp_path / "a")
 
+    assert run["data"]["init_from"]["template_version"] == run["template"]["version"]
+    assert "was trained with template" not in result.stderr
+
+    # an earlier run of another template version (the default's v2 under a stage's v3): said and recorded
+    import shutil
+    shutil.copytree(tmp_path / "a", tmp_path / "older")
+    older = json.loads((tmp_path / "older" / "run.json").read_text())
+    now = older["template"]["version"]
+    older["template"]["version"] = other = 9 if now != 9 else 8
+    (tmp_path / "older" / "run.json").write_text(json.dumps(older))
+    result = run_cli("train", second, "-o", tmp_path / "b2", "--init-from", tmp_path / "older", "--lr", "0", *args)
+    assert result.exit_code == 0, result.output
+    assert f"was trained with template v{other}; this stage trains template v{now}" in result.stderr
+    assert json.loads((tmp_path / "b2" / "run.json").read_text())["data"]["init_from"]["template_version"] == other
+
     result = run_cli("train", second, "-o", tmp_path / "c", "--init-from", tmp_path / "a", "--rank", "4", *args)
     assert result.exit_code != 0 and "pass --rank 16" in result.stderr
     result = run_cli("train", second, "-o", tmp_path / "d", "--init-from", tmp_path / "nowhere", *args)
