@@ -28,7 +28,7 @@ from clave_lite.core.labels import LABELS
 from clave_lite.core.prompt import PromptEncoder, TEMPLATES_V2
 from clave_lite.evaluation import metrics
 from clave_lite.export.dataset import build_examples
-from clave_lite.export.forward import LabelLogits, label_logits
+from clave_lite.export.forward import LabelLogits
 from clave_lite.export.torch_model import load_base
 from clave_lite.export.train import TrainConfig, resolve_precision, train
 from clave_lite.formats.base_models import base_path
@@ -45,71 +45,68 @@ ap.add_argument("--readout", action="store_true",
                 help="also fit adapt's fixed ensemble on the fold's LoRA model's own hidden states (its training tuples)")
 a = ap.parse_args()
 
-torch.set_num_threads(max(1, torch.get_num_threads()))
 system, tuples = job._read(AdaptOptions(system=a.system, labels=a.labels, output="/tmp/unused.gguf"))
 groups = group_keys(tuples, a.group_regex)
 outer = assign_folds(groups, a.folds, a.seed)
 base = base_path("gemma3-270m")
-encoder = PromptEncoder(TEMPLATES_V2["short"], LlamaModel(base, vocab_only=True).tokenize)  # v3's template
+tokenize = LlamaModel(base, vocab_only=True).tokenize
+# the template the embedded default (v3, trained with template v2) scores with; "full" is adapt's definition line
+encoders = {"template": PromptEncoder(TEMPLATES_V2["short"], tokenize),
+            "definition": PromptEncoder(TEMPLATES_V2["full"], tokenize)}
+label_ids = encoders["template"].label_ids
 cfg = TrainConfig(epochs=a.epochs, lr=a.lr, class_weight=a.class_weight, precision=resolve_precision(a.precision),
                   seed=a.seed, checkpoint_every=10_000)
 init = default_dir() / "adapter" if a.init == "default" else None
-z = np.zeros((len(tuples), 3), dtype=np.float32)
-z_read = np.zeros((len(tuples), 3))
-encoders = {"template": encoder, "definition": PromptEncoder(TEMPLATES_V2["full"], encoder._tokenize)}
 values = [v.name for v in system.values]
 y = np.array([LABELS.index(t.label) for t in tuples])
 vidx = np.array([values.index(t.value) for t in tuples])
 ens = readout.fixed_ensemble(readout.candidates(list(encoders)))
+z = np.zeros((len(tuples), 3), dtype=np.float32)
+z_read = np.zeros((len(tuples), 3))
 
 
-def hidden_states(model, rows) -> dict:
-    """Final hidden state at each tuple's read position, per value line (fp32, no grad)."""
-    wrapper, out = LabelLogits(model, encoder.label_ids), {}
-    for line, enc_ in encoders.items():
-        h = np.zeros((len(tuples), model.config.hidden_size), dtype=np.float32)
-        by_text: dict[str, list[int]] = {}
-        for i in rows:
-            by_text.setdefault(tuples[i].text, []).append(i)
-        texts = list(by_text.items())
-        for start in range(0, len(texts), 16):  # 16 texts per forward pass, as training batches them
-            items, order = [], []
-            for text, idx in texts[start:start + 16]:
-                e = enc_.encode(text, [(system.get(tuples[i].value).name, system.get(tuples[i].value).definition)
-                                       for i in idx])
-                items.append((e.shared, e.suffixes))
-                order += idx
-            ids, pos, mask, rr, cc = (torch.from_numpy(x) for x in pack(items, 0))
-            h[order] = wrapper.hidden(ids, pos, mask)[rr, cc].float().numpy()
-        out[("hidden", line)] = h
-    return out
+def hidden_states(wrapper, rows, encoder) -> np.ndarray:
+    """Final hidden state at each tuple's read position (fp32, no grad), 16 texts per forward pass as
+    training batches them; rows not in ``rows`` stay 0."""
+    h = np.zeros((len(tuples), wrapper.base.config.hidden_size), dtype=np.float32)
+    by_text: dict[str, list[int]] = {}
+    for i in rows:
+        by_text.setdefault(tuples[i].text, []).append(i)
+    texts = list(by_text.items())
+    for start in range(0, len(texts), 16):
+        items, order = [], []
+        for text, idx in texts[start:start + 16]:
+            e = encoder.encode(text, [(system.get(tuples[i].value).name, system.get(tuples[i].value).definition)
+                                      for i in idx])
+            items.append((e.shared, e.suffixes))
+            order += idx
+        ids, pos, mask, rr, cc = (torch.from_numpy(x) for x in pack(items, 0))
+        h[order] = wrapper.hidden(ids, pos, mask)[rr, cc].float().numpy()
+    return h
+
+
 t0, per_fold = time.time(), []
 for f in range(a.folds):
-    tr = [tuples[i] for i in np.flatnonzero(outer != f)]
-    te = np.flatnonzero(outer == f)
-    examples = build_examples(tr, system, encoder, seed=a.seed)
+    train_rows, te = np.flatnonzero(outer != f), np.flatnonzero(outer == f)
+    examples = build_examples([tuples[i] for i in train_rows], system, encoders["template"], seed=a.seed)
     model, _ = load_base(base)
     with tempfile.TemporaryDirectory() as tmp:
-        model, summary = train(model, examples, encoder.label_ids, 0, Path(tmp), cfg, init_adapter=init)
+        model, summary = train(model, examples, label_ids, 0, Path(tmp), cfg, init_adapter=init)
     model.eval()
-    by_text: dict[str, list[int]] = {}
-    for i in te:
-        by_text.setdefault(tuples[i].text, []).append(i)
-    with torch.no_grad():
-        for text, rows in by_text.items():
-            enc = encoder.encode(text, [(system.get(tuples[i].value).name, system.get(tuples[i].value).definition)
-                                        for i in rows])
-            z[rows] = label_logits(model, [(enc.shared, enc.suffixes)], encoder.label_ids, 0).float().numpy()
+    wrapper = LabelLogits(model, label_ids)
+    with torch.no_grad():  # the held-out fold through the label tokens; with --readout every tuple, both lines
+        read = np.arange(len(tuples)) if a.readout else te
+        feats = {("hidden", line): hidden_states(wrapper, read, enc) for line, enc in encoders.items()
+                 if a.readout or line == "template"}
+        z[te] = wrapper.head(torch.from_numpy(feats[("hidden", "template")][te]), label_ids).numpy()
     if a.readout:
-        with torch.no_grad():
-            feats = hidden_states(model, np.arange(len(tuples)))
         data = readout.Data(feats, y, vidx, len(values), np.array(groups))
-        x = data.x(ens)
-        z_read[te] = data.fit(ens, np.flatnonzero(outer != f)).logits(x[te], vidx[te])
+        z_read[te] = data.fit(ens, train_rows).logits(data.x(ens)[te], vidx[te])
     m = metrics.compute(job._pairs([tuples[i] for i in te], job._decide(z[te], system.labels),
                                    [groups[i] for i in te]), intervals=False)
-    per_fold.append({"fold": f, "train_tuples": len(tr), "test_tuples": len(te), "macro_f1": round(m["macro_f1"], 4),
-                     "train_seconds": summary["seconds"], "final_loss": summary["final_loss"]})
+    per_fold.append({"fold": f, "train_tuples": len(train_rows), "test_tuples": len(te),
+                     "macro_f1": round(m["macro_f1"], 4), "train_seconds": summary["seconds"],
+                     "final_loss": summary["final_loss"]})
     print(json.dumps(per_fold[-1]), flush=True)
 
 tfidf = job._tfidf_on_folds(tuples, outer)
