@@ -1,9 +1,11 @@
 """The LoRA lever of the adaptation issue, measured on adapt's own group folds: for each outer fold,
-fine-tune a LoRA on the other folds' tuples (warm-started from the embedded default's adapter, or
-fresh), then read the held-out tuples through the label tokens (argmax, nothing tuned on them).
+fine-tune a LoRA on the other folds' tuples (warm-started from the embedded default's adapter on the
+bare base; or fresh on the embedded default's merged q8_0 weights, what ``adapt`` has for any
+evaluator file: ``--init merged``; or fresh on the bare base), then read the held-out tuples through the label tokens (argmax, nothing tuned on them).
 
     python benchmarks/adapt_lora_folds.py SYSTEM LABELS [--group-regex R] [--seed N] [--epochs E]
-        [--lr LR] [--init default|none] [--class-weight balanced] [--precision auto] [--save Z.npz]
+        [--lr LR] [--init default|merged|none]
+        [--top-layers N] [--dropout P] [--class-weight balanced] [--precision auto] [--save Z.npz]
 
 Same folds as `clave-lite adapt` (``assign_folds(group_keys(...), 5, seed)``) and TF-IDF + LR on them,
 so its figure stands beside adapt's out-of-fold estimate. ``--save`` keeps the out-of-fold label
@@ -41,6 +43,9 @@ ap.add_argument("--folds", type=int, default=5), ap.add_argument("--epochs", typ
 ap.add_argument("--lr", type=float, default=2e-4), ap.add_argument("--init", default="default")
 ap.add_argument("--class-weight", default="balanced"), ap.add_argument("--precision", default="auto")
 ap.add_argument("--save", default=None)
+ap.add_argument("--top-layers", type=int, default=None, help="LoRA on the top N decoder layers only")
+ap.add_argument("--dropout", type=float, default=0.05, help="LoRA dropout")
+ap.add_argument("--only-fold", type=int, default=None, help="train and report this outer fold only (a quick look)")
 ap.add_argument("--readout", action="store_true",
                 help="also fit adapt's fixed ensemble on the fold's LoRA model's own hidden states (its training tuples)")
 a = ap.parse_args()
@@ -55,8 +60,11 @@ encoders = {"template": PromptEncoder(TEMPLATES_V2["short"], tokenize),
             "definition": PromptEncoder(TEMPLATES_V2["full"], tokenize)}
 label_ids = encoders["template"].label_ids
 cfg = TrainConfig(epochs=a.epochs, lr=a.lr, class_weight=a.class_weight, precision=resolve_precision(a.precision),
-                  seed=a.seed, checkpoint_every=10_000)
+                  seed=a.seed, checkpoint_every=10_000, top_layers=a.top_layers, dropout=a.dropout)
 init = default_dir() / "adapter" if a.init == "default" else None
+if a.init == "merged":
+    from clave_lite.build.default_model import default_evaluator_path
+    base = default_evaluator_path()
 values = [v.name for v in system.values]
 y = np.array([LABELS.index(t.label) for t in tuples])
 vidx = np.array([values.index(t.value) for t in tuples])
@@ -86,7 +94,7 @@ def hidden_states(wrapper, rows, encoder) -> np.ndarray:
 
 
 t0, per_fold = time.time(), []
-for f in range(a.folds):
+for f in range(a.folds) if a.only_fold is None else [a.only_fold]:
     train_rows, te = np.flatnonzero(outer != f), np.flatnonzero(outer == f)
     examples = build_examples([tuples[i] for i in train_rows], system, encoders["template"], seed=a.seed)
     model, _ = load_base(base)
@@ -109,6 +117,8 @@ for f in range(a.folds):
                      "final_loss": summary["final_loss"]})
     print(json.dumps(per_fold[-1]), flush=True)
 
+if a.only_fold is not None:
+    raise SystemExit(0)
 tfidf = job._tfidf_on_folds(tuples, outer)
 out = {"system": system.name, "labels": a.labels, "folds": a.folds, "seed": a.seed, "init": a.init,
        "config": {k: v for k, v in vars(cfg).items() if k != "target_modules"}, "per_fold": per_fold,

@@ -44,6 +44,9 @@ class TrainConfig:
     # LoRA weights, optimizer state and loss stay fp32). bf16 pays off where the CPU has bf16
     # units (Intel AMX-BF16: see docs/training.md for the measured speed and agreement).
     precision: str = "fp32"
+    # LoRA on the top ``top_layers`` decoder layers only (None, or more than the base has: every
+    # layer). The frozen layers below then need no backward pass: a cheaper run.
+    top_layers: int | None = None
     target_modules: list[str] = field(default_factory=lambda: list(TARGET_MODULES))
 
 
@@ -108,8 +111,15 @@ def label_weights(examples: Sequence[Example], n_labels: int, mode: str) -> torc
 def add_lora(model, cfg: TrainConfig):
     from peft import LoraConfig, get_peft_model
 
+    layers = None
+    if cfg.top_layers is not None:
+        if cfg.top_layers < 1:
+            raise ValueError(f"top_layers must be at least 1, not {cfg.top_layers}")
+        n = model.config.num_hidden_layers
+        layers = list(range(max(0, n - cfg.top_layers), n))
     lcfg = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                      target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM")
+                      target_modules=cfg.target_modules, layers_to_transform=layers, bias="none",
+                      task_type="CAUSAL_LM")
     return get_peft_model(model, lcfg)
 
 

@@ -36,3 +36,11 @@ class AdaptOptions:
     cache_dir: Path | None = None
     """Where the features read are kept (:mod:`clave_lite.adapt.cache`); ``None``: not kept. The
     CLI passes ``~/.cache/clave-lite/adapt-features`` unless ``--no-cache``."""
+    train_epochs: float = 0.0
+    """0: the readout path (no training). More: a LoRA trained on the tuples for this many epochs
+    (``clave_lite.export.adapt_train``; the bake extra), per outer fold for the estimate, then on all."""
+    train_layers: int | None = 6
+    """LoRA on the top this many decoder layers (``None``: all)."""
+    train_lr: float = 1e-3
+    precision: str = "auto"
+    """Training matmuls: ``fp32``, ``bf16``, or ``auto`` (bf16 where the CPU has AMX-BF16)."""

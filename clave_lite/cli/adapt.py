@@ -21,7 +21,8 @@ ESTIMATE_NAMES = {"adapted": "clave-lite adapted", "as-is": "evaluator as it was
 
 
 def _render_adapt(report) -> None:
-    how = "nested" if report.readout == "choose" else "a fixed readout"
+    how = {"choose": "nested", "lora": "a LoRA trained per fold on the other folds"}.get(report.readout,
+                                                                                      "a fixed readout")
     click.echo(f"fold estimate on {report.system}: {report.tuples} tuples, {report.groups} groups, "
                f"{report.folds} group folds ({how}: nothing reported here chose anything)")
     goal = report.objective
@@ -35,6 +36,12 @@ def _render_adapt(report) -> None:
         click.echo(f"  {ESTIMATE_NAMES.get(e.name, e.name):22} {figure if figure is not None else float('nan'):8.3f}  "
                    f"[{lo:.3f}, {hi:.3f}]  "
                    f"{cells[0]}  {cells[1]}  {cells[2]:>9}")
+    if report.readout == "lora":
+        per_fold = ", ".join(f"{s:.0f}" for s in report.seconds["per_fold"])
+        click.echo(f"trained: {report.chosen}; per fold {per_fold} s; temperature {report.temperature:g}")
+        click.echo(f"wrote {report.output} in {report.seconds['total']:.0f} s; score with "
+                   f"`clave-lite score TEXTS --model {report.output}`")
+        return
     if report.readout == "choose":
         how = f"chosen by folds; per outer fold: {', '.join(report.chosen_per_fold)}"
     else:
@@ -75,13 +82,27 @@ def _render_adapt(report) -> None:
                    "--seed, --folds or --readout) reads nothing. Default: ~/.cache/clave-lite/adapt-features "
                    "(under CLAVE_LITE_HOME if set). [env CLAVE_LITE_ADAPT_CACHE]")
 @click.option("--no-cache", is_flag=True, help="Keep no features on disk (an interrupted run starts over).")
+@click.option("--train-epochs", type=click.FloatRange(min=0, min_open=False), default=AdaptOptions.train_epochs,
+              show_default=True, envvar="CLAVE_LITE_ADAPT_TRAIN_EPOCHS",
+              help="0: the readout (no training). More: fine-tune a LoRA on your tuples for this many epochs, "
+                   "once per fold for the estimate and once on all of them; slower, and better on gert10 "
+                   "(docs/calibrate.md). Needs `pip install 'clave-lite[bake]'`. 4 is the measured choice. "
+                   "[env CLAVE_LITE_ADAPT_TRAIN_EPOCHS]")
+@click.option("--train-layers", type=click.IntRange(min=1), default=AdaptOptions.train_layers, show_default=True,
+              help="With --train-epochs: LoRA on the top N decoder layers only (fewer: faster).")
+@click.option("--train-lr", type=click.FloatRange(min=0, min_open=True), default=AdaptOptions.train_lr,
+              show_default=True, help="With --train-epochs: the LoRA learning rate.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=AdaptOptions.precision,
+              show_default=True,
+              help="With --train-epochs: training matmuls; auto = bf16 where the CPU has AMX-BF16, else fp32.")
 @threads_option
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (never an input).")
 @on_error_option
 @json_option
 def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path | None, folds: int,
           group_regex: str | None, seed: int, readout_mode: str, value_lines: str, cache_dir: Path | None,
-          no_cache: bool, threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
+          no_cache: bool, train_epochs: float, train_layers: int, train_lr: float, precision: str,
+          threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
     """Adapt an evaluator to a new value system from ~100 labelled tuples per value.
 
     Reads every labelled text once with the evaluator, fits linear readouts of its hidden
@@ -109,7 +130,14 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
         default_evaluator_path()  # build it now, with its message, not inside the job
     opts = AdaptOptions(system=system_path, labels=labels_path, output=output, model=model_path, folds=folds,
                         group_regex=group_regex, seed=seed, threads=threads, force=force, on_error=on_error,
-                        readout=readout_mode, lines=value_lines, cache_dir=cache_dir)
+                        readout=readout_mode, lines=value_lines, cache_dir=cache_dir, train_epochs=train_epochs,
+                        train_layers=train_layers, train_lr=train_lr, precision=precision)
+    if train_epochs > 0:
+        from clave_lite.errors import require
+
+        require("torch", "bake")
+        require("peft", "bake")
+        from clave_lite.export.adapt_train import adapt_lora as run_adapt  # noqa: F811
     report = run_adapt(opts, Bars())
     if as_json:
         emit_json(report.to_dict())

@@ -15,6 +15,7 @@ from clave_lite.core.labels import LABELS
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.errors import DataError, ModelError
 from clave_lite.formats.head import Head
+from support import toy_system
 
 pytest.importorskip("sklearn")
 
@@ -124,44 +125,10 @@ def test_damaged_heads_are_refused(bad, match):
 
 # ---- end to end on a tiny evaluator -------------------------------------------------------
 
-SYSTEM_YAML = """\
-name: toy3
-title: Three toy rules
-labels: [supports, opposes, unrelated]
-values:
-  - name: Do not lie
-    definition: "Do not lie: this rule means telling the truth."
-  - name: Do not steal
-    definition: "Do not steal: this rule means not taking what belongs to others."
-  - name: Do not hurt
-    definition: "Do not hurt: this rule means not causing pain."
-"""
-
-ACTS = {"Do not lie": ("I tell my friend the truth about {x}.", "I lie to my friend about {x}."),
-        "Do not steal": ("I return the {x} I found.", "I steal the {x} from the shop."),
-        "Do not hurt": ("I comfort the child who fell near the {x}.", "I hit the stranger near the {x}.")}
-THINGS = ["car", "wallet", "phone", "bike", "ring", "book", "lamp", "coat"]
-
-
-def _labels(path: Path) -> Path:
-    rows = []
-    for s, (rule, (good, bad)) in enumerate(ACTS.items()):
-        for i, thing in enumerate(THINGS):
-            scenario = f"S{s}_{i}"
-            rows.append({"id": f"{scenario}-a1", "text": good.format(x=thing), "value": rule, "label": "supports"})
-            rows.append({"id": f"{scenario}-a2", "text": bad.format(x=thing), "value": rule, "label": "opposes"})
-            other = list(ACTS)[(s + 1) % 3]
-            rows.append({"id": f"{scenario}-a2", "text": bad.format(x=thing), "value": other, "label": "unrelated"})
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 @pytest.fixture
 def toy_inputs(tmp_path) -> tuple[Path, Path]:
     """The toy system file and its labelled tuples."""
-    system = tmp_path / "toy3.yaml"
-    system.write_text(SYSTEM_YAML)
-    return system, _labels(tmp_path / "labels.jsonl")
+    return toy_system.toy_inputs(tmp_path)
 
 
 @pytest.mark.slow
@@ -215,7 +182,7 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     texts.write_text('{"text": "I steal the lamp."}\n{"text": "I return the lamp."}\n')
     score = run_cli("score", texts, "--model", out)
     assert score.exit_code == 0, score.stderr
-    assert [sorted(json.loads(line)["scores"]) for line in score.stdout.splitlines()] == [sorted(ACTS)] * 2
+    assert [sorted(json.loads(line)["scores"]) for line in score.stdout.splitlines()] == [sorted(toy_system.ACTS)] * 2
 
     # --readout choose: one candidate per outer fold by inner folds, reported by nested folds
     chosen_out = tmp_path / "toy3-chosen.gguf"
