@@ -21,7 +21,11 @@ well (``docs/calibrate.md``).
 
 from __future__ import annotations
 
+import copy
+import gc
 import hashlib
+import json
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -43,8 +47,10 @@ from clave_lite.export.dataset import build_examples
 from clave_lite.export.forward import LabelLogits
 from clave_lite.export.torch_model import load_base
 from clave_lite.export.train import TrainConfig, resolve_precision, train
-from clave_lite.progress import Progress, Silent
+from clave_lite.progress import SILENT, Progress, Silent
 
+CHECKPOINT_EVERY = 20
+"""Training steps between checkpoints (adapter + optimizer state): a crash loses at most this many."""
 READ_BATCH = 16
 """Texts per forward pass when reading label logits (as training batches them)."""
 
@@ -84,7 +90,7 @@ class _Setup:
 def train_config(opts: AdaptOptions) -> TrainConfig:
     """The LoRA recipe of ``opts`` (``docs/calibrate.md`` says how its defaults were measured)."""
     return TrainConfig(epochs=opts.train_epochs, lr=opts.train_lr, dropout=0.0, class_weight="balanced",
-                       precision=resolve_precision(opts.precision), seed=opts.seed, checkpoint_every=1_000_000,
+                       precision=resolve_precision(opts.precision), seed=opts.seed, checkpoint_every=CHECKPOINT_EVERY,
                        top_layers=opts.train_layers)
 
 
@@ -105,7 +111,8 @@ def _setup(opts: AdaptOptions, progress: Progress) -> _Setup:
                   list(manifest.label_token_ids), train_config(opts))
 
 
-def read_label_logits(model, s: _Setup, rows: Sequence[int]) -> np.ndarray:
+def read_label_logits(model, s: _Setup, rows: Sequence[int], progress: Progress = SILENT,
+                      stage: str = "reading") -> np.ndarray:
     """``[len(rows), 3]`` label logits of the tuples ``rows`` (every value of a text in one pass)."""
     wrapper = LabelLogits(model, s.label_ids)
     by_text: dict[str, list[int]] = {}
@@ -114,6 +121,7 @@ def read_label_logits(model, s: _Setup, rows: Sequence[int]) -> np.ndarray:
     texts = list(by_text.items())
     out = np.zeros((len(s.tuples), len(s.label_ids)), dtype=np.float32)
     model.eval()
+    progress.start(f"{stage} {len(texts)} texts", len(texts))
     with torch.no_grad():
         for start in range(0, len(texts), READ_BATCH):
             items, order = [], []
@@ -123,19 +131,50 @@ def read_label_logits(model, s: _Setup, rows: Sequence[int]) -> np.ndarray:
                 items.append((e.shared, e.suffixes))
                 order += idx
             out[order] = wrapper(*(torch.from_numpy(x) for x in pack(items, 0))).float().numpy()
+            progress.advance(len(items))
+    progress.finish()
     return out[list(rows)]
 
 
-def _train_on(s: _Setup, rows: Sequence[int], workdir: Path, progress: Progress):
+def _train_on(s: _Setup, pristine, rows: Sequence[int], workdir: Path, progress: Progress):
+    """A fresh LoRA on a copy of ``pristine`` (the evaluator's weights, read once: parsing a GGUF's
+    262k-token vocabulary costs seconds) on ``rows``; resumes from ``workdir``'s checkpoint when an
+    earlier run left one."""
     examples = build_examples([s.tuples[i] for i in rows], s.system, s.encoder, seed=s.config.seed)
-    model, _ = load_base(s.source)
-    model, summary = train(model, examples, s.label_ids, 0, workdir, s.config, progress=progress)
+    model = copy.deepcopy(pristine)
+    model, summary = train(model, examples, s.label_ids, 0, workdir, s.config, resume=True, progress=progress)
     return model, summary
+
+
+def work_key(opts: AdaptOptions, s: _Setup) -> str:
+    """What makes two runs' folds the same work: the evaluator's weights and template, the labels,
+    the system, the folds and the recipe. A rerun with the same key reuses every finished fold."""
+    from dataclasses import asdict
+
+    from clave_lite.adapt.cache import weights_digest
+
+    blob = json.dumps({
+        "weights": weights_digest(s.source), "template": s.encoder.template.to_dict(),
+        "labels": hashlib.sha256(Path(opts.labels).read_bytes()).hexdigest(),
+        "system": [[v.name, v.definition] for v in s.system.values] + [list(s.system.labels)],
+        "folds": opts.folds, "seed": opts.seed, "group_regex": opts.group_regex,
+        "train": {k: v for k, v in asdict(s.config).items() if k != "checkpoint_every"}}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    tmp.replace(path)
 
 
 def adapt_lora(opts: AdaptOptions, progress: Progress | None = None) -> job.AdaptReport:
     """Adapt by LoRA (``opts.train_epochs`` > 0); writes ``opts.output``; the fold estimate beside
-    the evaluator as it was and TF-IDF on the same folds."""
+    the evaluator as it was and TF-IDF on the same folds.
+
+    With ``opts.cache_dir``, the work lives in ``cache_dir/lora/<key>``: each finished fold's held-out
+    logits, training checkpoints every few steps and the final adapter, so an interrupted run
+    resumes (mid-fold from its last checkpoint) and a rerun trains nothing."""
     from clave_lite.core.jsonl import check_output
 
     progress = progress or Silent()
@@ -145,51 +184,77 @@ def adapt_lora(opts: AdaptOptions, progress: Progress | None = None) -> job.Adap
     check_output(opts.output, [opts.labels, opts.system] + ([opts.model] if opts.model else []), opts.force)
     s = _setup(opts, progress)
     try:
-        return _adapt(opts, s, progress, t0)
+        if opts.cache_dir is None:
+            with tempfile.TemporaryDirectory(prefix="clave-adapt-") as tmp:
+                return _adapt(opts, s, progress, t0, Path(tmp))
+        work = Path(opts.cache_dir) / "lora" / work_key(opts, s)[:32]
+        work.mkdir(parents=True, exist_ok=True)
+        return _adapt(opts, s, progress, t0, work)
     finally:
         s.vocab.close()
 
 
-def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float) -> job.AdaptReport:
+def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: Path) -> job.AdaptReport:
     from clave_lite.evaluation import metrics
     from clave_lite.evaluation.thresholds import fit_temperature
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
     everything = np.arange(len(s.tuples))
-    model, _ = load_base(s.source)
-    progress.note(f"reading {len(s.tuples)} tuples with {s.source.name} as it is")
-    as_is = read_label_logits(model, s, everything)
-    del model
+    pristine, _ = load_base(s.source)
+    if (work / "as-is.npy").exists():
+        as_is = np.load(work / "as-is.npy")
+    else:
+        as_is = read_label_logits(pristine, s, everything, progress, f"reading (as {s.source.name} is)")
+        _save(work / "as-is.npy", as_is)
     oof = np.zeros_like(as_is)
-    fold_seconds = []
-    with tempfile.TemporaryDirectory(prefix="clave-adapt-") as tmp:
-        for f in range(opts.folds):
-            started = time.time()
-            test = np.flatnonzero(s.outer == f)
-            model, _ = _train_on(s, np.flatnonzero(s.outer != f), Path(tmp) / f"fold{f}",
-                                 _Stage(progress, f"fold {f + 1}/{opts.folds}"))
-            oof[test] = read_label_logits(model, s, test)
-            del model
-            fold_seconds.append(round(time.time() - started, 1))
-        t_folds = time.time() - t0
-        tfidf = job._tfidf_on_folds(s.tuples, s.outer)
+    fold_seconds: list[float] = []
+    done = [f for f in range(opts.folds) if (work / f"fold-{f}.npy").exists()]
+    if done:
+        progress.note(f"{len(done)} of {opts.folds} folds already trained ({work})")
+    for f in range(opts.folds):
+        test = np.flatnonzero(s.outer == f)
+        if f in done:
+            oof[test] = np.load(work / f"fold-{f}.npy")
+            continue
+        started = time.time()
+        stage = _Stage(progress, f"fold {f + 1}/{opts.folds}")
+        model, _ = _train_on(s, pristine, np.flatnonzero(s.outer != f), work / f"fold-{f}", stage)
+        oof[test] = read_label_logits(model, s, test, stage, "reading the held-out")
+        del model
+        gc.collect()  # peft's modules hold cycles: free this model before the next one loads
+        _save(work / f"fold-{f}.npy", oof[test])
+        shutil.rmtree(work / f"fold-{f}", ignore_errors=True)  # its checkpoints: the logits are what counts
+        fold_seconds.append(round(time.time() - started, 1))
+        left = np.mean(fold_seconds) * (opts.folds - f - 1 + len(s.tuples) / max(1, np.sum(s.outer != f)))
+        progress.note(f"fold {f + 1}/{opts.folds} done in {fold_seconds[-1]:.0f} s; "
+                      f"about {left / 60:.0f} min left (the other folds and the final training)")
+    t_folds = time.time() - t0
+    tfidf = job._tfidf_on_folds(s.tuples, s.outer)
 
-        def pairs(labels: list[str]):
-            return job._pairs(s.tuples, labels, s.groups)
+    def pairs(labels: list[str]):
+        return job._pairs(s.tuples, labels, s.groups)
 
-        estimates = [job.Estimate("adapted", metrics.compute(pairs(job._decide(oof, s.system.labels)))),
-                     job.Estimate("as-is", metrics.compute(pairs(job._decide(as_is, s.system.labels)))),
-                     job.Estimate("tfidf", metrics.compute(pairs(tfidf)))]
-        gold = [t.label for t in s.tuples]
-        temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.system.labels)
+    estimates = [job.Estimate("adapted", metrics.compute(pairs(job._decide(oof, s.system.labels)))),
+                 job.Estimate("as-is", metrics.compute(pairs(job._decide(as_is, s.system.labels)))),
+                 job.Estimate("tfidf", metrics.compute(pairs(tfidf)))]
+    gold = [t.label for t in s.tuples]
+    temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.system.labels)
 
-        model, summary = _train_on(s, everything, Path(tmp) / "final", _Stage(progress, "final (every tuple)"))
-        adapter = Path(tmp) / "adapter"
+    adapter, summary_file = work / "final-adapter", work / "final.json"
+    if summary_file.exists():
+        summary = json.loads(summary_file.read_text())
+    else:
+        model, summary = _train_on(s, pristine, everything, work / "final", _Stage(progress, "final (every tuple)"))
         model.save_pretrained(adapter)
         del model
-        progress.note(f"merging and writing {opts.output} (q8_0)")
-        _write(opts, s, adapter, temperature, estimates, summary)
+        gc.collect()  # peft's modules hold cycles: free this model before the next one loads
+        summary_file.write_text(json.dumps({k: summary[k] for k in ("seconds", "final_loss")}))
+        shutil.rmtree(work / "final", ignore_errors=True)
+    del pristine
+    gc.collect()
+    progress.note(f"merging and writing {opts.output} (q8_0)")
+    _write(opts, s, adapter, temperature, estimates, summary)
     layers = "all layers" if s.config.top_layers is None else f"top {s.config.top_layers} layers"
     chosen = f"LoRA, {layers}, {s.config.epochs:g} epochs, lr {s.config.lr:g}"
     return job.AdaptReport(

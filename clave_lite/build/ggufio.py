@@ -112,7 +112,8 @@ def write_gguf(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(out_path), arch)
-    _copy_metadata(writer, source, skip={"general.file_type"}, overrides=overrides)  # file type: all-F32, below
+    # file type: all-F32, below; clave-lite's own keys of a source that is itself an evaluator are replaced
+    _copy_metadata(writer, source, skip={"general.file_type", *(extra_strings or {})}, overrides=overrides)
     for key, value in overrides.items():
         vtype = gguf.GGUFValueType.get_type(value)
         sub = gguf.GGUFValueType.get_type(value[0]) if vtype == gguf.GGUFValueType.ARRAY else None

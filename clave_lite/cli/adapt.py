@@ -78,10 +78,11 @@ def _render_adapt(report) -> None:
                    "scores: fewer tokens per text; compare the fold estimates).")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), envvar="CLAVE_LITE_ADAPT_CACHE",
               default=None,
-              help="Where the features read are kept, so an interrupted run resumes and a rerun (another "
-                   "--seed, --folds or --readout) reads nothing. Default: ~/.cache/clave-lite/adapt-features "
-                   "(under CLAVE_LITE_HOME if set). [env CLAVE_LITE_ADAPT_CACHE]")
-@click.option("--no-cache", is_flag=True, help="Keep no features on disk (an interrupted run starts over).")
+              help="Where the features read (and, with --train-epochs, each finished fold and training "
+                   "checkpoints) are kept, so an interrupted run resumes and a rerun reads (or trains) nothing. "
+                   "Default: ~/.cache/clave-lite/adapt-features (under CLAVE_LITE_HOME if set). "
+                   "[env CLAVE_LITE_ADAPT_CACHE]")
+@click.option("--no-cache", is_flag=True, help="Keep nothing on disk (an interrupted run starts over).")
 @click.option("--train-epochs", type=click.FloatRange(min=0, min_open=False), default=AdaptOptions.train_epochs,
               show_default=True, envvar="CLAVE_LITE_ADAPT_TRAIN_EPOCHS",
               help="0: the readout (no training). More: fine-tune a LoRA on your tuples for this many epochs, "
@@ -106,19 +107,27 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
           threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
     """Adapt an evaluator to a new value system from ~100 labelled tuples per value.
 
-    Reads every labelled text once with the evaluator, fits linear readouts of its hidden
-    state (per value and shared, averaged; no model training), and writes a
-    copy of the evaluator that carries your system. Prints the fold estimate next to the
-    evaluator as it was and TF-IDF + logistic regression on the same folds, so you know
-    whether to trust it. Needs `pip install 'clave-lite[adapt]'`; 4 min for gert10's 1,000
-    short tuples on 2 cores (measured). What it reads is kept (--cache-dir): an interrupted
-    run resumes where it stopped, and a rerun with another --seed or --readout reads nothing.
+    By default reads every labelled text once with the evaluator, fits linear readouts of its
+    hidden state (per value and shared, averaged; no model training), and writes a copy of the
+    evaluator that carries your system. Needs `pip install 'clave-lite[adapt]'`; 4 min for
+    gert10's 1,000 short tuples on 2 cores (measured). What it reads is kept (--cache-dir): an
+    interrupted run resumes where it stopped, and a rerun with another --seed or --readout
+    reads nothing.
+
+    With --train-epochs N it fine-tunes a LoRA on your tuples instead: once per fold (the
+    estimate) and once on all of them, merged into a new q8_0 file that carries only your
+    system. Slower (tens of minutes on 2 cores) and clearly better on gert10
+    (docs/calibrate.md). Needs `pip install 'clave-lite[bake]'`.
+
+    Either way it prints the fold estimate next to the evaluator as it was and TF-IDF +
+    logistic regression on the same folds, so you know whether to trust it.
 
     \b
     Example (Gert's ten moral rules, 100 labels per rule):
       clave-lite adapt --system gert10.yaml --labels calibration.jsonl \\
         --group-regex '^([^-]+)' -o gert10.gguf
       clave-lite score texts.jsonl --model gert10.gguf
+      clave-lite adapt ... --train-epochs 4 -o gert10-lora.gguf   # the LoRA path
     """
     from clave_lite.adapt import adapt as run_adapt
     from clave_lite.paths import subdir

@@ -15,12 +15,15 @@ pytest.importorskip("sklearn")
 
 
 def test_top_layers_put_lora_on_the_top_layers_only(tiny_evaluator):
+    import copy
+
     from clave_lite.export.torch_model import load_base
     from clave_lite.export.train import TrainConfig, add_lora
 
+    pristine, _ = load_base(tiny_evaluator)
+
     def adapted_layers(cfg: TrainConfig) -> set[int]:
-        model, _ = load_base(tiny_evaluator)
-        model = add_lora(model, cfg)
+        model = add_lora(copy.deepcopy(pristine), cfg)
         return {int(name.split(".layers.")[1].split(".")[0]) for name, p in model.named_parameters()
                 if p.requires_grad and "lora_" in name}
 
@@ -77,3 +80,64 @@ def test_adapt_by_lora_end_to_end(tiny_evaluator, tmp_path, run_cli):
     assert result.exit_code == 0, result.stderr
     assert "a LoRA trained per fold on the other folds" in result.stdout
     assert "trained: LoRA, top 1 layers" in result.stdout and "TF-IDF + LR" in result.stdout
+
+
+class _StopAt:
+    """A progress sink that stops the run like Ctrl-C when a stage whose name starts with ``stop`` begins."""
+
+    def __init__(self, stop: str | None = None) -> None:
+        self.stop, self.stages, self.notes = stop, [], []
+
+    def start(self, stage: str, total: int) -> None:
+        self.stages.append(stage)
+        if self.stop and stage.startswith(self.stop):
+            raise KeyboardInterrupt
+
+    def advance(self, n: int = 1, status: str | None = None) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+@pytest.mark.slow
+def test_adapt_by_lora_resumes_where_it_stopped(tiny_evaluator, tmp_path):
+    """Ctrl-C in fold 2 keeps fold 1: the rerun trains folds 2-3 and the final fit only, and reports
+    what an uninterrupted run reports; a third run trains nothing."""
+    from clave_lite.adapt.options import AdaptOptions
+    from clave_lite.export.adapt_train import adapt_lora
+
+    system, labels = toy_system.toy_inputs(tmp_path)
+    opts = AdaptOptions(system=system, labels=labels, output=tmp_path / "a.gguf", model=tiny_evaluator, folds=3,
+                        group_regex="^([^-]+)", threads=2, cache_dir=tmp_path / "work", train_epochs=1,
+                        train_layers=1, precision="fp32")
+    with pytest.raises(KeyboardInterrupt):
+        adapt_lora(opts, _StopAt("fold 2/3: training"))
+    assert not opts.output.exists()
+    [work] = (tmp_path / "work" / "lora").iterdir()
+    assert sorted(p.name for p in work.glob("fold-*.npy")) == ["fold-0.npy"]
+
+    resumed = _StopAt()
+    first = adapt_lora(opts, resumed)
+    assert "1 of 3 folds already trained" in " ".join(resumed.notes)
+    trained = [stage for stage in resumed.stages if stage.endswith("training")]
+    assert trained == ["fold 2/3: training", "fold 3/3: training", "final (every tuple): training"]
+    assert not any(p.is_dir() and p.name.startswith("fold-") for p in work.iterdir())  # checkpoints cleared
+
+    again = _StopAt()
+    second = adapt_lora(replace_output(opts, tmp_path / "b.gguf"), again)
+    assert not [stage for stage in again.stages if stage.endswith("training")]
+    assert [e.to_dict() for e in second.estimates] == [e.to_dict() for e in first.estimates]
+
+    # the same work from scratch (no cache) reports the same estimate: resuming changed nothing
+    fresh = adapt_lora(replace_output(opts, tmp_path / "c.gguf", cache_dir=None))
+    assert [e.macro_f1 for e in fresh.estimates] == [e.macro_f1 for e in first.estimates]
+
+
+def replace_output(opts, output, **changes):
+    from dataclasses import replace
+
+    return replace(opts, output=output, **changes)
