@@ -216,6 +216,10 @@ def test_adapt_refuses_bad_input_before_work(tiny_evaluator, toy_inputs, tmp_pat
         (["--labels", labels, "--group-regex", "^(S\\d)_", "--folds", "5"], 3, "cannot make 5 folds"),
         (["--labels", labels, "--folds", "1"], 2, "--folds"),
         (["--labels", tmp_path / "missing.jsonl"], 3, "missing.jsonl"),
+        (["--labels", labels, "--train-lr", "0.1"], 2, "--train-lr applies only with --train-epochs N"),
+        (["--labels", labels, "--train-epochs", "2", "--readout", "choose", "--lines", "template"], 2,
+         "--readout, --lines apply only with the readout path"),
+        (["--labels", labels, "--train-epochs", "-1"], 2, "--train-epochs"),
     ]
     for extra, code, message in cases:
         result = run_cli(*base, *extra)
