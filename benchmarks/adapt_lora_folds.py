@@ -25,10 +25,10 @@ from clave_lite.adapt import job, readout
 from clave_lite.adapt.folds import assign_folds, group_keys
 from clave_lite.adapt.options import AdaptOptions
 from clave_lite.build.default_model import default_dir
-from clave_lite.core.blockmask import pack
 from clave_lite.core.labels import LABELS
 from clave_lite.core.prompt import PromptEncoder, TEMPLATES_V2
 from clave_lite.evaluation import metrics
+from clave_lite.export.adapt_train import read_hidden
 from clave_lite.export.dataset import build_examples
 from clave_lite.export.forward import LabelLogits
 from clave_lite.export.torch_model import load_base
@@ -74,22 +74,10 @@ z_read = np.zeros((len(tuples), 3))
 
 
 def hidden_states(wrapper, rows, encoder) -> np.ndarray:
-    """Final hidden state at each tuple's read position (fp32, no grad), 16 texts per forward pass as
-    training batches them; rows not in ``rows`` stay 0."""
+    """Final hidden state at each tuple's read position (``adapt --train-epochs``'s reader); rows not
+    in ``rows`` stay 0."""
     h = np.zeros((len(tuples), wrapper.base.config.hidden_size), dtype=np.float32)
-    by_text: dict[str, list[int]] = {}
-    for i in rows:
-        by_text.setdefault(tuples[i].text, []).append(i)
-    texts = list(by_text.items())
-    for start in range(0, len(texts), 16):
-        items, order = [], []
-        for text, idx in texts[start:start + 16]:
-            e = encoder.encode(text, [(system.get(tuples[i].value).name, system.get(tuples[i].value).definition)
-                                      for i in idx])
-            items.append((e.shared, e.suffixes))
-            order += idx
-        ids, pos, mask, rr, cc = (torch.from_numpy(x) for x in pack(items, 0))
-        h[order] = wrapper.hidden(ids, pos, mask)[rr, cc].float().numpy()
+    h[rows] = read_hidden(wrapper.base, encoder, system, tuples, rows)
     return h
 
 

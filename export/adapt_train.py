@@ -39,7 +39,6 @@ import numpy as np
 import torch
 
 from clave_lite.adapt import job
-from clave_lite.adapt.folds import assign_folds, group_keys
 from clave_lite.adapt.options import AdaptOptions
 from clave_lite.core.blockmask import pack
 from clave_lite.core.prompt import PromptEncoder
@@ -105,9 +104,7 @@ def _setup(opts: AdaptOptions, progress: Progress) -> _Setup:
     from clave_lite.formats.manifest import read_gguf_manifest
     from clave_lite.runtime.llamacpp import LlamaModel
 
-    system, tuples = job._read(opts)
-    groups = group_keys(tuples, opts.group_regex)
-    outer = assign_folds(groups, opts.folds, opts.seed)  # enough groups? refuse before any training
+    system, tuples, groups, outer = job.inputs(opts)  # refuses bad input and too few groups before any training
     source = Path(opts.model) if opts.model is not None else default_evaluator_path(progress)
     if source.suffix.lower() != ".gguf":
         raise ModelError(f"{source}: adapt --train-epochs needs a .gguf evaluator (its weights are the base)")
@@ -117,29 +114,40 @@ def _setup(opts: AdaptOptions, progress: Progress) -> _Setup:
                   list(manifest.label_token_ids), train_config(opts))
 
 
-def read_label_logits(model, s: _Setup, rows: Sequence[int], progress: Progress = SILENT,
-                      stage: str = "reading") -> np.ndarray:
-    """``[len(rows), 3]`` label logits of the tuples ``rows`` (every value of a text in one pass)."""
-    wrapper = LabelLogits(model, s.label_ids)
+def read_hidden(model, encoder: PromptEncoder, system: ValueSystem, tuples: Sequence[LabelledTuple],
+                rows: Sequence[int], progress: Progress = SILENT, stage: str = "reading") -> np.ndarray:
+    """``[len(rows), hidden]`` final hidden states at the verdict positions of the tuples ``rows``
+    (fp32, no grad; every value of a text in one sequence block, ``READ_BATCH`` texts per pass)."""
+    wrapper = LabelLogits(model, [])
     by_text: dict[str, list[int]] = {}
     for i in rows:
-        by_text.setdefault(s.tuples[i].text, []).append(i)
+        by_text.setdefault(tuples[i].text, []).append(i)
     texts = list(by_text.items())
-    out = np.zeros((len(s.tuples), len(s.label_ids)), dtype=np.float32)
+    out = np.zeros((len(tuples), model.config.hidden_size), dtype=np.float32)
     model.eval()
     progress.start(f"{stage} {len(texts)} texts", len(texts))
     with torch.no_grad():
         for start in range(0, len(texts), READ_BATCH):
             items, order = [], []
             for text, idx in texts[start:start + READ_BATCH]:
-                values = [s.system.get(s.tuples[i].value) for i in idx]
-                e = s.encoder.encode(text, [(v.name, v.definition) for v in values])
+                values = [system.get(tuples[i].value) for i in idx]
+                e = encoder.encode(text, [(v.name, v.definition) for v in values])
                 items.append((e.shared, e.suffixes))
                 order += idx
-            out[order] = wrapper(*(torch.from_numpy(x) for x in pack(items, 0))).float().numpy()
+            ids, pos, mask, rr, cc = (torch.from_numpy(x) for x in pack(items, 0))
+            out[order] = wrapper.hidden(ids, pos, mask)[rr, cc].float().numpy()
             progress.advance(len(items))
     progress.finish()
     return out[list(rows)]
+
+
+def read_label_logits(model, s: _Setup, rows: Sequence[int], progress: Progress = SILENT,
+                      stage: str = "reading") -> np.ndarray:
+    """``[len(rows), 3]`` label logits of the tuples ``rows``: the label rows of the output embedding
+    applied to :func:`read_hidden` (what :class:`LabelLogits` does in one graph)."""
+    h = read_hidden(model, s.encoder, s.system, s.tuples, rows, progress, stage)
+    with torch.no_grad():
+        return LabelLogits(model, s.label_ids).head(torch.from_numpy(h), s.label_ids).float().numpy()
 
 
 def _train_on(s: _Setup, pristine, rows: Sequence[int], workdir: Path, progress: Progress):
@@ -201,8 +209,7 @@ def adapt_lora(opts: AdaptOptions, progress: Progress | None = None) -> job.Adap
 
 
 def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: Path) -> job.AdaptReport:
-    from clave_lite.evaluation import metrics
-    from clave_lite.evaluation.thresholds import fit_temperature
+    from clave_lite.evaluation.thresholds import fit_temperature, objective
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -236,14 +243,7 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
         progress.note(f"fold {f + 1}/{opts.folds} done in {fold_seconds[-1]:.0f} s; "
                       f"about {left / 60:.0f} min left (the other folds and the final training)")
     t_folds = time.time() - t0
-    tfidf = job._tfidf_on_folds(s.tuples, s.outer)
-
-    def pairs(labels: list[str]):
-        return job._pairs(s.tuples, labels, s.groups)
-
-    estimates = [job.Estimate("adapted", metrics.compute(pairs(job._decide(oof, s.system.labels)))),
-                 job.Estimate("as-is", metrics.compute(pairs(job._decide(as_is, s.system.labels)))),
-                 job.Estimate("tfidf", metrics.compute(pairs(tfidf)))]
+    estimates = job.fold_estimates(s.system, s.tuples, s.groups, s.outer, oof, as_is)
     gold = [t.label for t in s.tuples]
     temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.system.labels)
 
@@ -266,7 +266,7 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     return job.AdaptReport(
         output=str(opts.output), system=s.system.name, tuples=len(s.tuples), groups=len(set(s.groups)),
         folds=opts.folds, readout="lora", chosen=chosen, chosen_per_fold=[], estimates=estimates, ablation={},
-        temperature=temperature, objective="macro_f1" if "opposes" in s.system.labels else "value_f1_mean",
+        temperature=temperature, objective=objective(s.system.labels),
         seconds={"folds": round(t_folds, 1), "per_fold": fold_seconds, "total": round(time.time() - t0, 1)})
 
 
@@ -278,20 +278,8 @@ def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, est
 
     m = read_gguf_manifest(s.source)
     cfg = {k: v for k, v in asdict(s.config).items() if k != "target_modules"}
-    manifest = replace(
-        m, systems=[s.system], default_system=s.system.name, heads={}, biases={},
-        temperatures={s.system.name: temperature},
-        training={**m.training, "adapt": {
-            "mode": "lora", "system": s.system.name, "from": s.source.name, "labels": Path(opts.labels).name,
-            "labels_sha256": hashlib.sha256(Path(opts.labels).read_bytes()).hexdigest(),
-            "tuples": len(s.tuples), "folds": opts.folds, "group_regex": opts.group_regex, "train": cfg,
-            "train_seconds": summary["seconds"], "final_loss": summary["final_loss"],
-            "fold_estimate": {e.name: e.to_dict() for e in estimates}}})
-    out = Path(opts.output)
-    tmp = out.with_name(out.stem + ".tmp.gguf")
-    try:
-        build_evaluator(s.source, adapter, manifest, tmp, quant="q8_0")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
+    record = job.adapt_record(opts, s.system, s.tuples, estimates, mode="lora", **{"from": s.source.name},
+                              train=cfg, train_seconds=summary["seconds"], final_loss=summary["final_loss"])
+    manifest = replace(m, systems=[s.system], default_system=s.system.name, heads={}, biases={},
+                       temperatures={s.system.name: temperature}, training={**m.training, "adapt": record})
+    build_evaluator(s.source, adapter, manifest, opts.output, quant="q8_0")

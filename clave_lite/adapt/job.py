@@ -221,10 +221,42 @@ def _tfidf_on_folds(tuples: Sequence[LabelledTuple], outer: np.ndarray) -> list[
     return labels
 
 
+def inputs(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple], list[str], np.ndarray]:
+    """Before any work: the output may be written, the system and tuples read, their groups and the
+    outer folds assigned (too few groups are refused here). Both adapt paths start with it."""
+    from clave_lite.core.jsonl import check_output
+
+    check_output(opts.output, [opts.labels, opts.system] + ([opts.model] if opts.model else []), opts.force)
+    system, tuples = _read(opts)
+    groups = group_keys(tuples, opts.group_regex)
+    return system, tuples, groups, assign_folds(groups, opts.folds, opts.seed)
+
+
+def fold_estimates(system: ValueSystem, tuples: Sequence[LabelledTuple], groups: Sequence[str], outer: np.ndarray,
+                   adapted: np.ndarray, as_is: np.ndarray) -> list[Estimate]:
+    """The report's three rows from out-of-fold label logits: ``adapted``, ``as-is`` (the evaluator
+    before adapting) and ``tfidf`` (TF-IDF + LR on the same outer folds)."""
+    from clave_lite.evaluation import metrics
+
+    def estimate(name: str, labels: list[str]) -> Estimate:
+        return Estimate(name, metrics.compute(_pairs(tuples, labels, groups)))
+
+    return [estimate("adapted", _decide(adapted, system.labels)), estimate("as-is", _decide(as_is, system.labels)),
+            estimate("tfidf", _tfidf_on_folds(tuples, outer))]
+
+
+def adapt_record(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple],
+                 estimates: Sequence[Estimate], **extra: Any) -> dict[str, Any]:
+    """``manifest.training["adapt"]`` of an adapted evaluator: what it was adapted from and how well."""
+    return {"system": system.name, "labels": Path(opts.labels).name,
+            "labels_sha256": hashlib.sha256(Path(opts.labels).read_bytes()).hexdigest(), "tuples": len(tuples),
+            "folds": opts.folds, "group_regex": opts.group_regex, **extra,
+            "fold_estimate": {e.name: e.to_dict() for e in estimates}}
+
+
 def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     """Adapt an evaluator to ``opts.system`` from ``opts.labels``; writes ``opts.output``."""
     require("sklearn", "adapt")
-    from clave_lite.core.jsonl import check_output
     from clave_lite.evaluation import metrics
     from clave_lite.evaluation.thresholds import fit_temperature, objective
 
@@ -234,10 +266,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     if opts.lines not in LINES:
         raise UsageError(f"unknown value lines {opts.lines!r}; one of {', '.join(LINES)}")
     t0 = time.time()
-    check_output(opts.output, [opts.labels, opts.system] + ([opts.model] if opts.model else []), opts.force)
-    system, tuples = _read(opts)
-    groups = group_keys(tuples, opts.group_regex)
-    assign_folds(groups, opts.folds, opts.seed)  # enough groups? refuse before reading any text
+    system, tuples, groups, outer = inputs(opts)
     feats, basis, lines, label_ids, src = _read_evaluator(opts, system, tuples, progress)
     t_features = time.time() - t0
 
@@ -255,7 +284,6 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
 
     cands = readout.candidates(list(lines))
     everything = np.arange(len(tuples))
-    outer = assign_folds(groups, opts.folds, opts.seed)
     best: readout.Readout
     if opts.readout == "choose":
         progress.start("choosing the readout by nested folds", opts.folds + 1)
@@ -272,13 +300,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     progress.finish()
     t_folds = time.time() - t0 - t_features
 
-    tfidf_labels = _tfidf_on_folds(tuples, outer)
-    as_is = feats[("label_logits", "template")]
-    estimates = [
-        Estimate("adapted", metrics.compute(_pairs(tuples, _decide(oof, system.labels), groups))),
-        Estimate("as-is", metrics.compute(_pairs(tuples, _decide(as_is, system.labels), groups))),
-        Estimate("tfidf", metrics.compute(_pairs(tuples, tfidf_labels, groups))),
-    ]
+    estimates = fold_estimates(system, tuples, groups, outer, oof, feats[("label_logits", "template")])
 
     final = data.fit(best, everything)
     value_lines = [lines[line] for line in best.lines]
@@ -307,7 +329,6 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature
     )
 
     m = read_gguf_manifest(src)
-    digest = hashlib.sha256(Path(opts.labels).read_bytes()).hexdigest()
     adapted = replace(
         m,
         systems=[system] + [s for s in m.systems if s.name != system.name],
@@ -315,12 +336,8 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature
         heads={**{k: v for k, v in m.heads.items() if k != system.name}, system.name: head},
         biases={k: v for k, v in m.biases.items() if k != system.name},  # the head holds its own
         temperatures={**m.temperatures, system.name: temperature},
-        training={**m.training, "adapt": {
-            "system": system.name, "labels": Path(opts.labels).name, "labels_sha256": digest,
-            "tuples": len(tuples), "readout": best.name, "readout_mode": opts.readout, "folds": opts.folds,
-            "lines": opts.lines,
-            "group_regex": opts.group_regex,
-            "fold_estimate": {e.name: e.to_dict() for e in estimates}}},
+        training={**m.training, "adapt": adapt_record(opts, system, tuples, estimates, readout=best.name,
+                                                      readout_mode=opts.readout, lines=opts.lines)},
     )
     out = Path(opts.output)
     tmp = out.with_name(out.name + ".tmp")

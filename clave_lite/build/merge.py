@@ -99,17 +99,16 @@ def build_evaluator(base_gguf: str | Path, adapter_dir: str | Path | None, manif
     ggufio.write_gguf(f32_path, rd, tensors,
                       extra_strings={MANIFEST_KEY: manifest.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})
     del tensors
+    tmp = f32_path if quant == "f32" else out_path.with_name(out_path.name + ".tmp")
     try:
-        if quant == "f32":
-            f32_path.replace(out_path)
-        else:
-            tmp = out_path.with_name(out_path.name + ".tmp")
+        if quant != "f32":
             ggufio.quantize(f32_path, tmp, quant)
             if quant in GATED_QUANTS:
                 _gate(f32_path, tmp, quant)
-            tmp.replace(out_path)
+        read_gguf_manifest(tmp)  # never hand out a file that would not load: checked before it gets the name
+        tmp.replace(out_path)
     finally:
-        if not keep_f32 and f32_path.exists() and quant != "f32":
-            f32_path.unlink()
-    read_gguf_manifest(out_path)  # never hand out a file that would not load
+        tmp.unlink(missing_ok=True)
+        if not keep_f32 and quant != "f32":
+            f32_path.unlink(missing_ok=True)
     return out_path

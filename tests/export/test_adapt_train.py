@@ -107,6 +107,8 @@ class _StopAt:
 def test_adapt_by_lora_resumes_where_it_stopped(tiny_evaluator, tmp_path):
     """Ctrl-C in fold 2 keeps fold 1: the rerun trains folds 2-3 and the final fit only, and reports
     what an uninterrupted run reports; a third run trains nothing."""
+    from dataclasses import replace
+
     from clave_lite.adapt.options import AdaptOptions
     from clave_lite.export.adapt_train import adapt_lora
 
@@ -128,16 +130,11 @@ def test_adapt_by_lora_resumes_where_it_stopped(tiny_evaluator, tmp_path):
     assert not any(p.is_dir() and p.name.startswith("fold-") for p in work.iterdir())  # checkpoints cleared
 
     again = _StopAt()
-    second = adapt_lora(replace_output(opts, tmp_path / "b.gguf"), again)
+    second = adapt_lora(replace(opts, output=tmp_path / "b.gguf"), again)
     assert not [stage for stage in again.stages if stage.endswith("training")]
     assert [e.to_dict() for e in second.estimates] == [e.to_dict() for e in first.estimates]
 
     # the same work from scratch (no cache) reports the same estimate: resuming changed nothing
-    fresh = adapt_lora(replace_output(opts, tmp_path / "c.gguf", cache_dir=None))
+    fresh = adapt_lora(replace(opts, output=tmp_path / "c.gguf", cache_dir=None))
     assert [e.macro_f1 for e in fresh.estimates] == [e.macro_f1 for e in first.estimates]
 
-
-def replace_output(opts, output, **changes):
-    from dataclasses import replace
-
-    return replace(opts, output=output, **changes)
