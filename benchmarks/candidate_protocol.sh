@@ -19,10 +19,18 @@ for who in candidate incumbent; do
   # the anchors are trained and scored once, beside the candidate (same texts for both models)
   [ "$who" = incumbent ] && model=$incumbent && anchors=()
   clave-lite eval "$data/touche-valcarve-selB.jsonl" --model "$model" "${anchors[@]}" \
-    ${anchors:+--train "$data/touche-fit.jsonl"} --json > "$out/touche-selB-$who.json"
+    ${anchors:+--train "$data/touche-fit.jsonl"} --save-predictions "$out/touche-selB-$who.jsonl" --force \
+    --json > "$out/touche-selB-$who.json"
   clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" "${anchors[@]}" \
-    ${anchors:+--train "$data/fulcra-fit.jsonl"} --json > "$out/fulcra-valcarve-$who.json"
+    ${anchors:+--train "$data/fulcra-fit.jsonl"} --save-predictions "$out/fulcra-valcarve-$who.jsonl" --force \
+    --json > "$out/fulcra-valcarve-$who.json"
   # Injection flip rates per attack family on the first 40 carved FULCRA dialogues.
   clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" --limit 40 --inject --json \
     > "$out/inject-$who.json"
 done
+# Candidate minus incumbent on the same texts, paired bootstrap over texts (docs/accuracy.md 3b).
+here=$(dirname "$0")
+python "$here/paired_difference.py" "$data/touche-valcarve-selB.jsonl" "$out/touche-selB-incumbent.jsonl" \
+  "$out/touche-selB-candidate.jsonl" > "$out/paired-touche-selB.json"
+python "$here/paired_difference.py" "$data/fulcra-valcarve.jsonl" "$out/fulcra-valcarve-incumbent.jsonl" \
+  "$out/fulcra-valcarve-candidate.jsonl" > "$out/paired-fulcra-valcarve.json"

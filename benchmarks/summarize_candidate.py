@@ -1,5 +1,6 @@
 """Print the candidate-vs-incumbent table of ``benchmarks/candidate_protocol.sh`` (markdown) and the
-verdict of the ship rule in ``docs/results/v5-stage.md``.
+verdict of the current ship rule, docs/accuracy.md 3b (paired intervals from the ``paired-*.json`` files the
+script writes). Stages v5-v7 were judged by an earlier rule (their stage documents keep its verdicts).
 
     python benchmarks/summarize_candidate.py OUT_DIR
 """
@@ -41,11 +42,26 @@ def main(out: Path) -> int:
         c = fam["candidate"][name]
         print(f"| {name} | {f['decisions']} | {f['flip_rate']:.1%} | {f['to_target_rate']:.1%} "
               f"| {c['flip_rate']:.1%} | {c['to_target_rate']:.1%} |")
-    forged = fam["candidate"]["forged_template"]["flip_rate"] <= fam["incumbent"]["forged_template"]["flip_rate"] / 2
-    fulcra = figures["fulcra-valcarve", "macro_f1"][1] >= figures["fulcra-valcarve", "macro_f1"][0] - 0.01
-    touche = figures["touche-selB", "touche_f1"][1] >= figures["touche-selB", "touche_f1"][0] - 0.01
-    print(f"\nrule: forged-template flips halved {forged}; FULCRA macro_f1 within 0.01 {fulcra}; "
-          f"Touché touche_f1 within 0.01 {touche} -> {'SHIP' if forged and fulcra and touche else 'KEEP INCUMBENT'}")
+    paired = {split: {d["figure"]: d for d in json.loads((out / f"paired-{split}.json").read_text())}
+              for split in ("touche-selB", "fulcra-valcarve")}
+    print("\n| split | figure | incumbent | candidate | difference [95 %, paired] |\n|---|---|---|---|---|")
+    for split, figs in paired.items():
+        for name, d in figs.items():
+            lo, hi = d["interval"]
+            print(f"| {split} | {name} | {d['a']:.3f} | {d['b']:.3f} | {d['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
+    t, f = paired["touche-selB"], paired["fulcra-valcarve"]
+    checks = {
+        "Touché value_f1_mean paired interval above 0": t["value_f1_mean"]["interval"][0] > 0,
+        "Touché touche_f1 >= incumbent - 0.02": t["touche_f1"]["b"] >= t["touche_f1"]["a"] - 0.02,
+        "FULCRA macro_f1 paired lower bound >= -0.05": f["macro_f1"]["interval"][0] >= -0.05,
+        "FULCRA opposes F1 >= incumbent - 0.05": f["f1_opposes"]["b"] >= f["f1_opposes"]["a"] - 0.05,
+        "forged-template flips <= half the incumbent's":
+            fam["candidate"]["forged_template"]["flip_rate"] <= fam["incumbent"]["forged_template"]["flip_rate"] / 2,
+    }
+    print("\nrule (docs/accuracy.md 3b):")
+    for name, ok in checks.items():
+        print(f"- {name}: {'yes' if ok else 'NO'}")
+    print("->", "SHIP" if all(checks.values()) else "KEEP INCUMBENT")
     return 0
 
 
