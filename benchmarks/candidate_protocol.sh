@@ -5,7 +5,10 @@
 #   benchmarks/candidate_protocol.sh RUN_DIR INCUMBENT.gguf DATA_DIR OUT_DIR
 #
 # DATA_DIR holds the files docs/accuracy.md makes: fulcra-fit, fulcra-valcarve, touche-fit,
-# touche-valcarve-tuneA and touche-valcarve-selB (.jsonl). Writes OUT_DIR/*.json.
+# touche-valcarve-tuneA and touche-valcarve-selB (.jsonl). Writes OUT_DIR/*.json and both models'
+# predictions (*.jsonl). A step whose output already exists is skipped: an interrupted run resumes, and
+# an incumbent's outputs from an earlier run (same file, same texts: llama.cpp scores it identically)
+# may be copied into OUT_DIR instead of scoring it again.
 set -euo pipefail
 run=$1; incumbent=$2; data=$3; out=$4
 mkdir -p "$out"
@@ -18,14 +21,14 @@ for who in candidate incumbent; do
   model=$cand; anchors=(--baselines majority,tfidf)
   # the anchors are trained and scored once, beside the candidate (same texts for both models)
   [ "$who" = incumbent ] && model=$incumbent && anchors=()
-  clave-lite eval "$data/touche-valcarve-selB.jsonl" --model "$model" "${anchors[@]}" \
+  [ -s "$out/touche-selB-$who.json" ] || clave-lite eval "$data/touche-valcarve-selB.jsonl" --model "$model" "${anchors[@]}" \
     ${anchors:+--train "$data/touche-fit.jsonl"} --save-predictions "$out/touche-selB-$who.jsonl" --force \
     --json > "$out/touche-selB-$who.json"
-  clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" "${anchors[@]}" \
+  [ -s "$out/fulcra-valcarve-$who.json" ] || clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" "${anchors[@]}" \
     ${anchors:+--train "$data/fulcra-fit.jsonl"} --save-predictions "$out/fulcra-valcarve-$who.jsonl" --force \
     --json > "$out/fulcra-valcarve-$who.json"
   # Injection flip rates per attack family on the first 40 carved FULCRA dialogues.
-  clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" --limit 40 --inject --json \
+  [ -s "$out/inject-$who.json" ] || clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" --limit 40 --inject --json \
     > "$out/inject-$who.json"
 done
 # Candidate minus incumbent on the same texts, paired bootstrap over texts (docs/accuracy.md 3b).
