@@ -17,23 +17,25 @@ cand="$out/candidate-q8_0.gguf"
 # Touché is then judged on half B, which no bias saw.
 cat "$data/fulcra-valcarve.jsonl" "$data/touche-valcarve-tuneA.jsonl" > "$out/tune.jsonl"
 [ -s "$cand" ] || clave-lite export "$run" -o "$cand" --tune "$out/tune.jsonl" --json > "$out/export.json"
+# Each judged split: its name in OUT_DIR, its file in DATA_DIR, and the training file of its anchors.
+splits=("touche-selB touche-valcarve-selB touche-fit" "fulcra-valcarve fulcra-valcarve fulcra-fit")
 for who in candidate incumbent; do
   model=$cand; anchors=(--baselines majority,tfidf)
   # the anchors are trained and scored once, beside the candidate (same texts for both models)
   [ "$who" = incumbent ] && model=$incumbent && anchors=()
-  [ -s "$out/touche-selB-$who.json" ] || clave-lite eval "$data/touche-valcarve-selB.jsonl" --model "$model" "${anchors[@]}" \
-    ${anchors:+--train "$data/touche-fit.jsonl"} --save-predictions "$out/touche-selB-$who.jsonl" --force \
-    --json > "$out/touche-selB-$who.json"
-  [ -s "$out/fulcra-valcarve-$who.json" ] || clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" "${anchors[@]}" \
-    ${anchors:+--train "$data/fulcra-fit.jsonl"} --save-predictions "$out/fulcra-valcarve-$who.jsonl" --force \
-    --json > "$out/fulcra-valcarve-$who.json"
+  for spec in "${splits[@]}"; do
+    read -r name file train <<< "$spec"
+    [ -s "$out/$name-$who.json" ] || clave-lite eval "$data/$file.jsonl" --model "$model" "${anchors[@]}" \
+      ${anchors:+--train "$data/$train.jsonl"} --save-predictions "$out/$name-$who.jsonl" --force \
+      --json > "$out/$name-$who.json"
+  done
   # Injection flip rates per attack family on the first 40 carved FULCRA dialogues.
   [ -s "$out/inject-$who.json" ] || clave-lite eval "$data/fulcra-valcarve.jsonl" --model "$model" --limit 40 --inject --json \
     > "$out/inject-$who.json"
 done
 # Candidate minus incumbent on the same texts, paired bootstrap over texts (docs/accuracy.md 3b).
-here=$(dirname "$0")
-python "$here/paired_difference.py" "$data/touche-valcarve-selB.jsonl" "$out/touche-selB-incumbent.jsonl" \
-  "$out/touche-selB-candidate.jsonl" > "$out/paired-touche-selB.json"
-python "$here/paired_difference.py" "$data/fulcra-valcarve.jsonl" "$out/fulcra-valcarve-incumbent.jsonl" \
-  "$out/fulcra-valcarve-candidate.jsonl" > "$out/paired-fulcra-valcarve.json"
+for spec in "${splits[@]}"; do
+  read -r name file _ <<< "$spec"
+  python "$(dirname "$0")/paired_difference.py" "$data/$file.jsonl" "$out/$name-incumbent.jsonl" \
+    "$out/$name-candidate.jsonl" > "$out/paired-$name.json"
+done

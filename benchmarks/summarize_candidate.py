@@ -23,7 +23,7 @@ def _fig(r: dict, key: str) -> str:
 
 
 def main(out: Path) -> int:
-    rows, figures = [], {}
+    rows = []
     for split, keys in (("touche-selB", ("touche_f1", "value_f1_mean", "macro_f1")),
                         ("fulcra-valcarve", ("macro_f1", "value_f1_mean", "f1_opposes"))):
         cand = json.loads((out / f"{split}-candidate.json").read_text())
@@ -32,7 +32,6 @@ def main(out: Path) -> int:
         for k in keys:
             rows.append(f"| {split} | {k} | {_fig(inc, k)} | {_fig(cand, k)} | {_fig(base['tfidf'], k)} "
                         f"| {_fig(base['majority'], k)} |")
-            figures[split, k] = (_value(inc, k), _value(cand, k))
         rows.append(f"| {split} | ECE | {inc['calibration']['ece']:.3f} | {cand['calibration']['ece']:.3f} | | |")
     print("| split | figure | incumbent | candidate | TF-IDF + LR | majority |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
