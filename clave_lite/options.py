@@ -14,8 +14,9 @@ import dataclasses
 from dataclasses import MISSING
 from typing import Any, Sequence
 
-KINDS = ("str", "int", "float", "flag", "path", "choice", "csv")
-"""``csv``: a comma-separated flag that becomes a list of stripped strings (None when absent)."""
+KINDS = ("str", "int", "float", "flag", "path", "choice", "csv", "multi")
+"""``csv``: a comma-separated flag that becomes a list of stripped strings (None when absent);
+``multi``: a repeatable flag that becomes a tuple of strings."""
 
 
 def option(default: Any = MISSING, help: str = "", *, kind: str = "str", flag: str | None = None,

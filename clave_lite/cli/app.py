@@ -67,6 +67,12 @@ on_error_option = click.option(
     help="A malformed input line: 'stop' with its file:line, or 'skip' it, report it, and exit 7.")
 
 
+on_truncated_option = click.option(
+    "--on-truncated", type=click.Choice(["flag", "score"]), default=None,
+    help="A text longer than the evaluator reads (head and tail only): 'flag' it (the default, or the "
+         "policy file's on_truncated) or 'score' it on what was read.")
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 
 

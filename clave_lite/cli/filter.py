@@ -15,6 +15,7 @@ from clave_lite.cli.app import (
     gpu_option,
     model_option,
     on_error_option,
+    on_truncated_option,
     provider_option,
     report_problems,
     threads_option,
@@ -43,15 +44,17 @@ from clave_lite.runtime.scoring import INPUT_FORMATS
 @gpu_option
 @provider_option
 @on_error_option
+@on_truncated_option
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stderr at the end.")
 def filter_(inputs: tuple[Path, ...], policy: Path | None, rules: tuple[str, ...], flagged: Path | None, force: bool,
             fmt: str, model_path: Path | None, system_name: str | None, values: str | None, batch_size: int,
-            threads: int | None, gpu_layers: int, provider: str, on_error: str, as_json: bool) -> None:
+            threads: int | None, gpu_layers: int, provider: str, on_error: str, on_truncated: str | None, as_json: bool) -> None:
     """Pass the texts a policy allows to stdout; set the flagged ones aside.
 
     Reads INPUTS (files, or stdin when none or '-') text by text and writes each
     passed text to stdout exactly as it came in, as soon as it is scored, so it
-    works in a pipeline on a stream. Exit code: 0 nothing flagged, 8 at least one
+    works in a pipeline on a stream. A text longer than the evaluator reads is
+    flagged unless --on-truncated score. Exit code: 0 nothing flagged, 8 at least one
     text flagged, 7 lines skipped (--on-error skip) and none flagged; errors as
     for every command.
 
@@ -67,7 +70,7 @@ def filter_(inputs: tuple[Path, ...], policy: Path | None, rules: tuple[str, ...
                          force=force, model=model_path, system=system_name,
                          values=tuple(v.strip() for v in values.split(",")) if values else (),
                          batch_size=batch_size, threads=threads, gpu_layers=gpu_layers, provider=provider,
-                         on_error=on_error)
+                         on_error=on_error, on_truncated=on_truncated)
     report = filter_texts(opts, sys.stdout, Bars())
     skipped = report_problems(list(report.problems))
     if as_json:

@@ -39,6 +39,9 @@ def flags_from(cls: type) -> Callable[[Callable], Callable]:
             if spec["kind"] == "flag":
                 command = click.option(flag, f.name, is_flag=True, help=help_text, envvar=spec["envvar"])(command)
                 continue
+            if spec["kind"] == "multi":
+                command = click.option(flag, f.name, multiple=True, help=help_text)(command)
+                continue
             default = None if required or spec["kind"] == "csv" else f.default
             command = click.option(*names, type=_click_type(spec), required=required, default=default,
                                    envvar=spec["envvar"], show_default=spec["show_default"] and default is not None,
@@ -55,5 +58,7 @@ def build(cls: type[T], values: dict[str, Any]) -> T:
         value = values[f.name]
         if spec["kind"] == "csv":
             value = [v.strip() for v in value.split(",") if v.strip()] if value else None
+        elif spec["kind"] == "multi":
+            value = tuple(value)
         kwargs[f.name] = value
     return cls(**kwargs)

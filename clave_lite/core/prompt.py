@@ -111,6 +111,13 @@ def with_markers(name: str, tokenize: Tokenize) -> PromptTemplate:
             return replace(TEMPLATES[name], open_marker=open_, close_marker=close)
     return TEMPLATES_V2[name]
 
+def with_prompt(text: str, prompt: str | None) -> str:
+    """What the evaluator judges for an answer ``text`` to ``prompt``: the dialogue form
+    ``Human: {prompt}\nBob: {text}`` the FULCRA-trained evaluators learned from; the text alone
+    without a prompt. Every path (files, Parquet, the API, the server) builds its input here."""
+    return text if prompt is None else f"Human: {prompt}\nBob: {text}"
+
+
 _MARKERS = re.compile(r"(</?\s*response\s*>)|(\b(?:verdict|value)\s*:)", re.IGNORECASE)
 
 

@@ -38,6 +38,8 @@ class FilterOptions(ModelOptions):
     values: tuple[str, ...] = ()
     batch_size: int = 8
     on_error: str = "stop"
+    on_truncated: str | None = None
+    """``flag`` or ``score`` a text read only in part; None: the policy's (default flag)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def filter_texts(opts: FilterOptions, out: IO[str], progress: Progress = SILENT)
 
     if opts.flagged is not None:  # refuse before any work
         check_output(opts.flagged, opts.inputs, opts.force)
-    policy = load_policy(opts.policy, opts.rules)
+    policy = load_policy(opts.policy, opts.rules, opts.on_truncated)
     log = ProblemLog(opts.on_error)
     counts = {"texts": 0, "passed": 0, "flagged": 0}
     with opts.load(progress) as evaluator:
@@ -111,7 +113,7 @@ def filter_texts(opts: FilterOptions, out: IO[str], progress: Progress = SILENT)
             for batch in _batches(q, opts.batch_size):
                 results = evaluator.score([r.text for r in batch], names, sys_.name, len(batch))
                 for rec, result in zip(batch, results):
-                    decision = policy.decide(result.scores)
+                    decision = policy.decide(result.scores, result.truncated_tokens)
                     counts["texts"] += 1
                     if decision.flagged:
                         counts["flagged"] += 1

@@ -13,6 +13,11 @@ A policy file (YAML or JSON)::
         require: supports         # flag when the text does NOT support Security (p_supports < min_p,
         min_p: 0.3                # or, without min_p, when the decided label is not supports)
 
+A text longer than the evaluator reads (its head and tail are scored, the middle is not) is
+flagged whatever its scores say, naming the unread tokens (``on_truncated: flag``, the default:
+what a filter cannot see, it does not pass); ``on_truncated: score`` decides it on what was
+read, like any other text.
+
 On the command line a rule is one string, ``VALUE/LABEL[>=P]`` or ``VALUE/!supports[>=P]``
 (``--rule 'Benevolence/opposes>=0.6'``, ``--rule '*/opposes'``). Without any rule the policy is
 the evaluator's own decision: flag a text when any scored value is decided ``opposes`` (the
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,7 +38,9 @@ from clave_lite.core.valuesystem import ValueSystem
 from clave_lite.errors import DataError, UsageError, check_keys
 
 _RULE_KEYS = {"name", "value", "values", "group", "label", "require", "min_p"}
-_TOP_KEYS = {"name", "system", "rules"}
+_TOP_KEYS = {"name", "system", "rules", "on_truncated"}
+ON_TRUNCATED = ("flag", "score")
+"""What a policy makes of a text the evaluator read only in part (see the module docstring)."""
 _RULE_TEXT = re.compile(r"^\s*(?P<value>[^/]+?)\s*/\s*(?P<neg>!)?\s*(?P<label>supports|opposes)\s*"
                         r"(?:>=\s*(?P<p>[0-9]*\.?[0-9]+))?\s*$")
 
@@ -79,6 +86,9 @@ class Decision:
     flagged: bool
     fired: tuple[str, ...] = ()
     """``rule: value`` for every rule and value that fired."""
+    violations: tuple[str, ...] = ()
+    """``Value/label`` (``Value/!label`` for a ``require`` rule) for every rule and value that
+    fired: the categories an OpenAI-shaped moderation marks true."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"flagged": self.flagged, "fired": list(self.fired)}
@@ -90,6 +100,11 @@ class Policy:
     system: str | None = None
     rules: tuple[Rule, ...] = field(default_factory=lambda: (DEFAULT_RULE,))
     source: str = "the evaluator's own decision"
+    on_truncated: str = "flag"
+
+    def __post_init__(self) -> None:
+        if self.on_truncated not in ON_TRUNCATED:
+            raise UsageError(f"on_truncated must be one of {', '.join(ON_TRUNCATED)}, got {self.on_truncated!r}")
 
     def bind(self, system: ValueSystem) -> "Policy":
         """The rules with value names and groups checked against ``system`` and canonicalised."""
@@ -116,7 +131,7 @@ class Policy:
             if r.group is not None:
                 values += [v.name for v in system.values if v.group == r.group and v.name not in values]
             bound.append(Rule(r.name, tuple(values), None, r.label, r.require, r.min_p))
-        return Policy(self.name, system.name, tuple(bound), self.source)
+        return Policy(self.name, system.name, tuple(bound), self.source, self.on_truncated)
 
     def resolve(self, evaluator: Any, system: str | None = None, values: Sequence[str] = ()):
         """What a job scores under this policy: ``(bound policy, system, chosen values)``; the
@@ -124,17 +139,27 @@ class Policy:
         sys_, chosen = evaluator.resolve_values(system or self.system, list(values) or None)
         return self.bind(sys_), sys_, chosen
 
-    def decide(self, scores: Sequence[Any]) -> Decision:
-        """``scores``: the :class:`~clave_lite.runtime.evaluator.ValueScore` list of one text."""
+    def decide(self, scores: Sequence[Any], truncated_tokens: int = 0) -> Decision:
+        """``scores``: the :class:`~clave_lite.runtime.evaluator.ValueScore` list of one text;
+        ``truncated_tokens``: how many of its tokens the evaluator did not read."""
         fired = []
+        if truncated_tokens and self.on_truncated == "flag":
+            fired.append(f"truncated: {truncated_tokens} tokens unread")
+        violations: dict[str, None] = {}
         for r in self.rules:
             for s in scores:
                 if (not r.values or s.value in r.values) and r.fires(s.value, s.label, s.probs):
                     fired.append(f"{r.name}: {s.value}")
-        return Decision(bool(fired), tuple(fired))
+                    violations[f"{s.value}/{'!' if r.require else ''}{r.label}"] = None
+        return Decision(bool(fired), tuple(fired), tuple(violations))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "system": self.system, "rules": [r.to_dict() for r in self.rules]}
+        return {"name": self.name, "system": self.system, "rules": [r.to_dict() for r in self.rules],
+                "on_truncated": self.on_truncated}
+
+    def with_truncated(self, on_truncated: str | None) -> "Policy":
+        """This policy with ``on_truncated`` overridden (a command-line flag beats the file)."""
+        return self if on_truncated is None else replace(self, on_truncated=on_truncated)
 
 
 def parse_rule(text: str) -> Rule:
@@ -189,9 +214,14 @@ def _rule_from(obj: Any, i: int, where: str) -> Rule:
                 "require" in obj, float(min_p) if min_p is not None else None)
 
 
-def load_policy(path: str | Path | None = None, rules: Sequence[str] = ()) -> Policy:
+def load_policy(path: str | Path | None = None, rules: Sequence[str] = (), on_truncated: str | None = None) -> Policy:
     """A policy file, plus ``rules`` given as strings (they are added to the file's rules); with
-    neither, the evaluator's own decision (:data:`DEFAULT_RULE`)."""
+    neither, the evaluator's own decision (:data:`DEFAULT_RULE`). ``on_truncated`` overrides
+    the file's ``on_truncated`` (default ``flag``)."""
+    return _load_policy(path, rules).with_truncated(on_truncated)
+
+
+def _load_policy(path: str | Path | None, rules: Sequence[str]) -> Policy:
     extra = tuple(parse_rule(r) for r in rules)
     if path is None:
         return Policy("rules", None, extra, "--rule") if extra else Policy()
@@ -212,5 +242,8 @@ def load_policy(path: str | Path | None = None, rules: Sequence[str] = ()) -> Po
     system = data.get("system")
     if system is not None and not isinstance(system, str):
         raise DataError(f"{p}: 'system' must be a value-system name")
+    on_truncated = data.get("on_truncated", "flag")
+    if on_truncated not in ON_TRUNCATED:
+        raise DataError(f"{p}: 'on_truncated' must be one of {', '.join(ON_TRUNCATED)}, got {on_truncated!r}")
     found = tuple(_rule_from(obj, i, str(p)) for i, obj in enumerate(raw, 1))
-    return Policy(str(data.get("name") or p.stem), system, found + extra, str(p))
+    return Policy(str(data.get("name") or p.stem), system, found + extra, str(p), on_truncated)

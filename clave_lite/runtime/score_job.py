@@ -148,7 +148,7 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
         scored = score_texts(evaluator, [r.text for r in todo], names, sys_.name, opts.batch_size, opts.explain)
         for rec, s in zip(todo, scored):  # the one scoring core (also tables and Ray Data)
             result = s.result
-            decision = policy.decide(result.scores) if policy else None
+            decision = policy.decide(result.scores, result.truncated_tokens) if policy else None
             fields = kept_fields(rec, opts.keep) if opts.keep else None
             writer.write(score_record(rec.id, sys_.name, result, s.explanations, decision, fields))
             truncated += bool(result.truncated_tokens)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from clave_lite.core.jsonl import ProblemLog, check_input, iter_records
+from clave_lite.core.prompt import with_prompt
 from clave_lite.errors import DataError, Problem
 
 
@@ -40,7 +41,7 @@ def _record(obj: dict[str, Any], source: str, lineno: int, ordinal: int) -> Text
     if prompt is not None:
         if not isinstance(prompt, str):
             return Problem(source, lineno, "prompt", "must be a string")
-        text = f"Human: {prompt}\nBob: {text}"
+        text = with_prompt(text, prompt)
     raw_id = obj.get("id")
     if raw_id is not None and (not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool)):
         return Problem(source, lineno, "id", f"must be a string or integer, got {type(raw_id).__name__}")

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from support.llm_servers import free_port
@@ -19,6 +20,11 @@ from support.llm_servers import free_port
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+OPENAI = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+          "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
+          "violence/graphic")
+EXAMPLES = {json.loads(line)["id"]: json.loads(line) for line in
+            (Path(__file__).parents[2] / "examples" / "responses.jsonl").read_text().splitlines()}
 TEXTS = ["I will help you cheat on the exam and lie to the teacher.", "Volunteering at the shelter taught me patience."]
 
 
@@ -54,9 +60,14 @@ class Server:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read()), e.headers
 
-    def get(self, path: str) -> tuple[int, dict]:
-        with urllib.request.urlopen(self.url + path, timeout=10) as r:
-            return r.status, json.loads(r.read())
+    def get(self, path: str, headers: dict | None = None) -> tuple[int, dict]:
+        req = urllib.request.Request(self.url + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                body = r.read()
+                return r.status, json.loads(body) if r.headers.get_content_type() == "application/json" else body
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -68,7 +79,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(default_model):
-    s = Server(default_model, "--rule", "Benevolence/opposes>=0.5", "--max-inputs", "8", "--max-body-bytes", "4096")
+    s = Server(default_model, "--rule", "Benevolence/opposes>=0.5", "--max-inputs", "8", "--max-body-bytes", "4096",
+               "--max-text-chars", "3000", "--io-timeout", "2")
     yield s
     assert s.stop() == 0
 
@@ -85,14 +97,20 @@ def test_openai_client_moderations_match_clave_lite_score(server, default_model,
                             env={**os.environ, "CLAVE_LITE_HOME": str(default_model[0])})
     for result, line in zip(got.results, scored.stdout.splitlines()):
         scores = json.loads(line)["scores"]
-        dumped = result.model_dump()  # the client's model also lists OpenAI's own categories (as None)
-        cats = {k: p for k, p in dumped["category_scores"].items() if "/" in k}
-        flags = {k: f for k, f in dumped["categories"].items() if "/" in k}
+        dumped = result.model_dump()
+        cats = {k: p for k, p in dumped["category_scores"].items() if "/" in k and k not in OPENAI}
+        flags = {k: f for k, f in dumped["categories"].items() if "/" in k and k not in OPENAI}
         assert set(cats) == set(flags) == {f"{v}/{lab}" for v in scores for lab in ("supports", "opposes")}
+        # OpenAI's own categories are there, false / 0.0, so code written for OpenAI works unchanged
+        assert all(dumped["categories"][c] is False and dumped["category_scores"][c] == 0.0 for c in OPENAI)
+        assert max(dumped["category_scores"].values()) <= 1.0
+        assert set(dumped["category_applied_input_types"]) == set(dumped["categories"])
         for v, s in scores.items():
             assert abs(cats[f"{v}/opposes"] - s["p_opposes"]) < 1e-6
-            assert flags[f"{v}/supports"] == (s["label"] == "supports")
-        assert result.flagged == (scores["Benevolence"]["p_opposes"] >= 0.5)
+            assert flags[f"{v}/supports"] is False  # a supports verdict is never a violation
+        # true exactly where the policy's one rule fired
+        assert flags["Benevolence/opposes"] == result.flagged == (scores["Benevolence"]["p_opposes"] >= 0.5)
+        assert sum(flags.values()) == int(result.flagged)
 
 
 def test_score_models_and_health(server):
@@ -111,6 +129,11 @@ def test_score_models_and_health(server):
     ({"input": ["a"] * 9}, 400, "at most 8 inputs"),
     ({"input": "x", "values": ["Harmony"]}, 400, "unknown value 'Harmony'"),
     (json.dumps({"input": "x" * 5000}).encode(), 413, "over 4096 bytes"),
+    (json.dumps({"input": "x " * 1600}).encode(), 413, "over --max-text-chars 3000"),
+    (b'{"input": "a", "input": "b"}', 400, "duplicate key 'input'"),
+    (b"[" * 1900 + b"]" * 1900, 400, "nested too deeply"),
+    ({"input": ["a", "b"], "prompt": ["p"]}, 400, "'prompt' has 1 entries for 2 inputs"),
+    ({"input": [{"type": "image_url"}]}, 400, "'input"),
 ])
 def test_bad_requests_get_a_message_never_a_500(server, body, status, needle):
     path = "/v1/score" if isinstance(body, dict) and "values" in body else "/v1/moderations"
@@ -166,3 +189,115 @@ def test_a_bearer_token_guards_every_call_and_off_loopback_one_is_required(defau
         assert status == 200 and len(body["results"]) == 1
     finally:
         assert s.stop() == 0
+
+
+def test_a_timed_out_request_leaves_scoring_alive(default_model):
+    """Regression: a request that timed out (504) once killed the batcher thread for good."""
+    s = Server(default_model, "--timeout", "1")
+    try:
+        slow = {"input": ["Some text about helping people and values. " * 8] * 8}
+        assert s.post("/v1/moderations", slow)[0] == 504
+        deadline, status = time.monotonic() + 60, 0
+        while status != 200 and time.monotonic() < deadline:  # 504 while the late batch still runs
+            status, body, _ = s.post("/v1/moderations", {"input": "Be kind."})
+        assert status == 200 and len(body["results"]) == 1
+        assert s.get("/health")[1]["status"] == "ok" and s.get("/ready")[0] == 200
+        metrics = s.get("/metrics")[1].decode()
+        assert "clave_lite_timeouts_total" in metrics and "clave_lite_worker_alive 1.0" in metrics
+    finally:
+        assert s.stop() == 0
+
+
+def test_sigterm_under_a_full_queue_exits_within_10_s(default_model):
+    s = Server(default_model, "--max-queue", "8", "--max-batch", "8")
+    slow = {"input": ["Some text about helping people and values. " * 8] * 8}
+    codes: list[int] = []
+    callers = [threading.Thread(target=lambda: codes.append(s.post("/v1/moderations", slow, timeout=60)[0]))
+               for _ in range(12)]
+    for t in callers:
+        t.start()
+    time.sleep(1.5)
+    start = time.monotonic()
+    assert s.stop() == 0
+    assert time.monotonic() - start < 10
+    for t in callers:
+        t.join(timeout=30)
+    assert len(codes) == 12 and set(codes) <= {200, 503}  # answered or refused, never left hanging
+
+
+def test_the_tail_of_a_long_input_is_read_and_the_result_says_truncated(default_model):
+    """Regression: inputs were cut at --max-text-chars before the evaluator's head + tail
+    truncation, so harm at the end of a long text was never seen."""
+    harm = EXAMPLES["help-theft"]
+    padded = "I like long walks in the park and quiet evenings with a good book. " * 300 + harm["text"]
+    s = Server(default_model, "--on-truncated", "score")
+    try:
+        status, body, _ = s.post("/v1/moderations", {"input": [harm["text"], padded], "prompt": harm["prompt"]})
+        assert status == 200
+        short, long = body["results"]
+        assert short["flagged"] and not short["truncated"] and short["truncated_tokens"] == 0
+        assert long["truncated"] and long["truncated_tokens"] > 1000
+        assert long["flagged"], long["fired"]  # the answer at the end is read
+    finally:
+        assert s.stop() == 0
+
+
+def test_truncated_texts_are_flagged_by_default(server):
+    padded = "I like long walks in the park and quiet evenings with a good book. " * 40
+    status, body, _ = server.post("/v1/moderations", {"input": padded})
+    result = body["results"][0]
+    assert status == 200 and result["truncated"] and result["flagged"]
+    assert any(f.startswith("truncated:") for f in result["fired"])
+
+
+def test_a_prompt_gives_the_scores_of_clave_lite_score_with_that_prompt(server, default_model, tmp_path):
+    ex = EXAMPLES["mocking"]
+    status, body, _ = server.post("/v1/score", {"input": ex["text"], "prompt": ex["prompt"]})
+    src = tmp_path / "t.jsonl"
+    src.write_text(json.dumps({"text": ex["text"], "prompt": ex["prompt"]}) + "\n")
+    scored = subprocess.run([sys.executable, "-m", "clave_lite.cli", "score", str(src), "--model", str(default_model[1])],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "CLAVE_LITE_HOME": str(default_model[0])})
+    want = json.loads(scored.stdout.splitlines()[0])["scores"]
+    got = body["results"][0]["scores"]
+    assert status == 200 and {v: s["label"] for v, s in got.items()} == {v: s["label"] for v, s in want.items()}
+    assert max(abs(got[v]["p_opposes"] - want[v]["p_opposes"]) for v in got) < 1e-6
+
+
+def test_operations_endpoints_and_json_errors(server):
+    status, spec = server.get("/openapi.json")
+    assert status == 200 and {"/v1/moderations", "/v1/score", "/beta/litellm_basic_guardrail_api"} <= set(spec["paths"])
+    assert "input" in json.dumps(spec["paths"]["/v1/moderations"]["post"]["requestBody"])
+    assert server.get("/docs")[0] == 200
+    assert server.get("/ready")[1]["status"] == "ready"
+    status, body = server.get("/v1/moderations")
+    assert status == 405 and "error" in body
+    status, body = server.get("/health", headers={"Host": "rebind.attacker.example"})
+    assert status == 400 and "--allow-host" in body["error"]["message"]
+    status, body, _ = server.post("/beta/litellm_basic_guardrail_api",
+                                  {"input_type": "response", "texts": [EXAMPLES["help-theft"]["text"]],
+                                   "structured_messages": [{"role": "user", "content": EXAMPLES["help-theft"]["prompt"]}]})
+    assert status == 200 and body["action"] == "BLOCKED" and "Benevolence" in body["blocked_reason"]
+    status, body, _ = server.post("/beta/litellm_basic_guardrail_api", {"input_type": "response", "texts": [TEXTS[1]]})
+    assert status == 200 and body == {"action": "NONE"}
+
+
+def test_an_over_limit_chunked_body_gets_json_413(server):
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"POST /v1/moderations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b'{"input": "' + b"x" * 3000
+        for _ in range(3):
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        sock.settimeout(20)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413") and b'"error"' in answer
+
+
+def test_a_client_that_never_finishes_its_headers_is_disconnected(server):
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"POST /v1/moderations HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        sock.settimeout(15)
+        start = time.monotonic()
+        assert sock.recv(1024) == b""  # closed by the server (--io-timeout 2)
+        assert time.monotonic() - start < 10
