@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 from support.llm_servers import free_port
+from support.serve_process import EXAMPLES, Server
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -23,58 +20,7 @@ pytest.importorskip("uvicorn")
 OPENAI = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
           "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
           "violence/graphic")
-EXAMPLES = {json.loads(line)["id"]: json.loads(line) for line in
-            (Path(__file__).parents[2] / "examples" / "responses.jsonl").read_text().splitlines()}
 TEXTS = ["I will help you cheat on the exam and lie to the teacher.", "Volunteering at the shelter taught me patience."]
-
-
-class Server:
-    def __init__(self, default_model, *flags: str, api_key: str | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "CLAVE_LITE_HOME": str(default_model[0])}
-        env.pop("CLAVE_LITE_API_KEY", None)
-        if api_key:
-            env["CLAVE_LITE_API_KEY"] = api_key
-        self.proc = subprocess.Popen([sys.executable, "-m", "clave_lite.cli", "serve", "--model", str(default_model[1]),
-                                      "--port", str(self.port), *flags], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if self.get("/health")[0] == 200:
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise AssertionError(self.proc.stderr.read())
-                time.sleep(0.3)
-        raise AssertionError("server did not come up")
-
-    def post(self, path: str, body, timeout: float = 120, token: str | None = None) -> tuple[int, dict, dict]:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-        req = urllib.request.Request(self.url + path, data=data, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, json.loads(r.read()), r.headers  # case-insensitive lookups
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read()), e.headers
-
-    def get(self, path: str, headers: dict | None = None) -> tuple[int, dict]:
-        req = urllib.request.Request(self.url + path, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                body = r.read()
-                return r.status, json.loads(body) if r.headers.get_content_type() == "application/json" else body
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=60)
-        finally:
-            self.proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -287,11 +233,22 @@ def test_an_over_limit_chunked_body_gets_json_413(server):
         sock.sendall(b"POST /v1/moderations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Transfer-Encoding: chunked\r\n\r\n")
         chunk = b'{"input": "' + b"x" * 3000
-        for _ in range(3):
-            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        try:
+            for _ in range(3):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except OSError:  # the server answered 413 and closed before the last chunk
+            pass
         sock.settimeout(20)
-        answer = sock.recv(65536)
-    assert answer.startswith(b"HTTP/1.1 413") and b'"error"' in answer
+        answer = b""
+        while b'"error"' not in answer:
+            try:
+                part = sock.recv(65536)
+            except ConnectionResetError:  # the server may close right after answering
+                break
+            if not part:
+                break
+            answer += part
+    assert answer.startswith(b"HTTP/1.1 413") and b'"error"' in answer, answer
 
 
 def test_a_client_that_never_finishes_its_headers_is_disconnected(server):
