@@ -3,9 +3,13 @@
 Two servers are started in turn on the same evaluator: one that micro-batches concurrent
 requests (``--max-batch 16``) and one that scores one request at a time (``--max-batch 1``).
 Each gets the same load: ``clients`` threads, each sending ``requests`` one-text moderation
-requests back to back, under a time cap. Reported per server: requests/s, p50/p95 latency,
-errors, and the server's peak RSS (``VmHWM``) after a warm-up and at the end (flat = no growth
-under load); and the micro-batching gain, the ratio of the two request rates in one run.
+requests back to back, under a time cap, twice: before and after a burst of requests too large
+to answer within the server's ``--timeout`` (each of ``clients`` requests carries 64 texts), which
+all get 504. Reported per server and phase: requests/s, p50/p95 latency, errors; the burst's
+status codes and the jobs the server dropped unscored; the server's peak RSS (``VmHWM``) after a
+warm-up and at the end (flat = no growth under load); and the micro-batching gain, the ratio of
+the two request rates in one run. "After" equal to "before" with no errors is what a server that
+survives timeouts looks like.
 """
 
 from __future__ import annotations
@@ -43,7 +47,11 @@ def _peak_rss_mib(pid: int) -> float | None:
     return None
 
 
-def _post(url: str, text: str, timeout: float) -> int:
+SERVER_TIMEOUT_S = 10.0
+BURST_TEXT = "Some text about helping people and values, written at length to take time. " * 6
+
+
+def _post(url: str, text: str | list[str], timeout: float) -> int:
     req = urllib.request.Request(url, data=json.dumps({"input": text}).encode(),
                                  headers={"Content-Type": "application/json"})
     try:
@@ -92,11 +100,41 @@ def _load(url: str, texts: Sequence[str], clients: int, requests: int, cap_s: fl
             "p50_ms": pct(0.50), "p95_ms": pct(0.95)}
 
 
+def _burst(url: str, clients: int) -> dict[str, int]:
+    """``clients`` concurrent requests of 64 long texts each: more than the server answers in
+    its timeout, so they end 504; the status codes, counted."""
+    codes: list[int] = []
+    threads = [threading.Thread(target=lambda: codes.append(_post(url, [BURST_TEXT] * 64, 4 * SERVER_TIMEOUT_S)))
+               for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {str(c): codes.count(c) for c in sorted(set(codes))}
+
+
+def _health(base: str) -> dict[str, Any]:
+    with urllib.request.urlopen(base + "/health", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def _settle(base: str, cap_s: float = 120.0) -> None:
+    """Wait until the server has finished whatever the burst left it scoring."""
+    deadline, last = time.monotonic() + cap_s, None
+    while time.monotonic() < deadline:
+        now = _health(base)
+        if now["waiting"] == 0 and last is not None and now["batches"] == last["batches"]:
+            return
+        last = now
+        time.sleep(2.0)
+
+
 def _one_server(model: Path, max_batch: int, texts: Sequence[str], clients: int, requests: int,
                 cap_s: float) -> dict[str, Any]:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "clave_lite.cli", "serve", "--model", str(model), "--port", str(port),
-                             "--max-batch", str(max_batch), "--max-queue", str(4 * clients)],
+                             "--max-batch", str(max_batch), "--max-queue", str(4 * clients),
+                             "--timeout", str(SERVER_TIMEOUT_S), "--on-truncated", "score"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     base = f"http://127.0.0.1:{port}"
     try:
@@ -109,14 +147,19 @@ def _one_server(model: Path, max_batch: int, texts: Sequence[str], clients: int,
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise ClaveError(f"serve did not start: {(proc.stderr.read() if proc.stderr else '')[-500:]}")
                 time.sleep(0.3)
-        _load(base + "/v1/moderations", texts, clients, 2, cap_s)  # warm-up
+        url = base + "/v1/moderations"
+        _load(url, texts, clients, 2, cap_s)  # warm-up
         rss_warm = _peak_rss_mib(proc.pid)
-        result = _load(base + "/v1/moderations", texts, clients, requests, cap_s)
-        with urllib.request.urlopen(base + "/health", timeout=5) as r:
-            health = json.loads(r.read())
-        result.update(max_batch=max_batch, peak_rss_mib_after_warmup=rss_warm, peak_rss_mib_end=_peak_rss_mib(proc.pid),
-                      texts_per_decode=round(health["texts"] / health["batches"], 2) if health["batches"] else None)
-        return result
+        before = _load(url, texts, clients, requests, cap_s)
+        burst = _burst(url, clients)
+        _settle(base)
+        after = _load(url, texts, clients, requests, cap_s)
+        health = _health(base)
+        return {**before, "after_timeouts": after, "timeout_burst": {"status_codes": burst,
+                                                                     "jobs_dropped": health["dropped"]},
+                "max_batch": max_batch, "server_timeout_s": SERVER_TIMEOUT_S, "peak_rss_mib_after_warmup": rss_warm,
+                "peak_rss_mib_end": _peak_rss_mib(proc.pid), "worker_alive": health["status"] == "ok",
+                "texts_per_decode": round(health["texts"] / health["batches"], 2) if health["batches"] else None}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
