@@ -43,12 +43,18 @@ from clave_lite.runtime.scoring import INPUT_FORMATS
 @threads_option
 @gpu_option
 @provider_option
+@click.option("--text-field", default="text", show_default=True,
+              help="The JSONL field or CSV column holding the answer to judge.")
+@click.option("--prompt-field", default="prompt", show_default=True,
+              help="The field or column holding the prompt it answers; where present, the answer is judged in "
+                   "its dialogue.")
 @on_error_option
 @on_truncated_option
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stderr at the end.")
 def filter_(inputs: tuple[Path, ...], policy: Path | None, rules: tuple[str, ...], flagged: Path | None, force: bool,
             fmt: str, model_path: Path | None, system_name: str | None, values: str | None, batch_size: int,
-            threads: int | None, gpu_layers: int, provider: str, on_error: str, on_truncated: str | None, as_json: bool) -> None:
+            threads: int | None, gpu_layers: int, provider: str, text_field: str, prompt_field: str, on_error: str, on_truncated: str | None,
+            as_json: bool) -> None:
     """Pass the texts a policy allows to stdout; set the flagged ones aside.
 
     Reads INPUTS (files, or stdin when none or '-') text by text and writes each
@@ -70,7 +76,8 @@ def filter_(inputs: tuple[Path, ...], policy: Path | None, rules: tuple[str, ...
                          force=force, model=model_path, system=system_name,
                          values=tuple(v.strip() for v in values.split(",")) if values else (),
                          batch_size=batch_size, threads=threads, gpu_layers=gpu_layers, provider=provider,
-                         on_error=on_error, on_truncated=on_truncated)
+                         on_error=on_error, on_truncated=on_truncated, text_field=text_field,
+                         prompt_field=prompt_field)
     report = filter_texts(opts, sys.stdout, Bars())
     skipped = report_problems(list(report.problems))
     if as_json:

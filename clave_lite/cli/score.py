@@ -19,6 +19,7 @@ from clave_lite.cli.app import (
     report_problems,
     threads_option,
 )
+from clave_lite.core.prompt import MAX_WINDOWS
 
 
 @cli.command()
@@ -46,7 +47,11 @@ from clave_lite.cli.app import (
 @click.option("--keep", default=None, metavar="FIELDS",
               help="Copy these input fields into each output line (comma-separated; `text` always works; "
                    "'*': all), e.g. --keep model,text for `clave-lite report --by model`.")
-@click.option("--text-column", default="text", show_default=True, help="The column to score in a Parquet input.")
+@click.option("--text-field", "--text-column", "text_column", default="text", show_default=True,
+              help="The JSONL field, or CSV / Parquet column, holding the answer to score.")
+@click.option("--prompt-field", "--prompt-column", "prompt_column", default="prompt", show_default=True,
+              help="The field or column holding the prompt each answer replies to; where present, the answer "
+                   "is judged in its dialogue (the same input on every path: JSONL, CSV, Parquet, Ray, serve, API).")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=256, show_default=True,
               help="Parquet: rows per part written (a multiple of --batch-size): what a killed run can lose.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
@@ -62,7 +67,7 @@ from clave_lite.cli.app import (
 @on_error_option
 def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
           output: Path | None, resume: bool, force: bool, batch_size: int, explain: bool, policy: Path | None,
-          rules: tuple[str, ...], keep: str | None, text_column: str, chunk_rows: int, ray_address: str | None,
+          rules: tuple[str, ...], keep: str | None, text_column: str, prompt_column: str, chunk_rows: int, ray_address: str | None,
           actors: int, cpus_per_actor: int, threads: int | None,
           gpu_layers: int, provider: str, on_error: str) -> None:
     """Score texts: per value, a label and the three probabilities.
@@ -89,7 +94,7 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
 
     if ray_address is not None:
         _score_on_ray(input_path, output, ray_address, model_path, system_name, values, explain, text_column,
-                      batch_size, actors, cpus_per_actor, resume, policy, rules, keep)
+                      prompt_column, batch_size, actors, cpus_per_actor, resume, policy, rules, keep)
         return
 
     opts = ScoreOptions(input=input_path, model=model_path, system=system_name,
@@ -97,19 +102,21 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
                         resume=resume, force=force, batch_size=batch_size, explain=explain, policy=policy,
                         rules=rules, threads=threads, command=shlex.join(["clave-lite", *sys.argv[1:]]),
                         keep=tuple(k.strip() for k in keep.split(",") if k.strip()) if keep else (),
-                        text_column=text_column, chunk_rows=chunk_rows,
+                        text_column=text_column, prompt_column=prompt_column, chunk_rows=chunk_rows,
                         gpu_layers=gpu_layers, provider=provider, on_error=on_error)
     report = score_file(opts, Bars())
     skipped = report_problems(list(report.problems))
     if report.truncated:
-        click.echo(f"note: {report.truncated} text(s) were longer than {report.max_text_tokens} "
-                   "tokens and were scored on their head and tail (see truncated_tokens)", err=True)
+        click.echo(f"note: {report.truncated} text(s) were too long to read whole (at most {MAX_WINDOWS} windows of "
+                   f"{report.max_text_tokens} tokens); truncated_tokens says how many tokens each left unread",
+                   err=True)
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
 
 
 def _score_on_ray(input_path: Path, output: Path | None, address: str, model_path: Path | None,
-                  system_name: str | None, values: str | None, explain: bool, text_column: str, batch_size: int,
+                  system_name: str | None, values: str | None, explain: bool, text_column: str, prompt_column: str,
+                  batch_size: int,
                   actors: int, cpus_per_actor: int, resume: bool, policy: Path | None, rules: tuple[str, ...],
                   keep: str | None) -> None:
     from clave_lite.engines.ray_data import score_files_on_ray
@@ -124,7 +131,8 @@ def _score_on_ray(input_path: Path, output: Path | None, address: str, model_pat
         batch_size = 1  # each text decoded alone: equal to a single-process `score --batch-size 1`
     done = score_files_on_ray(input_path, output, None if address == "local" else address, model=model_path,
                               system=system_name, values=tuple(v.strip() for v in values.split(",")) if values else (),
-                              explain=explain, text_column=text_column, batch_size=batch_size, actors=actors,
+                              explain=explain, text_column=text_column, prompt_column=prompt_column,
+                              batch_size=batch_size, actors=actors,
                               cpus_per_actor=cpus_per_actor)
     click.echo(f"{done['rows']} rows scored on Ray ({actors} actor(s) x {cpus_per_actor} CPU) in "
                f"{done['seconds']} s -> {done['output']}", err=True)

@@ -148,6 +148,35 @@ class EncodedText:
         return len(self.shared) + sum(len(s) for s in self.suffixes)
 
 
+MAX_WINDOWS = 8
+"""Windows a long text is read in, at most (8 windows of 384 tokens cover about 2,600 tokens)."""
+WINDOW_OVERLAP = 64
+"""Tokens two neighbouring windows share, so a sentence cut by one window is whole in the next."""
+
+
+def window_spans(n_tokens: int, budget: int, max_windows: int = MAX_WINDOWS,
+                 overlap: int = WINDOW_OVERLAP) -> tuple[list[tuple[int, int]], int]:
+    """The ``[start, end)`` token spans a text of ``n_tokens`` is read in, and how many of its
+    tokens no span covers. A text that fits is one span. A longer one is read in windows of
+    ``budget`` tokens, each overlapping the last by ``overlap``, to its end; when that takes
+    more than ``max_windows``, ``max_windows`` windows spread evenly from the first token to the
+    last, and the tokens between them go unread (reported, never hidden)."""
+    if n_tokens <= budget:
+        return [(0, n_tokens)], 0
+    stride = max(1, budget - overlap)
+    needed = -(-(n_tokens - budget) // stride) + 1
+    if needed <= max_windows:
+        starts = [min(i * stride, n_tokens - budget) for i in range(needed)]
+    else:
+        starts = [round(i * (n_tokens - budget) / (max_windows - 1)) for i in range(max_windows)]
+    spans = [(a, a + budget) for a in starts]
+    covered, reach = 0, 0
+    for a, b in spans:
+        covered += max(0, b - max(a, reach))
+        reach = max(reach, b)
+    return spans, n_tokens - covered
+
+
 def truncate_head_tail(ids: list[int], budget: int) -> tuple[list[int], int]:
     """Keep the first 2/3 and last 1/3 of ``budget`` tokens; return (ids, tokens dropped)."""
     if len(ids) <= budget:
@@ -203,9 +232,22 @@ class PromptEncoder:
         return lead + self._tokenize(" " + concept.strip(), False) + self._tokenize("\n", False), len(lead) - 1
 
     def encode(self, text: str, values: Sequence[tuple[str, str]]) -> EncodedText:
-        """Token ids for ``text`` judged on each ``(name, definition)`` in ``values``."""
-        if self.template.escape:
-            text = escape_text(text)
-        body, dropped = truncate_head_tail(self._tokenize(text, False), self.template.max_text_tokens)
+        """Token ids for ``text`` judged on each ``(name, definition)`` in ``values``; a long
+        text keeps its head and tail (how evaluators are trained)."""
+        body, dropped = truncate_head_tail(self._text_ids(text), self.template.max_text_tokens)
         shared = self._prefix + body + self._after
         return EncodedText(shared, [self.value_suffix(n, d) for n, d in values], dropped)
+
+    def encode_windows(self, text: str, values: Sequence[tuple[str, str]],
+                       max_windows: int = MAX_WINDOWS) -> list[EncodedText]:
+        """``text`` as one encoding per window (:func:`window_spans`), each saying how many of
+        the text's tokens no window reads. ``max_windows=1``: :meth:`encode`'s head and tail."""
+        if max_windows <= 1:
+            return [self.encode(text, values)]
+        ids = self._text_ids(text)
+        spans, unread = window_spans(len(ids), self.template.max_text_tokens, max_windows)
+        suffixes = [self.value_suffix(n, d) for n, d in values]
+        return [EncodedText(self._prefix + ids[a:b] + self._after, suffixes, unread) for a, b in spans]
+
+    def _text_ids(self, text: str) -> list[int]:
+        return self._tokenize(escape_text(text) if self.template.escape else text, False)

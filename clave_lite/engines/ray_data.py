@@ -74,7 +74,7 @@ def node_local_copy(model_ref: Any, sha256: str) -> Path:
 
 def score_dataset(ds: Any, model: str | Path | None = None, *, system: str | None = None,
                   values: Sequence[str] = (), explain: bool = False, text_column: str = "text",
-                  batch_size: int = 1, actors: int = 1, cpus_per_actor: int = 1, rows_per_call: int = 64,
+                  prompt_column: str = "prompt", batch_size: int = 1, actors: int = 1, cpus_per_actor: int = 1, rows_per_call: int = 64,
                   ship: str = "path") -> Any:
     """``ds`` with the score columns of ``clave-lite score`` on Parquet (``VALUE:label``,
     ``VALUE:p_supports``, ...), lazily: Ray runs it when the result is consumed or written."""
@@ -93,7 +93,8 @@ def score_dataset(ds: Any, model: str | Path | None = None, *, system: str | Non
         sha = hashlib.sha256(data).hexdigest()
         model_ref = ray.put(data)
     opts = TableOptions(model=Path(model) if model is not None and ship == "path" else None, threads=cpus_per_actor,
-                        system=system, values=tuple(values), text_column=text_column, batch_size=batch_size,
+                        system=system, values=tuple(values), text_column=text_column, prompt_column=prompt_column,
+                        batch_size=batch_size,
                         explain=explain)
     rows = max(batch_size, rows_per_call - rows_per_call % batch_size)  # a multiple of the decode batch
     return ds.map_batches(RayScorer, fn_constructor_kwargs={"opts": opts, "model_ref": model_ref, "model_sha256": sha},
@@ -102,8 +103,9 @@ def score_dataset(ds: Any, model: str | Path | None = None, *, system: str | Non
 
 def score_files_on_ray(source: str | Path, output: str | Path, address: str | None = None, *,
                        model: str | Path | None = None, system: str | None = None, values: Sequence[str] = (),
-                       explain: bool = False, text_column: str = "text", batch_size: int = 1, actors: int = 1,
-                       cpus_per_actor: int = 1, ship: str = "path") -> dict[str, Any]:
+                       explain: bool = False, text_column: str = "text", prompt_column: str = "prompt",
+                       batch_size: int = 1, actors: int = 1, cpus_per_actor: int = 1,
+                       ship: str = "path") -> dict[str, Any]:
     """``clave-lite score CORPUS --ray [ADDRESS]``: read a Parquet file or folder (any path Ray
     reads: local, NFS, s3://...), score it on the cluster at ``address`` (None: a local Ray on
     this machine), write a folder of Parquet files. Returns what was done."""
@@ -120,9 +122,11 @@ def score_files_on_ray(source: str | Path, output: str | Path, address: str | No
                          "Ray's file listing and reading need one: leave at least one CPU free",
                          remedies=(Remedy("actors", max(1, int(cpus - 1) // cpus_per_actor)),))
     ds = ray.data.read_parquet(str(source), num_cpus=READ_CPUS)
+    rows = ds.count()  # from the Parquet footers, before scoring: counting the scored dataset would score it again
     scored = score_dataset(ds, model, system=system, values=values, explain=explain, text_column=text_column,
-                           batch_size=batch_size, actors=actors, cpus_per_actor=cpus_per_actor, ship=ship)
+                           prompt_column=prompt_column, batch_size=batch_size, actors=actors,
+                           cpus_per_actor=cpus_per_actor, ship=ship)
     scored.write_parquet(str(output))
-    return {"input": str(source), "output": str(output), "rows": scored.count(), "actors": actors,
+    return {"input": str(source), "output": str(output), "rows": rows, "actors": actors,
             "cpus_per_actor": cpus_per_actor, "seconds": round(time.monotonic() - t0, 1),
             "cluster_cpus": ray.cluster_resources().get("CPU")}

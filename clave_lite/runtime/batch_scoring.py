@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
+from clave_lite.core.prompt import with_prompt
 from clave_lite.errors import DataError, UsageError, require
 from clave_lite.runtime.evaluator import ModelOptions
 
@@ -58,6 +59,8 @@ class TableOptions(ModelOptions):
     values: tuple[str, ...] = ()
     """Values to score (default: all of the system)."""
     text_column: str = "text"
+    prompt_column: str = "prompt"
+    """When the table has it: the prompt each text answers (the text is judged in its dialogue)."""
     batch_size: int = 8
     explain: bool = False
     on_error: str = "stop"
@@ -125,6 +128,10 @@ class TableScorer:
         if clash:
             raise DataError(f"the input already has the score column(s) {', '.join(clash)}; drop or rename them")
         texts = table.column(col).to_pylist()
+        if self.opts.prompt_column in table.column_names:
+            prompts = table.column(self.opts.prompt_column).to_pylist()
+            texts = [with_prompt(t, p if isinstance(p, str) else None) if isinstance(t, str) else t
+                     for t, p in zip(texts, prompts)]
         good = []
         for i, t in enumerate(texts):
             if isinstance(t, str) and t.strip():

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from clave_lite.core.labels import LABELS
-from clave_lite.core.prompt import EncodedText, PromptEncoder
+from clave_lite.core.prompt import MAX_WINDOWS, EncodedText, PromptEncoder, with_prompt
 from clave_lite.core.valuesystem import Value, ValueSystem
 from clave_lite.errors import DataError, ModelError
 from clave_lite.formats.manifest import Manifest, read_gguf_manifest
@@ -48,6 +48,10 @@ def load_evaluator(path: str | Path | None = None, backend: str = "auto", n_thre
     return Evaluator.load(path, backend, n_threads, n_gpu_layers, provider)
 
 
+_STRENGTH = {"opposes": 2, "supports": 1, "unrelated": 0}
+"""Which window's verdict a long text gets per value (:meth:`Evaluator.pick_windows`)."""
+
+
 @dataclass(frozen=True)
 class ModelOptions:
     """Which evaluator a job runs, and on what: shared by the scoring jobs' options."""
@@ -73,6 +77,18 @@ class ValueScore:
 class TextScore:
     scores: list[ValueScore]
     truncated_tokens: int = 0
+    """Tokens of the text no window read (0: all of it was read)."""
+
+    def __getitem__(self, value: str) -> ValueScore:
+        """The score of one value, by name (any case): ``result["Benevolence"].label``."""
+        for s in self.scores:
+            if s.value.casefold() == value.casefold():
+                return s
+        raise KeyError(f"{value!r} was not scored (scored: {', '.join(s.value for s in self.scores)})")
+
+    @property
+    def truncated(self) -> bool:
+        return self.truncated_tokens > 0
 
     def to_dict(self) -> dict:
         out = {s.value: {"label": s.label, **{f"p_{k}": round(v, 6) for k, v in s.probs.items()}}
@@ -107,9 +123,13 @@ def decide(logits: np.ndarray, allowed: Sequence[str], bias: Sequence[float],
 class Evaluator:
     """A loaded evaluator: manifest (systems, template, labels) + a backend that runs it."""
 
-    def __init__(self, manifest: Manifest, backend: Backend) -> None:
+    def __init__(self, manifest: Manifest, backend: Backend, max_windows: int = MAX_WINDOWS) -> None:
         self.manifest = manifest
         self.backend = backend
+        self.max_windows = max_windows
+        """A text longer than the template's window is read in up to this many windows, and each
+        value's verdict is that of the window that speaks most strongly (:func:`pick_windows`);
+        1: the head and tail only, as evaluators are trained."""
         self.encoder = PromptEncoder(manifest.template, backend.tokenize)
         if self.encoder.label_ids != manifest.label_token_ids:
             raise ModelError("the model's vocabulary does not match its manifest's label tokens")
@@ -120,16 +140,18 @@ class Evaluator:
                 raise ModelError(f"value system '{name}' is read out by a head over token logits, which the "
                                  f"{backend.name} backend does not return; score it with the .gguf evaluator")
 
-    def encode_lines(self, text: str, values: Sequence[Value], lines: Sequence[str | None]) -> EncodedText:
-        """``text`` once, then one suffix per (value, line), value-major: what a head reads
-        (``None`` = the template's own value line)."""
+    def encode_lines(self, text: str, values: Sequence[Value], lines: Sequence[str | None],
+                     max_windows: int | None = None) -> list[EncodedText]:
+        """``text`` once per window, then one suffix per (value, line), value-major: what a head
+        reads (``None`` = the template's own value line)."""
         for line in lines:
             if line not in self._line_encoders:
                 self._line_encoders[line] = PromptEncoder(replace(self.manifest.template, value=line),
                                                           self.backend.tokenize)
-        base = self.encoder.encode(text, [])
         suffixes = [self._line_encoders[line].value_suffix(v.name, v.definition) for v in values for line in lines]
-        return EncodedText(base.shared, suffixes, base.truncated_tokens)
+        return [EncodedText(w.shared, suffixes, w.truncated_tokens)
+                for w in self.encoder.encode_windows(text, [], self.max_windows if max_windows is None
+                                                     else max_windows)]
 
     @classmethod
     def load(cls, path: str | Path | None = None, backend: str = "auto", n_threads: int | None = None,
@@ -194,11 +216,19 @@ class Evaluator:
         return sys_, chosen
 
     def score(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
-              batch_size: int = 8) -> list[TextScore]:
+              batch_size: int = 8, prompt: str | Sequence[str | None] | None = None) -> list[TextScore]:
         """Label every text on every chosen value (default: all values of the system). A single
-        string is one text, not a sequence of characters."""
+        string is one text, not a sequence of characters. ``prompt``: the user turn the texts
+        answer (one for all, or one per text, None where there is none); each answer is then
+        judged in its dialogue, exactly as the CLI, the server and Parquet do
+        (:func:`~clave_lite.core.prompt.with_prompt`)."""
         if isinstance(texts, str):
             texts = [texts]
+        if prompt is not None:
+            prompts = [prompt] * len(texts) if isinstance(prompt, str) else list(prompt)
+            if len(prompts) != len(texts):
+                raise DataError(f"{len(prompts)} prompts for {len(texts)} texts")
+            texts = [with_prompt(t, p) for t, p in zip(texts, prompts)]
         return list(self.iter_scores(texts, values, system, batch_size))
 
     def iter_scores(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
@@ -206,49 +236,80 @@ class Evaluator:
         if isinstance(texts, str):
             texts = [texts]
         sys_, chosen = self.resolve_values(system, values)
-        for enc, logits in self._logits(texts, chosen, batch_size, sys_.name):
+        for unread, logits in self._logits(texts, chosen, batch_size, sys_):
             scores = []
             for v, row in zip(chosen, logits):
                 label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name),
                                       self.manifest.temperature(sys_.name))
                 scores.append(ValueScore(v.name, label, probs))
-            yield TextScore(scores, enc.truncated_tokens)
+            yield TextScore(scores, unread)
 
     def raw_logits(self, texts: Sequence[str], values: Sequence[str], system: str | None = None,
                    batch_size: int = 8) -> np.ndarray:
-        """Label logits before biases, ``[n_texts, n_values, 3]`` (for tuning decisions)."""
+        """Label logits before biases, ``[n_texts, n_values, 3]`` (for tuning decisions), of the
+        head and tail of each text: what training reads."""
         sys_, chosen = self.resolve_values(system, values)
-        out = [logits for _, logits in self._logits(texts, chosen, batch_size, sys_.name)]
+        out = [logits for _, logits in self._logits(texts, chosen, batch_size, sys_, max_windows=1)]
         return np.stack(out) if out else np.zeros((0, len(chosen), 3))
 
     def _logits(self, texts: Sequence[str], chosen: Sequence[Value], batch_size: int,
-                system: str) -> Iterator[tuple[EncodedText, np.ndarray]]:
-        """Encode and run texts in batches; yields each text's encoding and label logits
-        (the system's head applied, if it has one)."""
-        head = self.manifest.head(system)
+                system: ValueSystem, max_windows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Encode and run texts in batches; yields each text's unread token count and its label
+        logits ``[n_values, 3]`` (the system's head applied, if it has one; of the deciding
+        window, for a text read in several)."""
+        head = self.manifest.head(system.name)
         for t in texts:
             if not isinstance(t, str) or not t.strip():
                 raise DataError("cannot score an empty text")
-        if head is None:  # the fine-tuned label tokens after the template's line
-            for enc, z in self._token_logits([(t, chosen) for t in texts], self.manifest.label_token_ids, (None,),
-                                             batch_size):
-                yield enc, z[:, 0, :]
-            return
-        for enc, z in self._token_logits([(t, chosen) for t in texts], head.token_ids, head.value_lines, batch_size):
-            yield enc, np.stack([head.apply(v.name, z[k]) for k, v in enumerate(chosen)])
+        token_ids, lines = (self.manifest.label_token_ids, (None,)) if head is None else (head.token_ids,
+                                                                                           head.value_lines)
+        for windows, z in self._token_logits([(t, chosen) for t in texts], token_ids, lines, batch_size,
+                                             max_windows):
+            if head is None:  # the fine-tuned label tokens after the template's line
+                per_window = z[:, :, 0, :]
+            else:
+                per_window = np.stack([np.stack([head.apply(v.name, zw[k]) for k, v in enumerate(chosen)])
+                                       for zw in z])
+            yield windows[0].truncated_tokens, self.pick_windows(per_window, chosen, system)
+
+    def pick_windows(self, z: np.ndarray, chosen: Sequence[Value], system: ValueSystem) -> np.ndarray:
+        """Per value, the logits of the window whose decision speaks most strongly: ``opposes``
+        anywhere before ``supports`` anywhere before ``unrelated``, then the higher probability
+        of that label. So harm in any part of a long text is seen. ``z``: ``[n_windows,
+        n_values, 3]`` → ``[n_values, 3]``."""
+        if z.shape[0] == 1:
+            return z[0]
+        temperature = self.manifest.temperature(system.name)
+        out = []
+        for k, v in enumerate(chosen):
+            bias = self.manifest.bias(system.name, v.name)
+            ranked = []
+            for w in range(z.shape[0]):
+                label, probs = decide(z[w, k], system.labels, bias, temperature)
+                ranked.append((_STRENGTH[label], probs[label], -w))
+            out.append(z[-max(ranked)[2], k])
+        return np.stack(out)
 
     def _token_logits(self, items: Sequence[tuple[str, Sequence[Value]]], token_ids: Sequence[int],
-                      lines: Sequence[str | None], batch_size: int) -> Iterator[tuple[EncodedText, np.ndarray]]:
+                      lines: Sequence[str | None], batch_size: int,
+                      max_windows: int | None = None) -> Iterator[tuple[list[EncodedText], np.ndarray]]:
+        """Per item, its window encodings and ``[n_windows, n_values, n_lines, len(token_ids)]``
+        (``max_windows``: default :attr:`max_windows`)."""
         n_lines = len(lines)
+        windows_at_most = self.max_windows if max_windows is None else max_windows
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]
-            encoded = [self.encode_lines(text, values, lines) for text, values in chunk]
+            windows = [self.encode_lines(text, values, lines, windows_at_most) for text, values in chunk]
+            flat = [w for ws in windows for w in ws]
             if isinstance(self.backend, TokenLogits):
-                out = self.backend.token_logits(encoded, token_ids)
+                out = self.backend.token_logits(flat, token_ids)
             else:  # the label tokens only (a head over others is refused at load)
-                out = self.backend.label_logits(encoded)
-            for enc, z, (_, values) in zip(encoded, out, chunk):
-                yield enc, z.reshape(len(values), n_lines, -1)
+                out = self.backend.label_logits(flat)
+            at = 0
+            for ws, (_, values) in zip(windows, chunk):
+                z = np.stack([out[at + i].reshape(len(values), n_lines, -1) for i in range(len(ws))])
+                at += len(ws)
+                yield ws, z
 
     def token_logits(self, items: Sequence[tuple[str, Sequence[Value]]], token_ids: Sequence[int],
                      lines: Sequence[str | None] = (None,), batch_size: int = 8) -> Iterator[np.ndarray]:
@@ -257,8 +318,8 @@ class Evaluator:
         adapt`` fits a head on."""
         if not isinstance(self.backend, TokenLogits):
             raise ModelError(f"the {self.backend.name} backend returns label logits only; adapt a .gguf evaluator")
-        for _, z in self._token_logits(items, token_ids, lines, batch_size):
-            yield z
+        for _, z in self._token_logits(items, token_ids, lines, batch_size, max_windows=1):
+            yield z[0]  # adapt fits on what training reads: the head and tail
 
     @property
     def explains(self) -> bool:

@@ -21,7 +21,7 @@ from clave_lite.core.jsonl import ProblemLog, check_output
 from clave_lite.errors import Problem
 from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.evaluator import ModelOptions
-from clave_lite.runtime.scoring import TextRecord, read_texts
+from clave_lite.runtime.scoring import Fields, TextRecord, read_texts
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class FilterOptions(ModelOptions):
     batch_size: int = 8
     on_error: str = "stop"
     on_truncated: str | None = None
+    text_field: str = "text"
+    prompt_field: str = "prompt"
     """``flag`` or ``score`` a text read only in part; None: the policy's (default flag)."""
 
 
@@ -61,7 +63,7 @@ def _read_all(opts: FilterOptions, log: ProblemLog, q: "queue.Queue[Any]") -> No
     """The reader thread: every record of every input, then ``_END`` (or the error that stopped it)."""
     try:
         for path in opts.inputs:
-            for rec in read_texts(path, log, opts.format):
+            for rec in read_texts(path, log, opts.format, Fields(opts.text_field, opts.prompt_field)):
                 q.put(rec)
         q.put(_END)
     except BaseException as exc:  # handed to the scorer, which raises it in the main thread
@@ -118,7 +120,9 @@ def filter_texts(opts: FilterOptions, out: IO[str], progress: Progress = SILENT)
                     if decision.flagged:
                         counts["flagged"] += 1
                         if flagged_out is not None:
-                            row = {**score_record(rec.id, sys_.name, result, None, decision), "text": rec.text}
+                            row = {**score_record(rec.id, sys_.name, result, None, decision), "text": rec.answer}
+                            if rec.prompt is not None:
+                                row["prompt"] = rec.prompt
                             flagged_out.write(json.dumps(row, ensure_ascii=False) + "\n")
                             flagged_out.flush()
                     else:

@@ -67,18 +67,23 @@ def _open(path: Path) -> Any:
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
-def input_digest(source: Any, text_column: str, rows: int) -> str:
-    """sha256 over (id, text) of every row, in order (the id column when there is one)."""
+def input_digest(source: Any, text_column: str, rows: int, prompt_column: str = "prompt") -> str:
+    """sha256 over (id, text judged) of every row, in order (the id column when there is one;
+    the text in its dialogue when there is a prompt column)."""
+    from clave_lite.core.prompt import with_prompt
     from clave_lite.runtime.output import digest_row
 
     names = source.schema_arrow.names
-    cols = [text_column] + (["id"] if "id" in names else [])
+    has_prompt = prompt_column in names
+    cols = [text_column] + (["id"] if "id" in names else []) + ([prompt_column] if has_prompt else [])
     h = hashlib.sha256()
     n = 0
     for table in chunks(source, rows, cols):
         ids = table.column("id").to_pylist() if "id" in cols else range(n + 1, n + table.num_rows + 1)
-        for i, t in zip(ids, table.column(text_column).to_pylist()):
-            digest_row(h, str(i), t)
+        texts = table.column(text_column).to_pylist()
+        prompts = table.column(prompt_column).to_pylist() if has_prompt else [None] * len(texts)
+        for i, t, p in zip(ids, texts, prompts):
+            digest_row(h, str(i), with_prompt(t, p) if isinstance(t, str) and isinstance(p, str) else t)
         n += table.num_rows
     return h.hexdigest()
 
@@ -100,10 +105,11 @@ def score_parquet(opts: Any, progress: Progress = SILENT) -> Any:
     evaluator = opts.load(progress)
     try:
         scorer = TableScorer(TableOptions(model=opts.model, system=opts.system, values=opts.values,
-                                          text_column=opts.text_column, batch_size=opts.batch_size,
+                                          text_column=opts.text_column, prompt_column=opts.prompt_column,
+                                          batch_size=opts.batch_size,
                                           explain=opts.explain, on_error=opts.on_error), evaluator)
         progress.note(f"hashing {opts.input} ({source.metadata.num_rows} rows) for --resume ...")
-        state = {"format": 1, "input_sha256": input_digest(source, opts.text_column, rows),
+        state = {"format": 1, "input_sha256": input_digest(source, opts.text_column, rows, opts.prompt_column),
                  "texts": source.metadata.num_rows, "model": model_fingerprint(evaluator), "system": scorer.system,
                  "values": scorer.values, "batch_size": opts.batch_size, "chunk_rows": rows,
                  "explain": opts.explain, "on_error": opts.on_error, "provenance": provenance(evaluator, opts.command)}

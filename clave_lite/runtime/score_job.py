@@ -44,7 +44,9 @@ class ScoreOptions(ModelOptions):
     command: str | None = None
     """How this run was invoked; kept with the finished run's record, for reports."""
     text_column: str = "text"
-    """The column to score in a Parquet input."""
+    """The field (JSONL), column (CSV, Parquet) holding the answer to score."""
+    prompt_column: str = "prompt"
+    """The field or column holding the prompt each answer replies to, where present."""
     chunk_rows: int = 256
     """Parquet: rows per written part (rounded up to a multiple of ``batch_size``): what a
     killed run can lose, and about what is held in memory."""
@@ -109,7 +111,7 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     from clave_lite.runtime.batch_scoring import score_texts
     from clave_lite.runtime.output import ScoreOutput, run_state
     from clave_lite.runtime.policy import Policy, load_policy
-    from clave_lite.runtime.scoring import read_texts
+    from clave_lite.runtime.scoring import Fields, read_texts
 
     from clave_lite.runtime.parquet_job import is_parquet, score_parquet
 
@@ -122,7 +124,7 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     writer = ScoreOutput(opts.output, resume=opts.resume, force=opts.force)
     policy = load_policy(opts.policy, opts.rules) if opts.policy or opts.rules else None
     log = ProblemLog(opts.on_error)
-    records = list(read_texts(opts.input, log))
+    records = list(read_texts(opts.input, log, fields=Fields(opts.text_column, opts.prompt_column)))
     if not records:
         progress.note(f"note: no texts in {'stdin' if str(opts.input) == '-' else opts.input}; nothing to score")
     evaluator = opts.load(progress)

@@ -21,36 +21,46 @@ from clave_lite.errors import DataError, Problem
 
 
 @dataclass(frozen=True)
+class Fields:
+    """Which fields (JSONL keys, CSV columns) hold the answer to score and the prompt it answers."""
+
+    text: str = "text"
+    prompt: str = "prompt"
+
+
+@dataclass(frozen=True)
 class TextRecord:
     id: str
     text: str  # what is scored (dialogue form when a prompt is given)
     line: int
     auto_id: bool = False  # the input gave no id: this one is the text's position
     raw: Any = field(default=None, compare=False)  # the input object (JSONL/CSV) or line, as read
+    answer: str = ""  # the answer as the input gave it
+    prompt: str | None = None  # the prompt it answers, if the input gave one
 
 
-def _record(obj: dict[str, Any], source: str, lineno: int, ordinal: int) -> TextRecord | Problem:
-    text = obj.get("text")
+def _record(obj: dict[str, Any], source: str, lineno: int, ordinal: int, fields: Fields = Fields()) -> TextRecord | Problem:
+    text = obj.get(fields.text)
     if not isinstance(text, str):
-        return Problem(source, lineno, "text", "missing" if text is None else f"must be a string, got {type(text).__name__}")
+        return Problem(source, lineno, fields.text,
+                       "missing" if text is None else f"must be a string, got {type(text).__name__}")
     if "\x00" in text:
         text = text.replace("\x00", " ")
     if not text.strip():
-        return Problem(source, lineno, "text", "is empty")
-    prompt = obj.get("prompt")
-    if prompt is not None:
-        if not isinstance(prompt, str):
-            return Problem(source, lineno, "prompt", "must be a string")
-        text = with_prompt(text, prompt)
+        return Problem(source, lineno, fields.text, "is empty")
+    prompt = obj.get(fields.prompt)
+    if prompt is not None and not isinstance(prompt, str):
+        return Problem(source, lineno, fields.prompt, "must be a string")
     raw_id = obj.get("id")
     if raw_id is not None and (not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool)):
         return Problem(source, lineno, "id", f"must be a string or integer, got {type(raw_id).__name__}")
-    for name, cell in (("text", obj.get("text")), ("prompt", prompt), ("id", raw_id)):
+    for name, cell in ((fields.text, text), (fields.prompt, prompt), ("id", raw_id)):
         if isinstance(cell, str) and _UNDECODABLE.search(cell):
             return Problem(source, lineno, name, "not valid UTF-8")
+    judged = with_prompt(text, prompt)
     if raw_id is None:
-        return TextRecord(str(ordinal), text, lineno, auto_id=True, raw=obj)
-    return TextRecord(str(raw_id), text, lineno, raw=obj)
+        return TextRecord(str(ordinal), judged, lineno, auto_id=True, raw=obj, answer=text, prompt=prompt)
+    return TextRecord(str(raw_id), judged, lineno, raw=obj, answer=text, prompt=prompt)
 
 
 INPUT_FORMATS = ("auto", "jsonl", "csv", "lines")
@@ -86,9 +96,10 @@ def _lines(path: str | Path, source: str, log: ProblemLog) -> Iterator[tuple[int
                 yield lineno, {"id": str(lineno), "text": line}
 
 
-def read_texts(path: str | Path, log: ProblemLog, fmt: str = "auto") -> Iterator[TextRecord]:
+def read_texts(path: str | Path, log: ProblemLog, fmt: str = "auto", fields: Fields = Fields()) -> Iterator[TextRecord]:
     """Texts from JSONL (default, and stdin), CSV (``.csv``) or plain lines (``.txt``, or
-    ``fmt="lines"``), yielded as they are read (so a stream is scored as it arrives)."""
+    ``fmt="lines"``), yielded as they are read (so a stream is scored as it arrives); the
+    answer is read from ``fields.text`` and its prompt, if any, from ``fields.prompt``."""
     source = "<stdin>" if str(path) == "-" else str(path)
     seen: dict[str, tuple[int, bool]] = {}
     ordinal = 0
@@ -118,13 +129,13 @@ def read_texts(path: str | Path, log: ProblemLog, fmt: str = "auto") -> Iterator
             yield from checked(replace(rec, raw=obj["text"]) if isinstance(rec, TextRecord) else rec)
         return
     if kind == "csv":
-        for lineno, row in _csv_rows(path, source, log):
+        for lineno, row in _csv_rows(path, source, log, fields.text):
             ordinal += 1
-            yield from checked(_record(row, source, lineno, ordinal))
+            yield from checked(_record(row, source, lineno, ordinal, fields))
         return
     for lineno, obj in iter_records(path, log):
         ordinal += 1
-        yield from checked(_record(obj, source, lineno, ordinal))
+        yield from checked(_record(obj, source, lineno, ordinal, fields))
 
 
 # Bytes that are not UTF-8 survive CSV decoding as lone surrogates (``surrogateescape``), so a
@@ -133,7 +144,7 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _CSV_FIELD_LIMIT = 1 << 27  # csv's default (128 KiB per cell) would refuse long texts
 
 
-def _csv_rows(path: str | Path, source: str, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:
+def _csv_rows(path: str | Path, source: str, log: ProblemLog, text_column: str = "text") -> Iterator[tuple[int, dict[str, Any]]]:
     """``(first line of the row, row)`` for each CSV data row; odd quoting is an error on its line.
 
     Quoting is strict: a quote that opens a cell and never closes would otherwise silently
@@ -151,8 +162,8 @@ def _csv_rows(path: str | Path, source: str, log: ProblemLog) -> Iterator[tuple[
         header = next(reader, None)
     except csv.Error as exc:
         raise DataError(f"{source}:1: bad CSV header ({exc})") from exc
-    if header is None or "text" not in header:
-        raise DataError(f"{source}:1: no 'text' column (columns: {header})")
+    if header is None or text_column not in header:
+        raise DataError(f"{source}:1: no '{text_column}' column (columns: {header})")
     for name in header:
         if header.count(name) > 1:
             raise DataError(f"{source}:1: column '{name}' appears twice in the header")

@@ -71,3 +71,23 @@ def test_first_verdict_comes_before_the_input_ends(default_model):
         assert proc.wait(timeout=60) == 0
     finally:
         proc.kill()
+
+
+def test_harm_hidden_in_the_middle_of_a_long_reply_is_flagged(default_model, tmp_path):
+    """Regression: only the first 256 and last 128 tokens were read, so ~300 tokens of filler
+    before and ~130 after let README's harmful answer through (exit 0)."""
+    from pathlib import Path
+
+    examples = [json.loads(line) for line in (Path(__file__).parents[2] / "examples" / "responses.jsonl").open()]
+    harm = next(e for e in examples if e["id"] == "help-theft")
+    before = "The weather report said it would be sunny in the afternoon, with a light breeze from the west. " * 16
+    after = "People often talk about the weather when they have nothing else to say to each other. " * 7
+    src = tmp_path / "padded.jsonl"
+    src.write_text(json.dumps({"id": "padded", "prompt": harm["prompt"], "text": f"{before}{harm['text']} {after}"}) + "\n")
+    flagged = tmp_path / "held.jsonl"
+    run = subprocess.run([*CLI, "filter", str(src), "--model", str(default_model[1]), "--flagged", str(flagged)],
+                         capture_output=True, text=True, env=_env(default_model), timeout=300)
+    assert run.returncode == 8, run.stderr
+    row = json.loads(flagged.read_text())
+    assert "truncated_tokens" not in row  # every token was read, in windows
+    assert any(f.endswith(": Security") or f.endswith(": Benevolence") for f in row["fired"])

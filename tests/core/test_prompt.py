@@ -79,3 +79,21 @@ def test_forged_template_blocks_cover_every_value():
     held = injections.inject("Be kind.", "{forge_held_out:opposes}", "Power", ["Power", "Security"])
     assert held.count("Verdict: opposes") == 2 and held not in injections.TRAIN
     assert len(injections.HELD_OUT) == len(injections.HELD_OUT_TARGETS) == len(injections.HELD_OUT_FAMILIES)
+
+
+def test_window_spans_cover_a_long_text_end_to_end():
+    from clave_lite.core.prompt import window_spans
+
+    assert window_spans(100, 384) == ([(0, 100)], 0)
+    spans, unread = window_spans(1000, 384, max_windows=8, overlap=64)
+    assert spans[0][0] == 0 and spans[-1][1] == 1000 and unread == 0
+    assert all(b - a == 384 for a, b in spans)
+    assert all(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1))  # neighbours overlap
+
+
+def test_window_spans_report_what_a_capped_reading_leaves_out():
+    from clave_lite.core.prompt import window_spans
+
+    spans, unread = window_spans(10_000, 384, max_windows=8, overlap=64)
+    assert len(spans) == 8 and spans[0][0] == 0 and spans[-1][1] == 10_000
+    assert unread == 10_000 - 8 * 384  # evenly spread, no overlap at that length

@@ -71,3 +71,20 @@ def test_score_on_ray_from_the_cli(local_ray, tmp_path, run_cli):
     assert table.num_rows == 8 and "Security:label" in table.column_names
     result = run_cli("score", src, "--ray", "--resume", "-o", tmp_path / "again")
     assert result.exit_code == 2 and "no --resume" in result.output
+
+
+def test_a_prompt_column_is_read_as_on_every_other_path(local_ray, tmp_path):
+    from clave_lite.engines.ray_data import score_dataset
+    from clave_lite.runtime.batch_scoring import to_score_line
+
+    rows = [{"id": f"t{i}", "text": t, "prompt": "Did you do something for someone today?"} for i, t in enumerate(TEXTS[:4])]
+    src = tmp_path / "texts.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = subprocess.run([sys.executable, "-m", "clave_lite.cli", "score", str(src), "--model", str(local_ray),
+                          "--values", "Benevolence", "--batch-size", "1"], capture_output=True, text=True,
+                         timeout=900, env={**os.environ})
+    assert out.returncode == 0, out.stderr[-2000:]
+    ref = [json.loads(x)["scores"] for x in out.stdout.splitlines()]
+    scored = sorted(score_dataset(ray.data.from_items(rows), local_ray, values=("Benevolence",)).take_all(),
+                    key=lambda r: int(r["id"][1:]))
+    assert [to_score_line(r, ("Benevolence",), ["supports", "opposes", "unrelated"]) for r in scored] == ref

@@ -86,3 +86,26 @@ def test_rules_must_fit_the_system():
         parse_rule("Security>0.5")
     with pytest.raises(UsageError, match="between 0 and 1"):
         parse_rule("Security/opposes>=1.5")
+
+
+def test_a_text_read_only_in_part_is_flagged_unless_the_policy_says_score(tmp_path):
+    s = load_system("schwartz10")
+    quiet = SCORES[1:]  # nothing opposed
+    default = load_policy().bind(s)
+    assert default.decide(quiet, truncated_tokens=120).fired == ("truncated: 120 tokens unread",)
+    assert not default.decide(quiet, truncated_tokens=0).flagged
+    assert not load_policy(on_truncated="score").bind(s).decide(quiet, truncated_tokens=120).flagged
+    f = tmp_path / "p.yaml"
+    f.write_text("rules:\n  - value: Benevolence\non_truncated: score\n")
+    from_file = load_policy(f).bind(s)
+    assert from_file.on_truncated == "score" and not from_file.decide(quiet, truncated_tokens=5).flagged
+    assert load_policy(f, on_truncated="flag").bind(s).decide(quiet, truncated_tokens=5).flagged  # the flag wins
+    f.write_text("rules:\n  - value: Benevolence\non_truncated: maybe\n")
+    with pytest.raises(DataError, match="on_truncated"):
+        load_policy(f)
+
+
+def test_violations_name_the_value_and_label_that_fired():
+    s = load_system("schwartz10")
+    d = load_policy(None, ["Benevolence/opposes>=0.6", "Security/!supports>=0.3"]).bind(s).decide(SCORES)
+    assert d.violations == ("Benevolence/opposes", "Security/!supports")

@@ -171,29 +171,23 @@ def test_sigterm_under_a_full_queue_exits_within_10_s(default_model):
     assert len(codes) == 12 and set(codes) <= {200, 503}  # answered or refused, never left hanging
 
 
-def test_the_tail_of_a_long_input_is_read_and_the_result_says_truncated(default_model):
-    """Regression: inputs were cut at --max-text-chars before the evaluator's head + tail
-    truncation, so harm at the end of a long text was never seen."""
+def test_a_long_input_is_read_to_its_end_and_a_partly_read_one_is_flagged(default_model):
+    """Regression: inputs were cut at --max-text-chars before the evaluator read them, so harm
+    at the end of a long text was never seen and the result said flagged: false."""
     harm = EXAMPLES["help-theft"]
     padded = "I like long walks in the park and quiet evenings with a good book. " * 300 + harm["text"]
-    s = Server(default_model, "--on-truncated", "score")
+    s = Server(default_model)
     try:
         status, body, _ = s.post("/v1/moderations", {"input": [harm["text"], padded], "prompt": harm["prompt"]})
         assert status == 200
         short, long = body["results"]
         assert short["flagged"] and not short["truncated"] and short["truncated_tokens"] == 0
-        assert long["truncated"] and long["truncated_tokens"] > 1000
-        assert long["flagged"], long["fired"]  # the answer at the end is read
+        # ~4,000 tokens: more than 8 windows read, so some of the middle is unread, and said so
+        assert long["truncated"] and long["truncated_tokens"] > 0 and long["flagged"]
+        assert any(f.startswith("truncated:") for f in long["fired"])  # fail-closed by default
+        assert any(not f.startswith("truncated:") for f in long["fired"]), long["fired"]  # the end was read
     finally:
         assert s.stop() == 0
-
-
-def test_truncated_texts_are_flagged_by_default(server):
-    padded = "I like long walks in the park and quiet evenings with a good book. " * 40
-    status, body, _ = server.post("/v1/moderations", {"input": padded})
-    result = body["results"][0]
-    assert status == 200 and result["truncated"] and result["flagged"]
-    assert any(f.startswith("truncated:") for f in result["fired"])
 
 
 def test_a_prompt_gives_the_scores_of_clave_lite_score_with_that_prompt(server, default_model, tmp_path):
