@@ -130,6 +130,12 @@ provider_option = click.option(
     help="onnxruntime execution provider for ONNX evaluators (cuda needs onnxruntime-gpu).")
 
 
+windows_option = click.option(
+    "--windows", type=click.IntRange(1, 64), default=8, show_default=True, envvar="CLAVE_LITE_WINDOWS",
+    help="A text longer than the evaluator's 384-token window is read in up to this many overlapping windows "
+         "(harm anywhere in it is seen; a long text costs about one window each); 1: its head and tail only.")
+
+
 gpu_option = click.option("--gpu-layers", type=click.IntRange(min=-1), default=0, envvar="CLAVE_LITE_GPU_LAYERS", show_default=True,
                           help="Layers to offload to a GPU (llama.cpp n_gpu_layers; -1 = all).")
 

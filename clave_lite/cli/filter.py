@@ -19,6 +19,7 @@ from clave_lite.cli.app import (
     provider_option,
     report_problems,
     threads_option,
+    windows_option,
 )
 from clave_lite.runtime.scoring import INPUT_FORMATS
 
@@ -41,6 +42,7 @@ from clave_lite.runtime.scoring import INPUT_FORMATS
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True,
               help="At most this many waiting texts per decode (a stream is never held back to fill one).")
 @threads_option
+@windows_option
 @gpu_option
 @provider_option
 @click.option("--text-field", default="text", show_default=True,
@@ -53,7 +55,7 @@ from clave_lite.runtime.scoring import INPUT_FORMATS
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stderr at the end.")
 def filter_(inputs: tuple[Path, ...], policy: Path | None, rules: tuple[str, ...], flagged: Path | None, force: bool,
             fmt: str, model_path: Path | None, system_name: str | None, values: str | None, batch_size: int,
-            threads: int | None, gpu_layers: int, provider: str, text_field: str, prompt_field: str, on_error: str, on_truncated: str | None,
+            threads: int | None, windows: int, gpu_layers: int, provider: str, text_field: str, prompt_field: str, on_error: str, on_truncated: str | None,
             as_json: bool) -> None:
     """Pass the texts a policy allows to stdout; set the flagged ones aside.
 
@@ -75,7 +77,7 @@ def filter_(inputs: tuple[Path, ...], policy: Path | None, rules: tuple[str, ...
     opts = FilterOptions(inputs=inputs or (Path("-"),), format=fmt, policy=policy, rules=rules, flagged=flagged,
                          force=force, model=model_path, system=system_name,
                          values=tuple(v.strip() for v in values.split(",")) if values else (),
-                         batch_size=batch_size, threads=threads, gpu_layers=gpu_layers, provider=provider,
+                         batch_size=batch_size, threads=threads, windows=windows, gpu_layers=gpu_layers, provider=provider,
                          on_error=on_error, on_truncated=on_truncated, text_field=text_field,
                          prompt_field=prompt_field)
     report = filter_texts(opts, sys.stdout, Bars())

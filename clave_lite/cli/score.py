@@ -18,6 +18,7 @@ from clave_lite.cli.app import (
     provider_option,
     report_problems,
     threads_option,
+    windows_option,
 )
 from clave_lite.core.prompt import MAX_WINDOWS
 
@@ -62,13 +63,14 @@ from clave_lite.core.prompt import MAX_WINDOWS
 @click.option("--cpus-per-actor", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --ray: CPUs each actor reserves; llama.cpp runs that many threads.")
 @threads_option
+@windows_option
 @gpu_option
 @provider_option
 @on_error_option
 def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
           output: Path | None, resume: bool, force: bool, batch_size: int, explain: bool, policy: Path | None,
           rules: tuple[str, ...], keep: str | None, text_column: str, prompt_column: str, chunk_rows: int, ray_address: str | None,
-          actors: int, cpus_per_actor: int, threads: int | None,
+          actors: int, cpus_per_actor: int, threads: int | None, windows: int,
           gpu_layers: int, provider: str, on_error: str) -> None:
     """Score texts: per value, a label and the three probabilities.
 
@@ -100,7 +102,7 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
     opts = ScoreOptions(input=input_path, model=model_path, system=system_name,
                         values=tuple(v.strip() for v in values.split(",")) if values else (), output=output,
                         resume=resume, force=force, batch_size=batch_size, explain=explain, policy=policy,
-                        rules=rules, threads=threads, command=shlex.join(["clave-lite", *sys.argv[1:]]),
+                        rules=rules, threads=threads, windows=windows, command=shlex.join(["clave-lite", *sys.argv[1:]]),
                         keep=tuple(k.strip() for k in keep.split(",") if k.strip()) if keep else (),
                         text_column=text_column, prompt_column=prompt_column, chunk_rows=chunk_rows,
                         gpu_layers=gpu_layers, provider=provider, on_error=on_error)

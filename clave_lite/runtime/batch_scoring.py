@@ -74,7 +74,7 @@ _SHARED_LOCK = threading.Lock()
 
 def shared_evaluator(opts: ModelOptions) -> Any:
     """The evaluator for ``opts``, loaded once per process and reused by every batch."""
-    key = ModelOptions(opts.model, opts.threads, opts.gpu_layers, opts.provider)
+    key = ModelOptions(opts.model, opts.threads, opts.gpu_layers, opts.provider, opts.windows)
     with _SHARED_LOCK:
         if key not in _SHARED:
             _SHARED[key] = key.load()

@@ -38,14 +38,17 @@ def resolve_backend(path: Path, backend: str = "auto") -> str:
 
 
 def load_evaluator(path: str | Path | None = None, backend: str = "auto", n_threads: int | None = None,
-                   n_gpu_layers: int = 0, provider: str = "cpu", progress: Progress = SILENT) -> "Evaluator":
+                   n_gpu_layers: int = 0, provider: str = "cpu", progress: Progress = SILENT,
+                   max_windows: int = MAX_WINDOWS) -> "Evaluator":
     """:meth:`Evaluator.load`; no path gives the embedded default evaluator (built on first use,
     about a minute, which ``progress`` is told)."""
     if path is None:
         from clave_lite.build.default_model import default_evaluator_path
 
         path = default_evaluator_path(progress)
-    return Evaluator.load(path, backend, n_threads, n_gpu_layers, provider)
+    evaluator = Evaluator.load(path, backend, n_threads, n_gpu_layers, provider)
+    evaluator.max_windows = max_windows
+    return evaluator
 
 
 _STRENGTH = {"opposes": 2, "supports": 1, "unrelated": 0}
@@ -61,9 +64,12 @@ class ModelOptions:
     threads: int | None = None
     gpu_layers: int = 0
     provider: str = "cpu"
+    windows: int = MAX_WINDOWS
+    """Windows a long text is read in at most (1: its head and tail only)."""
 
     def load(self, progress: Progress = SILENT) -> "Evaluator":
-        return load_evaluator(self.model, "auto", self.threads, self.gpu_layers, self.provider, progress)
+        return load_evaluator(self.model, "auto", self.threads, self.gpu_layers, self.provider, progress,
+                              self.windows)
 
 
 @dataclass(frozen=True)

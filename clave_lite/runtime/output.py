@@ -79,7 +79,8 @@ def run_state(records: Sequence[Any], evaluator: Any, system: str, values: Seque
 
 _WHAT = {"input_sha256": "input texts or ids", "texts": "number of input texts", "model": "evaluator",
          "system": "value system (--system)", "values": "values (--values)", "explain": "--explain",
-         "policy": "policy (--policy, --rule)", "keep": "--keep", "batch_size": "--batch-size"}
+         "policy": "policy (--policy, --rule)", "keep": "--keep", "batch_size": "--batch-size",
+         "windows": "--windows"}
 
 
 def finished_record_path(output: Path) -> Path:

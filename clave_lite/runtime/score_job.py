@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from clave_lite.core.jsonl import ProblemLog
 from clave_lite.errors import Problem, Remedy, UsageError
 from clave_lite.progress import SILENT, Progress
+from clave_lite.core.prompt import MAX_WINDOWS
 from clave_lite.runtime.evaluator import ModelOptions
 
 
@@ -141,6 +142,8 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
             state["policy"] = policy.to_dict()
         if opts.keep:
             state["keep"] = list(opts.keep)
+        if opts.windows != MAX_WINDOWS:
+            state["windows"] = opts.windows
         state["provenance"] = provenance(evaluator, opts.command)
         done = writer.begin(state, [r.id for r in records])
         if done:
