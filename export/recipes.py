@@ -21,7 +21,7 @@ from clave_lite.build.merge import build_evaluator
 from clave_lite.core.prompt import PromptEncoder, with_markers
 from clave_lite.core.tuples import LabelledTuple, read_tuples
 from clave_lite.core.valuesystem import ValueSystem, load_system
-from clave_lite.errors import DataError, UsageError, require
+from clave_lite.errors import DataError, Remedy, UsageError, require
 from clave_lite.export.dataset import build_examples, fingerprint
 from clave_lite.export.tuning import MIN_TUNE_TEXTS, held_out_by_system, tune_system
 from clave_lite.formats.base_models import base_path, card
@@ -312,13 +312,25 @@ class ExportReport:
 
 def export_evaluator(run_dir: Path, out: Path, fmt: str = "gguf", quant: str | None = None, keep_f32: bool = False,
                      tune_data: Path | None = None, tune_limit: int | None = None, per_value: bool = True,
-                     progress: Progress = SILENT) -> ExportReport:
+                     progress: Progress = SILENT, force: bool = False) -> ExportReport:
     """A run directory → one evaluator: a GGUF file (numpy + llama.cpp only) or an ONNX
-    directory (traced with torch: the bake extra)."""
+    directory (traced with torch: the bake extra). An existing output (or, with ``keep_f32``,
+    an existing ``.f32.gguf`` beside it) is refused unless ``force``."""
+    from clave_lite.core.jsonl import check_output
+
     valid = EXPORT_QUANTS[fmt]
     quant = quant or valid[0]
     if quant not in valid:
         raise UsageError(f"quantization {quant} does not apply to the {fmt} format (choose {', '.join(valid)})")
+    out = Path(out)
+    if fmt == "onnx":
+        if out.is_dir() and any(out.iterdir()) and not force:
+            raise UsageError(f"{out} already exists and is not empty", path=out,
+                             remedies=(Remedy("force", True, "to overwrite it"),))
+    else:
+        check_output(out, [tune_data], force)
+        if keep_f32:
+            check_output(out.with_name(out.stem + ".f32.gguf"), [tune_data], force)
     if fmt == "onnx":
         require("torch", "bake")
         require("onnx", "bake")

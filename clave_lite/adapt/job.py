@@ -24,9 +24,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from clave_lite.adapt import readout
-from clave_lite.adapt.cache import CHUNK_TEXTS, FeatureCache, reading_key, text_key, weights_digest
+from clave_lite.adapt.cache import (
+    CHUNK_TEXTS,
+    FeatureCache,
+    reading_key,
+    text_key,
+    weights_digest,
+)
 from clave_lite.adapt.folds import assign_folds, group_keys
 from clave_lite.adapt.options import LINES, READOUTS, AdaptOptions
+from clave_lite.core.files import staged
 from clave_lite.core.labels import LABELS
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.core.valuesystem import ValueSystem
@@ -339,8 +346,6 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature
         training={**m.training, "adapt": adapt_record(opts, system, tuples, estimates, readout=best.name,
                                                       readout_mode=opts.readout, lines=opts.lines)},
     )
-    out = Path(opts.output)
-    tmp = out.with_name(out.name + ".tmp")
-    copy_with_strings(src, tmp, {MANIFEST_KEY: adapted.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})
-    read_gguf_manifest(tmp)  # never hand out a file that would not load
-    tmp.replace(out)
+    with staged(Path(opts.output)) as tmp:  # a fresh name in the output's folder, renamed when whole
+        copy_with_strings(src, tmp, {MANIFEST_KEY: adapted.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})
+        read_gguf_manifest(tmp)  # never hand out a file that would not load

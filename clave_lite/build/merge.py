@@ -15,8 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from clave_lite.build import ggufio
+from clave_lite.core.files import scratch, staged
 from clave_lite.errors import ModelError
-from clave_lite.formats.manifest import FORMAT_KEY, FORMAT_VERSION, MANIFEST_KEY, Manifest, read_gguf_manifest
+from clave_lite.formats.manifest import (
+    FORMAT_KEY,
+    FORMAT_VERSION,
+    MANIFEST_KEY,
+    Manifest,
+    read_gguf_manifest,
+)
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -71,9 +78,9 @@ GATED_QUANTS = ("q4_k_m",)
 
 
 def _gate(f32_path: Path, candidate: Path, quant: str) -> None:
-    from clave_lite.runtime.evaluator import Evaluator
     from clave_lite.build.quality_gate import check, check_logits
     from clave_lite.errors import QualityGateError, Remedy
+    from clave_lite.runtime.evaluator import Evaluator
 
     with Evaluator.load(f32_path) as ref, Evaluator.load(candidate) as cand:
         reference, got = check_logits(ref), check_logits(cand)
@@ -95,20 +102,19 @@ def build_evaluator(base_gguf: str | Path, adapter_dir: str | Path | None, manif
             if tensors[name].shape != delta.shape:
                 raise ModelError(f"adapter does not fit the base: {name} {delta.shape} vs {tensors[name].shape}")
             tensors[name] = tensors[name] + delta
-    f32_path = out_path.with_name(out_path.stem + ".f32.gguf")
-    ggufio.write_gguf(f32_path, rd, tensors,
-                      extra_strings={MANIFEST_KEY: manifest.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})
-    del tensors
-    tmp = f32_path if quant == "f32" else out_path.with_name(out_path.name + ".tmp")
-    try:
-        if quant != "f32":
-            ggufio.quantize(f32_path, tmp, quant)
-            if quant in GATED_QUANTS:
-                _gate(f32_path, tmp, quant)
+    strings = {MANIFEST_KEY: manifest.to_json(), FORMAT_KEY: str(FORMAT_VERSION)}
+    # every file is written under a fresh name and renamed into place when whole; the merged
+    # fp32 file exists only as scratch unless keep_f32 asks for it (OUTPUT stem + .f32.gguf)
+    with staged(out_path) as tmp:
+        if quant == "f32":
+            ggufio.write_gguf(tmp, rd, tensors, extra_strings=strings)
+        else:
+            keep = out_path.with_name(out_path.stem + ".f32.gguf")
+            with staged(keep) if keep_f32 else scratch(out_path.parent, out_path.stem + ".f32") as f32_path:
+                ggufio.write_gguf(f32_path, rd, tensors, extra_strings=strings)
+                del tensors
+                ggufio.quantize(f32_path, tmp, quant)
+                if quant in GATED_QUANTS:
+                    _gate(f32_path, tmp, quant)
         read_gguf_manifest(tmp)  # never hand out a file that would not load: checked before it gets the name
-        tmp.replace(out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        if not keep_f32 and quant != "f32":
-            f32_path.unlink(missing_ok=True)
     return out_path

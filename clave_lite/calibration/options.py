@@ -62,6 +62,9 @@ class CalibrateOptions:
                            "and exit 7.", kind="choice", choices=ON_ERROR_CHOICES, envvar="CLAVE_LITE_ON_ERROR")
 
     def __post_init__(self) -> None:
+        from clave_lite.core.files import refuse_overlap
+
+        refuse_overlap([("-o", self.output)], [self.labels, self.system])  # never an input, --force or not
         if self.only_labels:
             bad = [lab for lab in self.only_labels if normalize_label(lab) is None]
             if bad:

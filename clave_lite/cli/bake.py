@@ -123,6 +123,7 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
                    "activations), int8-dynamic (optimum: activations too), fp16 — each refused if it disagrees "
                    "with fp32 on >2% of check decisions — or none (fp32).")
 @click.option("--keep-f32", is_flag=True, help="Also keep the merged fp32 file (OUTPUT stem + .f32.gguf).")
+@click.option("--force", is_flag=True, help="Overwrite an existing OUTPUT (and .f32.gguf with --keep-f32).")
 @click.option("--tune", "tune_data", type=click.Path(path_type=Path), default=None,
               help="Labelled tuples to tune decision biases on (texts used in training are left out).")
 @click.option("--tune-limit", type=click.IntRange(min=1), default=None, help="Tune on at most N texts per value system.")
@@ -130,8 +131,8 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
               help="After the system's bias, move each value's 'supports' bias on its own where that lifts the "
                    "held-out objective (values with >=5 labelled positives only).")
 @json_option
-def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: bool, tune_data: Path | None,
-           tune_limit: int | None, per_value: bool, as_json: bool) -> None:
+def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: bool, force: bool,
+           tune_data: Path | None, tune_limit: int | None, per_value: bool, as_json: bool) -> None:
     """Merge a training run's adapter into its base and write one evaluator file.
 
     The file carries its value systems, prompt template, label tokens and training-data
@@ -139,7 +140,7 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
     """
     from clave_lite.export.recipes import export_evaluator
 
-    report = export_evaluator(run_dir, output, fmt, quant, keep_f32, tune_data, tune_limit, per_value, Bars())
+    report = export_evaluator(run_dir, output, fmt, quant, keep_f32, tune_data, tune_limit, per_value, Bars(), force)
     _say_tuning(report.tuning)
     if as_json:
         emit_json(report.to_dict())

@@ -126,12 +126,12 @@ def split(data: Path, n_texts: int, exclude_keys: Path | None, seed: int, output
       clave-lite split touche-train.jsonl --validation-texts 500 \\
         --exclude-keys models/default/train_keys.json -o touche-fit.jsonl --validation touche-val.jsonl
     """
+    from clave_lite.core.files import refuse_overlap
     from clave_lite.core.jsonl import check_output, write_jsonl_atomic
     from clave_lite.core.tuples import read_tuples
     from clave_lite.datasets.splits import carve, read_seen_keys
 
-    if Path(output) == Path(val_out):
-        raise click.UsageError("-o and --validation must be different files")
+    refuse_overlap([("-o", output), ("--validation", val_out)], [data, exclude_keys])
     for path in (output, val_out):
         check_output(path, [data], force)
     tuples, problems = read_tuples(data, None, on_error)
@@ -183,9 +183,10 @@ def concepts_show(pool: Path, examples: int, on_error: str, as_json: bool) -> No
 @concepts.command("from-fulcra")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The concept pool to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o file (never an input).")
 @on_error_option
 @json_option
-def concepts_from_fulcra(inputs: tuple[Path, ...], output: Path, on_error: str, as_json: bool) -> None:
+def concepts_from_fulcra(inputs: tuple[Path, ...], output: Path, force: bool, on_error: str, as_json: bool) -> None:
     """Human-written concepts: FULCRA's fine-grained value items as a concept pool.
 
     One concept per item and sign ("be honest", "against: be honest"), its sources the
@@ -200,7 +201,9 @@ def concepts_from_fulcra(inputs: tuple[Path, ...], output: Path, on_error: str, 
     """
     from clave_lite.calibration.concepts import write_pool
     from clave_lite.calibration.human_concepts import fulcra_item_pool
+    from clave_lite.core.jsonl import check_output
 
+    check_output(output, inputs, force)  # before any work
     pool, problems = fulcra_item_pool(list(inputs), on_error)
     count = write_pool(output, pool)
     skipped = report_problems(problems)

@@ -164,18 +164,10 @@ def write_text_atomic(path: str | Path, text: str) -> None:
             sys.stdout.write(text[start:start + (1 << 16)])
             sys.stdout.flush()
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from clave_lite.core.files import staged_text
+
+    with staged_text(path) as out:
+        out.write(text)
 
 
 def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
@@ -191,12 +183,12 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = (), force: boo
     folder is reported now, not after an hour of scoring). ``-`` (stdout) always passes."""
     from clave_lite.errors import UsageError
 
+    from clave_lite.core.files import refuse_overlap
+
     if str(path) == "-":
         return
     p = Path(path)
-    for source in inputs:
-        if str(source) != "-" and Path(source).exists() and p.exists() and os.path.samefile(p, source):
-            raise UsageError(f"{p}: is also an input of this command; write the output to another file")
+    refuse_overlap([("the output", p)], inputs)
     if p.is_dir():
         raise UsageError(f"{p}: is a directory; expected a file to write")
     if p.exists() and p.stat().st_size > 0 and not force:

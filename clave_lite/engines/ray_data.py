@@ -111,6 +111,13 @@ def score_files_on_ray(source: str | Path, output: str | Path, address: str | No
     this machine), write a folder of Parquet files. Returns what was done."""
     import time
 
+    from clave_lite.core.files import refuse_overlap
+
+    out = Path(output)
+    refuse_overlap([("-o", out)], [source])
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"{out} already exists and is not empty: Ray would add this run's files beside the old "
+                         "ones (and a reader would see both); write to a new folder")
     ray = require("ray", "ray")
     t0 = time.monotonic()
     if not ray.is_initialized():

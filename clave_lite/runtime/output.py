@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Sequence
 
+from clave_lite.core.files import locked, refuse_overlap
 from clave_lite.core.jsonl import write_text_atomic
 from clave_lite.errors import DataError, Remedy, UsageError
 
@@ -120,7 +121,8 @@ class ScoreOutput:
     :meth:`write` each record, :meth:`finish` on success and :meth:`close` in any case.
     """
 
-    def __init__(self, path: str | Path | None, resume: bool = False, force: bool = False) -> None:
+    def __init__(self, path: str | Path | None, resume: bool = False, force: bool = False,
+                 inputs: Sequence[str | Path] = ()) -> None:
         self.to_stdout = path is None or str(path) == "-"
         self.path = None if self.to_stdout else Path(path)  # type: ignore[arg-type]
         self.resume, self.force = resume, force
@@ -133,6 +135,7 @@ class ScoreOutput:
                 raise UsageError("resume and force need an output file", remedies=(Remedy("output", "FILE"),))
             return
         assert self.path is not None
+        refuse_overlap([("-o", self.path)], inputs)  # never the input, --force or not
         if self.path.is_dir():
             raise UsageError(f"{self.path}: is a directory; -o needs a file")
         if not resume and not force and self.path.exists() and self.path.stat().st_size > 0:
@@ -150,15 +153,21 @@ class ScoreOutput:
             return 0
         assert self.path is not None and self.state_file is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # one run at a time per output: locked before anything in it is read or cut
+        handle = open(self.path, "a", encoding="utf-8", newline="\n")
+        try:
+            locked(handle, self.path)
+        except BaseException:
+            handle.close()
+            raise
+        self.handle = handle
         done = 0
-        if self.resume and self.path.exists() and self.path.stat().st_size > 0:
+        if self.resume and self.path.stat().st_size > 0:
             done = self._resume_point(state, ids)
         if done == 0:
             self.state_file.unlink(missing_ok=True)
             write_text_atomic(self.state_file, json.dumps(state, indent=1) + "\n")
-            self.handle = open(self.path, "w", encoding="utf-8", newline="\n")
-        else:
-            self.handle = open(self.path, "a", encoding="utf-8", newline="\n")
+            self.handle.truncate(0)  # O_APPEND: the lines that follow start at the new end
         self._sync()
         return done
 

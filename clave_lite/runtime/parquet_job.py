@@ -22,6 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
+from clave_lite.core.files import refuse_overlap
 from clave_lite.core.jsonl import write_text_atomic
 from clave_lite.errors import DataError, Problem, Remedy, UsageError, require
 from clave_lite.progress import SILENT, Progress
@@ -91,8 +92,17 @@ def input_digest(source: Any, text_column: str, rows: int, prompt_column: str = 
 def score_parquet(opts: Any, progress: Progress = SILENT) -> Any:
     """``opts``: :class:`~clave_lite.runtime.score_job.ScoreOptions` with a Parquet input and
     output; returns its :class:`~clave_lite.runtime.score_job.ScoreReport`."""
-    from clave_lite.runtime.batch_scoring import TRUNCATED_COLUMN, TableOptions, TableScorer
-    from clave_lite.runtime.output import file_sha256, finished_record_path, model_fingerprint, state_path
+    from clave_lite.runtime.batch_scoring import (
+        TRUNCATED_COLUMN,
+        TableOptions,
+        TableScorer,
+    )
+    from clave_lite.runtime.output import (
+        file_sha256,
+        finished_record_path,
+        model_fingerprint,
+        state_path,
+    )
     from clave_lite.runtime.score_job import ScoreReport, provenance
 
     pq = require("pyarrow.parquet", "parquet")
@@ -161,6 +171,7 @@ def _check_options(opts: Any) -> Path:
         raise UsageError("resume and force exclude each other", remedies=(Remedy("resume"), Remedy("force")))
     out = Path(opts.output)
     parts = out.with_name(out.name + PARTS_SUFFIX)
+    refuse_overlap([("-o", out)], [opts.input])  # never the input, --force or not
     if not opts.resume and not opts.force:
         if out.exists():
             raise UsageError(f"{out} already exists", path=out, remedies=(

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import yaml
 
 from clave_lite.core.valuesystem import ValueSystem
-from clave_lite.errors import DataError, UsageError, check_keys
+from clave_lite.errors import DataError, Remedy, UsageError, check_keys
 
 _RULE_KEYS = {"name", "value", "values", "group", "label", "require", "min_p"}
 _TOP_KEYS = {"name", "system", "rules", "on_truncated"}
@@ -130,14 +130,23 @@ class Policy:
                 raise DataError(f"{self.source}: rule '{r.name}': system '{system.name}' has no label '{r.label}'")
             if r.group is not None:
                 values += [v.name for v in system.values if v.group == r.group and v.name not in values]
-            bound.append(Rule(r.name, tuple(values), None, r.label, r.require, r.min_p))
+            bound.append(Rule(r.name, tuple(values), r.group, r.label, r.require, r.min_p))
         return Policy(self.name, system.name, tuple(bound), self.source, self.on_truncated)
 
     def resolve(self, evaluator: Any, system: str | None = None, values: Sequence[str] = ()):
         """What a job scores under this policy: ``(bound policy, system, chosen values)``; the
         system is the one asked for, else the policy's, else the evaluator's first."""
         sys_, chosen = evaluator.resolve_values(system or self.system, list(values) or None)
-        return self.bind(sys_), sys_, chosen
+        bound = self.bind(sys_)
+        scored = {v.name for v in chosen}
+        for r in bound.rules:
+            missing = [v for v in r.values if v not in scored]
+            if missing and (r.group is None or len(missing) == len(r.values)):
+                raise UsageError(f"{self.source}: rule '{r.name}' is about {', '.join(missing)}, which this run does "
+                                 f"not score (scored: {', '.join(sorted(scored))}), so it could never fire; score "
+                                 "those values too or drop the rule", remedies=(Remedy("values", ",".join(
+                                     list(dict.fromkeys([*(v.name for v in chosen), *missing])))),))
+        return bound, sys_, chosen
 
     def decide(self, scores: Sequence[Any], truncated_tokens: int = 0) -> Decision:
         """``scores``: the :class:`~clave_lite.runtime.evaluator.ValueScore` list of one text;

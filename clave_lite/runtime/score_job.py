@@ -122,7 +122,7 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
         raise UsageError("a Parquet output is written from a Parquet input; JSONL and CSV are scored into JSONL",
                          remedies=(Remedy("output", "SCORES.jsonl"),))
     check_keep(opts.keep)
-    writer = ScoreOutput(opts.output, resume=opts.resume, force=opts.force)
+    writer = ScoreOutput(opts.output, resume=opts.resume, force=opts.force, inputs=[opts.input])
     policy = load_policy(opts.policy, opts.rules) if opts.policy or opts.rules else None
     log = ProblemLog(opts.on_error)
     records = list(read_texts(opts.input, log, fields=Fields(opts.text_column, opts.prompt_column)))

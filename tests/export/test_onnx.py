@@ -111,3 +111,18 @@ def test_train_with_a_user_value_system_file(tiny_run, run_cli, tmp_path):
     row = json.loads(result.stdout)
     assert row["system"] == "care2" and set(row["scores"]) == {"Kindness", "Honesty"}
     assert all(v["p_opposes"] == 0.0 for v in row["scores"].values())  # a binary system never opposes
+
+
+def test_export_keeps_the_users_files(tiny_run, run_cli, tmp_path):
+    out = tmp_path / "ev.gguf"
+    out.write_bytes(b"mine")
+    f32 = tmp_path / "ev.f32.gguf"
+    f32.write_bytes(b"also mine")
+    result = run_cli("export", tiny_run / "run", "-o", out)
+    assert result.exit_code == 2 and "--force" in result.stderr and out.read_bytes() == b"mine"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "ev.gguf.tmp").symlink_to(victim)
+    assert run_cli("export", tiny_run / "run", "-o", out, "--force").exit_code == 0
+    assert f32.read_bytes() == b"also mine"  # the merged fp32 file is scratch, never the user's file
+    assert victim.read_text() == "precious" and not out.is_symlink() and out.read_bytes()[:4] == b"GGUF"

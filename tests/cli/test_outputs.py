@@ -1,0 +1,123 @@
+"""Every command's outputs: never an input, never a file the user did not ask to replace,
+never two outputs in one file (issue: the red-team pass over every command)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+CLI = [sys.executable, "-m", "clave_lite.cli"]
+FULCRA = json.dumps({"dialogue": "Human: hi\nBob: hello", "value_types": ["security: +1"],
+                     "value_items": ["be safe: +1"]}) + "\n"
+
+
+def test_score_never_writes_over_its_input_even_with_force(run_cli, tmp_path):
+    src = tmp_path / "texts.jsonl"
+    src.write_text(json.dumps({"text": "Be kind."}) + "\n")
+    before = src.read_bytes()
+    for spelling in (src, tmp_path / "." / "texts.jsonl"):
+        result = run_cli("score", src, "-o", spelling, "--force")
+        assert result.exit_code == 2 and "is also an input" in result.stderr, result.output
+    assert src.read_bytes() == before
+
+
+def test_parquet_score_never_writes_over_its_input(run_cli, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": ["Be kind."]}), src)
+    before = src.read_bytes()
+    result = run_cli("score", src, "-o", src, "--force")
+    assert result.exit_code == 2 and "is also an input" in result.stderr
+    assert src.read_bytes() == before
+
+
+def test_concepts_from_fulcra_refuses_inputs_and_existing_files(run_cli, tmp_path):
+    src = tmp_path / "fulcra.jsonl"
+    src.write_text(FULCRA)
+    result = run_cli("concepts", "from-fulcra", src, "-o", src)
+    assert result.exit_code == 2 and "is also an input" in result.stderr and src.read_text() == FULCRA
+    out = tmp_path / "pool.jsonl"
+    out.write_text("precious\n")
+    result = run_cli("concepts", "from-fulcra", src, "-o", out)
+    assert result.exit_code == 2 and "--force" in result.stderr and out.read_text() == "precious\n"
+    assert run_cli("concepts", "from-fulcra", src, "-o", out, "--force").exit_code == 0
+
+
+def test_split_refuses_one_file_named_twice(run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "tuples.jsonl"
+    data.write_text("".join(json.dumps({"id": f"t{i}", "text": f"text {i}", "value": "Security",
+                                        "label": "supports"}) + "\n" for i in range(10)))
+    result = run_cli("split", data, "--validation-texts", "3", "-o", "a.jsonl", "--validation", tmp_path / "a.jsonl")
+    assert result.exit_code == 2 and "name the same file" in result.stderr
+    assert not (tmp_path / "a.jsonl").exists()
+
+
+def test_calibrate_never_replaces_its_labels(run_cli, tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"text": "a", "value": "Security", "label": "supports"}) + "\n")
+    before = labels.read_bytes()
+    result = run_cli("calibrate", "--system", "schwartz10", "--labels", labels, "-o", labels, "--force", "--dry-run")
+    assert result.exit_code == 2 and "is also an input" in result.stderr
+    assert labels.read_bytes() == before
+
+
+def test_convert_and_split_outputs_get_the_umask_mode(run_cli, tmp_path):
+    src = tmp_path / "fulcra.jsonl"
+    src.write_text(FULCRA)
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out.jsonl"
+        assert run_cli("convert", "fulcra", src, "-o", out).exit_code == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644
+        os.chmod(out, 0o600)
+        assert run_cli("convert", "fulcra", src, "-o", out, "--force").exit_code == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600  # --force keeps the mode the user gave it
+    finally:
+        os.umask(old)
+
+
+def test_ray_refuses_a_folder_that_already_holds_output(run_cli, tmp_path):
+    pytest.importorskip("ray")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": ["Be kind."]}), src)
+    out = tmp_path / "scored"
+    out.mkdir()
+    (out / "part-0.parquet").write_bytes(b"earlier run")
+    result = run_cli("score", src, "--ray", "-o", out)
+    assert result.exit_code == 2 and "not empty" in result.stderr
+
+
+@pytest.mark.slow
+def test_two_runs_into_one_output_cannot_interleave(default_model, tmp_path):
+    src = tmp_path / "texts.jsonl"
+    src.write_text(json.dumps({"text": "Be kind."}) + "\n")
+    out = tmp_path / "scores.jsonl"
+    with open(out, "a") as held:  # a first run holds the output
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        second = subprocess.run([*CLI, "score", str(src), "--model", str(default_model[1]), "-o", str(out), "--force"],
+                                capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "CLAVE_LITE_HOME": str(default_model[0])})
+    assert second.returncode == 2 and "another clave-lite run is writing it" in second.stderr
+    assert out.read_text() == ""
+
+
+@pytest.mark.slow
+def test_a_rule_on_a_value_that_is_not_scored_is_refused(default_model, tmp_path):
+    src = tmp_path / "texts.jsonl"
+    src.write_text(json.dumps({"text": "I will hurt you."}) + "\n")
+    env = {**os.environ, "CLAVE_LITE_HOME": str(default_model[0])}
+    for command in (["filter", str(src)], ["score", str(src)]):
+        run = subprocess.run([*CLI, *command, "--model", str(default_model[1]), "--values", "Security",
+                              "--rule", "Benevolence/opposes>=0"], capture_output=True, text=True, timeout=300, env=env)
+        assert run.returncode == 2 and "could never fire" in run.stderr, run.stderr
+        assert "--values Security,Benevolence" in run.stderr
