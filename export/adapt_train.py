@@ -33,7 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -246,6 +246,8 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     estimates = job.fold_estimates(s.system, s.tuples, s.groups, s.outer, oof, as_is)
     gold = [t.label for t in s.tuples]
     temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.system.labels)
+    estimates, biases, prior_record = job.corpus_estimates(opts, s.system, s.tuples, s.groups, oof, temperature,
+                                                           estimates)
 
     adapter, summary_file = work / "final-adapter", work / "final.json"
     if summary_file.exists():
@@ -260,17 +262,19 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     del pristine
     gc.collect()
     progress.note(f"merging and writing {opts.output} (q8_0)")
-    _write(opts, s, adapter, temperature, estimates, summary)
+    _write(opts, s, adapter, temperature, estimates, summary, biases, prior_record)
     layers = "all layers" if s.config.top_layers is None else f"top {s.config.top_layers} layers"
     chosen = f"LoRA, {layers}, {s.config.epochs:g} epochs, lr {s.config.lr:g}"
     return job.AdaptReport(
         output=str(opts.output), system=s.system.name, tuples=len(s.tuples), groups=len(set(s.groups)),
         folds=opts.folds, readout="lora", chosen=chosen, chosen_per_fold=[], estimates=estimates, ablation={},
         temperature=temperature, objective=objective(s.system.labels),
-        seconds={"folds": round(t_folds, 1), "per_fold": fold_seconds, "total": round(time.time() - t0, 1)})
+        seconds={"folds": round(t_folds, 1), "per_fold": fold_seconds, "total": round(time.time() - t0, 1)},
+        related_share=job.related_share(s.tuples), prevalence=prior_record.get("prevalence", {}))
 
 
-def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, estimates, summary) -> None:
+def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, estimates, summary,
+           biases: dict[str, list[float]], prior_record: dict[str, Any]) -> None:
     from dataclasses import asdict
 
     from clave_lite.build.merge import build_evaluator
@@ -279,7 +283,9 @@ def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, est
     m = read_gguf_manifest(s.source)
     cfg = {k: v for k, v in asdict(s.config).items() if k != "target_modules"}
     record = job.adapt_record(opts, s.system, s.tuples, estimates, mode="lora", **{"from": s.source.name},
-                              train=cfg, train_seconds=summary["seconds"], final_loss=summary["final_loss"])
-    manifest = replace(m, systems=[s.system], default_system=s.system.name, heads={}, biases={},
+                              train=cfg, train_seconds=summary["seconds"], final_loss=summary["final_loss"],
+                              **prior_record)
+    manifest = replace(m, systems=[s.system], default_system=s.system.name, heads={},
+                       biases={s.system.name: biases} if biases else {},
                        temperatures={s.system.name: temperature}, training={**m.training, "adapt": record})
     build_evaluator(s.source, adapter, manifest, opts.output, quant="q8_0")

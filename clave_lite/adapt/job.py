@@ -95,6 +95,12 @@ class AdaptReport:
     """The system's headline figure: ``macro_f1``, or ``value_f1_mean`` for a system without
     ``opposes`` (its readouts are chosen by it too)."""
     seconds: dict[str, float] = field(default_factory=dict)
+    related_share: float = 0.0
+    """The share of related (supports/opposes) tuples in the labelled sample: the mix the
+    sample estimates hold for."""
+    prevalence: dict[str, float] = field(default_factory=dict)
+    """With ``--prevalence``: the corpus share of related pairs per value the ``@corpus``
+    estimates (and the evaluator's decisions) are for."""
 
     def estimate(self, name: str) -> Estimate:
         return next(e for e in self.estimates if e.name == name)
@@ -105,7 +111,8 @@ class AdaptReport:
                 "chosen_per_fold": self.chosen_per_fold,
                 "estimates": [e.to_dict() for e in self.estimates],
                 "ablation": {k: round(v, 4) for k, v in self.ablation.items()},
-                "temperature": self.temperature, "objective": self.objective, "seconds": self.seconds}
+                "temperature": self.temperature, "objective": self.objective, "seconds": self.seconds,
+                "related_share": round(self.related_share, 4), "prevalence": self.prevalence}
 
 
 def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
@@ -235,6 +242,10 @@ def inputs(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple], list[s
 
     check_output(opts.output, [opts.labels, opts.system] + ([opts.model] if opts.model else []), opts.force)
     system, tuples = _read(opts)
+    if opts.prevalence:  # a malformed --prevalence is refused before anything is read
+        from clave_lite.adapt.prior import parse_prevalence
+
+        parse_prevalence(opts.prevalence, [v.name for v in system.values])
     groups = group_keys(tuples, opts.group_regex)
     return system, tuples, groups, assign_folds(groups, opts.folds, opts.seed)
 
@@ -250,6 +261,45 @@ def fold_estimates(system: ValueSystem, tuples: Sequence[LabelledTuple], groups:
 
     return [estimate("adapted", _decide(adapted, system.labels)), estimate("as-is", _decide(as_is, system.labels)),
             estimate("tfidf", _tfidf_on_folds(tuples, outer))]
+
+
+def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple],
+                     groups: Sequence[str], oof: np.ndarray, temperature: float,
+                     estimates: list[Estimate]) -> tuple[list[Estimate], dict[str, list[float]], dict[str, Any]]:
+    """With ``opts.prevalence``: the estimates reweighted to the corpus prior (``adapted@corpus``
+    deciding with the prior-shift biases, ``adapted-unshifted@corpus`` without them,
+    ``tfidf@corpus``), the per-value decision biases, and their record; else nothing is added.
+    Both adapt paths call it with their out-of-fold logits."""
+    from clave_lite.adapt.prior import (
+        corpus_weights,
+        parse_prevalence,
+        prior_shift,
+        weighted_interval,
+        weighted_macro_f1,
+    )
+
+    if not opts.prevalence:
+        return estimates, {}, {}
+    values = [v.name for v in system.values]
+    shares = parse_prevalence(opts.prevalence, values)
+    value_of, gold = [t.value for t in tuples], [t.label for t in tuples]
+    shift = prior_shift(oof, temperature, value_of, gold, system.labels, shares)
+    weights = corpus_weights(value_of, gold, shift)
+    shifted = _decide(oof + np.stack([shift.bias[v] for v in value_of]), system.labels)
+    tfidf = _tfidf_on_folds(tuples, assign_folds(groups, opts.folds, opts.seed))  # the folds inputs() assigned
+
+    def reweighted(name: str, pred: list[str]) -> Estimate:
+        figure = weighted_macro_f1(gold, pred, weights)
+        return Estimate(name, {"macro_f1": figure, "accuracy": float(np.average(np.array(gold) == np.array(pred),
+                                                                                weights=weights)),
+                               "value_f1_mean": None, "per_class_f1": {},
+                               "intervals": {"macro_f1": weighted_interval(gold, pred, weights, groups)},
+                               "n": len(gold), "texts": len(set(groups))})
+
+    added = [reweighted("adapted@corpus", shifted), reweighted("adapted-unshifted@corpus", _decide(oof, system.labels)),
+             reweighted("tfidf@corpus", tfidf)]
+    biases = {v: [round(float(x), 6) for x in shift.bias[v]] for v in values}
+    return estimates + added, biases, {"prevalence": shares, "prior_shift": shift.to_dict()}
 
 
 def adapt_record(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple],
@@ -316,17 +366,25 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     else:
         head = final.head(label_ids, None, value_lines, values)
     temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), system.labels)
-    _write(opts, src, system, head, temperature, best, estimates, tuples)
+    estimates, biases, prior_record = corpus_estimates(opts, system, tuples, groups, oof, temperature, estimates)
+    _write(opts, src, system, head, temperature, best, estimates, tuples, biases, prior_record)
     return AdaptReport(
         output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),
         folds=opts.folds, readout=opts.readout, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates,
         ablation=table,
         temperature=temperature, objective=goal,
-        seconds={"features": round(t_features, 1), "folds": round(t_folds, 1), "total": round(time.time() - t0, 1)})
+        seconds={"features": round(t_features, 1), "folds": round(t_folds, 1), "total": round(time.time() - t0, 1)},
+        related_share=related_share(tuples), prevalence=prior_record.get("prevalence", {}))
+
+
+def related_share(tuples: Sequence[LabelledTuple]) -> float:
+    """The share of supports/opposes tuples in the labelled sample."""
+    return sum(t.label != "unrelated" for t in tuples) / max(1, len(tuples))
 
 
 def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature: float, best: readout.Readout,
-           estimates: list[Estimate], tuples: Sequence[LabelledTuple]) -> None:
+           estimates: list[Estimate], tuples: Sequence[LabelledTuple], biases: dict[str, list[float]],
+           prior_record: dict[str, Any]) -> None:
     from clave_lite.build.ggufio import copy_with_strings
     from clave_lite.formats.manifest import (
         FORMAT_KEY,
@@ -341,10 +399,11 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature
         systems=[system] + [s for s in m.systems if s.name != system.name],
         default_system=system.name,
         heads={**{k: v for k, v in m.heads.items() if k != system.name}, system.name: head},
-        biases={k: v for k, v in m.biases.items() if k != system.name},  # the head holds its own
+        # the head holds its own biases; --prevalence adds the corpus prior's
+        biases={**{k: v for k, v in m.biases.items() if k != system.name}, **({system.name: biases} if biases else {})},
         temperatures={**m.temperatures, system.name: temperature},
         training={**m.training, "adapt": adapt_record(opts, system, tuples, estimates, readout=best.name,
-                                                      readout_mode=opts.readout, lines=opts.lines)},
+                                                      readout_mode=opts.readout, lines=opts.lines, **prior_record)},
     )
     with staged(Path(opts.output)) as tmp:  # a fresh name in the output's folder, renamed when whole
         copy_with_strings(src, tmp, {MANIFEST_KEY: adapted.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})

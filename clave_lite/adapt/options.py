@@ -44,3 +44,7 @@ class AdaptOptions:
     train_lr: float = 1e-3
     precision: str = "auto"
     """Training matmuls: ``fp32``, ``bf16``, or ``auto`` (bf16 where the CPU has AMX-BF16)."""
+    prevalence: str | None = None
+    """The share of related (supports/opposes) pairs in the corpus to be scored: ``"0.17"``, or
+    a default and per-value shares (``"0.1,Do not kill=0.02"``). Decisions and the estimate are
+    then for that corpus (:mod:`clave_lite.adapt.prior`); None: for the labelled sample's mix."""

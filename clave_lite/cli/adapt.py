@@ -17,7 +17,9 @@ from clave_lite.cli.app import (
     threads_option,
 )
 
-ESTIMATE_NAMES = {"adapted": "clave-lite adapted", "as-is": "evaluator as it was", "tfidf": "TF-IDF + LR"}
+ESTIMATE_NAMES = {"adapted": "clave-lite adapted", "as-is": "evaluator as it was", "tfidf": "TF-IDF + LR",
+                  "adapted@corpus": "adapted, prior-shifted", "adapted-unshifted@corpus": "adapted, as fitted",
+                  "tfidf@corpus": "TF-IDF + LR"}
 
 
 def _render_adapt(report) -> None:
@@ -28,7 +30,13 @@ def _render_adapt(report) -> None:
     goal = report.objective
     title = {"macro_f1": "macro-F1", "value_f1_mean": "value-F1"}.get(goal, goal)
     click.echo(f"  {'':22} {title:>8}  {'95 % interval':>15}  {'supports':>8}  {'opposes':>8}  {'unrelated':>9}")
+    click.echo(f"  on the labelled sample's mix ({report.related_share:.0%} of tuples related); a corpus with "
+               "fewer related pairs scores lower (--prevalence SHARE estimates it)")
     for e in report.estimates:
+        if e.name.endswith("@corpus") and e is report.estimates[3]:
+            shares = sorted(set(report.prevalence.values()))
+            said = f"{shares[0]:.0%}" if len(shares) == 1 else f"{shares[0]:.0%}-{shares[-1]:.0%} per value"
+            click.echo(f"  on a corpus with {said} related (--prevalence), the sample reweighted:")
         lo, hi = e.interval(goal) or (float("nan"), float("nan"))
         figure = e.figure(goal)
         cells = [f"{e.f1(lab):8.3f}" if e.f1(lab) is not None else f"{'-':>8}"
@@ -99,6 +107,11 @@ def _render_adapt(report) -> None:
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=AdaptOptions.precision,
               show_default=True,
               help="With --train-epochs: training matmuls; auto = bf16 where the CPU has AMX-BF16, else fp32.")
+@click.option("--prevalence", default=None, metavar="SHARE[,VALUE=SHARE...]",
+              help="The share of (text, value) pairs that are related (supports/opposes) in the corpus you will "
+                   "score, e.g. 0.15, or a default and per-value shares ('0.1,Do not kill=0.02'). The evaluator "
+                   "then decides for that corpus, and the estimate is reweighted to it. Without it, decisions and "
+                   "the estimate are for your labels' own mix, which is usually far more related than a corpus.")
 @threads_option
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (never an input).")
 @on_error_option
@@ -106,7 +119,7 @@ def _render_adapt(report) -> None:
 def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path | None, folds: int,
           group_regex: str | None, seed: int, readout_mode: str, value_lines: str, cache_dir: Path | None,
           no_cache: bool, train_epochs: float, train_layers: int, train_lr: float, precision: str,
-          threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
+          prevalence: str | None, threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
     """Adapt an evaluator to a new value system from ~100 labelled tuples per value.
 
     By default reads every labelled text once with the evaluator, fits linear readouts of its
@@ -152,7 +165,7 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
     opts = AdaptOptions(system=system_path, labels=labels_path, output=output, model=model_path, folds=folds,
                         group_regex=group_regex, seed=seed, threads=threads, force=force, on_error=on_error,
                         readout=readout_mode, lines=value_lines, cache_dir=cache_dir, train_epochs=train_epochs,
-                        train_layers=train_layers, train_lr=train_lr, precision=precision)
+                        train_layers=train_layers, train_lr=train_lr, precision=precision, prevalence=prevalence)
     if train_epochs > 0:
         from clave_lite.errors import require
 

@@ -19,6 +19,7 @@ through :meth:`PromptTemplate.encode`, so their token ids cannot drift apart.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -119,20 +120,51 @@ def with_prompt(text: str, prompt: str | None) -> str:
 
 
 _MARKERS = re.compile(r"(</?\s*response\s*>)|(\b(?:verdict|value)\s*:)", re.IGNORECASE)
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
+                        "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
+"""Zero-width, joiner, direction and other invisible format characters: removed from scored
+text (``Ver\u200bdict:`` would otherwise be read as the word while escaping missed it)."""
+_LOOKALIKE = str.maketrans({
+    # Cyrillic and Greek letters drawn like the Latin ones of "verdict", "value", "response"
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "і": "i", "ԁ": "d", "ѕ": "s", "ѵ": "v", "ո": "n",
+    "А": "A", "Е": "E", "О": "O", "Р": "P", "С": "C", "І": "I", "Ѕ": "S", "Т": "T", "В": "B", "К": "K",
+    "α": "a", "ε": "e", "ο": "o", "ρ": "p", "ν": "v", "τ": "t", "ι": "i", "Ο": "O", "Ρ": "P", "Τ": "T",
+    "Ε": "E", "Α": "A",
+    # colons and angle brackets drawn otherwise
+    "꞉": ":", "∶": ":", "ː": ":", "˸": ":", "܃": ":", "܄": ":", "‹": "<", "›": ">", "〈": "<", "〉": ">",
+    "⟨": "<", "⟩": ">", "˂": "<", "˃": ">",
+})
+
+
+def _skeleton(text: str) -> str:
+    """``text`` with each character replaced by the one it imitates (NFKC where that is one
+    character: fullwidth ``：`` → ``:``; look-alike letters → Latin), same length, for finding
+    markers; the text itself keeps its characters."""
+    out = []
+    for ch in text:
+        folded = unicodedata.normalize("NFKC", ch) if ord(ch) > 127 else ch
+        out.append(folded if len(folded) == 1 else ch)
+    return "".join(out).translate(_LOOKALIKE)
 
 
 def escape_text(text: str) -> str:
-    """Defang the template's markers in untrusted text: ``<response>``/``</response>`` lose
-    their angle brackets and ``Verdict:``/``Value:`` their colon, so the text can imitate the
-    prompt's words but never its structure."""
-
-    def defang(m: re.Match[str]) -> str:
-        tag, line = m.group(1), m.group(2)
-        if tag:
-            return "[" + tag.strip("<>").strip() + "]"
-        return line.rstrip(":").rstrip() + " -"
-
-    return _MARKERS.sub(defang, text)
+    """Defang the template's markers in untrusted text: invisible format characters go;
+    ``<response>``/``</response>`` lose their angle brackets and ``Verdict:``/``Value:`` their
+    colon, whether written in ASCII or with look-alikes (fullwidth colon, Cyrillic letters), so
+    the text can imitate the prompt's words but never its structure."""
+    text = _INVISIBLE.sub("", text)
+    skeleton = _skeleton(text)
+    out, at = [], 0
+    for m in _MARKERS.finditer(skeleton):
+        original = text[m.start():m.end()]
+        out.append(text[at:m.start()])
+        if m.group(1):
+            out.append("[" + original[1:-1].strip() + "]")
+        else:
+            out.append(original[:-1].rstrip() + " -")
+        at = m.end()
+    out.append(text[at:])
+    return "".join(out)
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,7 @@ def _one_server(model: Path, max_batch: int, texts: Sequence[str], clients: int,
         _load(url, texts, clients, 2, cap_s)  # warm-up
         rss_warm = _peak_rss_mib(proc.pid)
         before = _load(url, texts, clients, requests, cap_s)
+        steady = _health(base)  # texts per decode under the load itself, before the burst's big jobs
         burst = _burst(url, clients)
         _settle(base)
         after = _load(url, texts, clients, requests, cap_s)
@@ -159,7 +160,7 @@ def _one_server(model: Path, max_batch: int, texts: Sequence[str], clients: int,
                                                                      "jobs_dropped": health["dropped"]},
                 "max_batch": max_batch, "server_timeout_s": SERVER_TIMEOUT_S, "peak_rss_mib_after_warmup": rss_warm,
                 "peak_rss_mib_end": _peak_rss_mib(proc.pid), "worker_alive": health["status"] == "ok",
-                "texts_per_decode": round(health["texts"] / health["batches"], 2) if health["batches"] else None}
+                "texts_per_decode": round(steady["texts"] / steady["batches"], 2) if steady["batches"] else None}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -184,6 +184,27 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     assert score.exit_code == 0, score.stderr
     assert [sorted(json.loads(line)["scores"]) for line in score.stdout.splitlines()] == [sorted(toy_system.ACTS)] * 2
 
+    # --prevalence: decisions and the estimate for a corpus with fewer related pairs than the labels
+    prior_out = tmp_path / "toy3-prior.gguf"
+    result = run_cli(*args[:6], prior_out, *args[7:], "--prevalence", "0.1", "--json")
+    assert result.exit_code == 0, result.stderr
+    shifted = json.loads(result.stdout)
+    assert [e["name"] for e in shifted["estimates"]] == ["adapted", "as-is", "tfidf", "adapted@corpus",
+                                                         "adapted-unshifted@corpus", "tfidf@corpus"]
+    assert shifted["prevalence"] == {v: 0.1 for v in toy_system.ACTS} and 0 < shifted["related_share"] < 1
+    with Evaluator.load(prior_out, n_threads=2) as ev:
+        biases = ev.manifest.biases["toy3"]
+        assert set(biases) == set(toy_system.ACTS)
+        assert all(b[LABELS.index("unrelated")] > b[LABELS.index("supports")] for b in biases.values())
+        assert ev.manifest.training["adapt"]["prevalence"] == {v: 0.1 for v in toy_system.ACTS}
+        more_unrelated = sum(s.label == "unrelated" for r in ev.score(["I steal the lamp.", "I return the lamp."])
+                             for s in r.scores)
+    with Evaluator.load(out, n_threads=2) as ev:
+        as_fitted = sum(s.label == "unrelated" for r in ev.score(["I steal the lamp.", "I return the lamp."])
+                        for s in r.scores)
+    assert more_unrelated >= as_fitted
+    assert run_cli(*args[:6], prior_out, *args[7:], "--prevalence", "2", "--force").exit_code == 2
+
     # --readout choose: one candidate per outer fold by inner folds, reported by nested folds
     chosen_out = tmp_path / "toy3-chosen.gguf"
     result = run_cli(*args[:6], chosen_out, *args[7:], "--readout", "choose")

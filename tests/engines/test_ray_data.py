@@ -88,3 +88,33 @@ def test_a_prompt_column_is_read_as_on_every_other_path(local_ray, tmp_path):
     scored = sorted(score_dataset(ray.data.from_items(rows), local_ray, values=("Benevolence",)).take_all(),
                     key=lambda r: int(r["id"][1:]))
     assert [to_score_line(r, ("Benevolence",), ["supports", "opposes", "unrelated"]) for r in scored] == ref
+
+
+def test_score_on_ray_consumes_the_scored_dataset_once(local_ray, tmp_path, monkeypatch):
+    """Regression: write_parquet() then count() on the same lazy dataset ran the scoring twice."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from clave_lite.engines import ray_data
+
+    consumed: list[str] = []
+    real = ray_data.score_dataset
+
+    class Once:
+        def __init__(self, ds):
+            self.ds = ds
+
+        def write_parquet(self, path):
+            consumed.append("write_parquet")
+            return self.ds.write_parquet(path)
+
+        def __getattr__(self, name):  # count(), take_all(), ...: any other run of the pipeline
+            consumed.append(name)
+            return getattr(self.ds, name)
+
+    monkeypatch.setattr(ray_data, "score_dataset", lambda *a, **k: Once(real(*a, **k)))
+    src = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"id": [f"t{i}" for i in range(5)], "text": TEXTS[:5]}), src)
+    done = ray_data.score_files_on_ray(src, tmp_path / "out", None, model=local_ray, values=("Security",))
+    assert consumed == ["write_parquet"] and done["rows"] == 5
+    assert pq.read_table(tmp_path / "out").num_rows == 5

@@ -80,4 +80,7 @@ def test_bench_serve_load_test_reports_both_servers(default_model, run_cli, monk
         run = out["runs"][name]
         assert run["errors"] == 0 and run["requests_ok"] == 6 and run["p95_ms"] >= run["p50_ms"] > 0
         assert run["peak_rss_mib_end"] > 0
+        # a burst of requests that time out leaves the server serving, as fast and with no errors
+        assert set(run["timeout_burst"]["status_codes"]) <= {"504", "200"} and run["worker_alive"]
+        assert run["after_timeouts"]["errors"] == 0 and run["after_timeouts"]["requests_ok"] == 6
     assert out["runs"]["one_at_a_time"]["texts_per_decode"] == 1.0 and out["micro_batching_gain"] > 0

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from support.llm_servers import free_port
@@ -252,3 +253,29 @@ def test_a_client_that_never_finishes_its_headers_is_disconnected(server):
         start = time.monotonic()
         assert sock.recv(1024) == b""  # closed by the server (--io-timeout 2)
         assert time.monotonic() - start < 10
+
+
+def test_the_readme_serve_examples_answer_as_documented(server):
+    """README's serve block, run against a live server: every curl line answers 200 with JSON."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Serving: `clave-lite serve`"):]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    calls = [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.startswith("curl ")]
+    calls = [[part.rstrip(";") for part in call if part != ";"] for call in calls]
+    assert len(calls) >= 4
+    seen = set()
+    for call in calls:
+        urls = [p for p in call if p.startswith("localhost:8000")]
+        body = call[call.index("-d") + 1] if "-d" in call else None
+        for url in urls:
+            path = url.removeprefix("localhost:8000")
+            if body is None:
+                status, answer = server.get(path)
+            else:
+                status, answer, _ = server.post(path, json.loads(body))
+            assert status == 200, (path, answer)
+            seen.add(path)
+    assert {"/v1/moderations", "/v1/score", "/health", "/ready", "/metrics"} <= seen
