@@ -111,12 +111,14 @@ def main() -> None:
     for name, extra in (("as-fitted", []), ("prevalence", ["--prevalence", f"{share:.4f}"])):
         model = a.out / f"gert10-{name}.gguf"
         report = run([*adapt, "-o", str(model), *extra])
+        (a.out / f"adapt-{name}.json").write_text(json.dumps(report, indent=1) + "\n")
         said = {e["name"]: e for e in report["estimates"]}
         scored = run([*cli, "eval", str(a.out / "natural.jsonl"), "--model", str(model), "--json",
                       "--baselines", "tfidf", "--train", str(a.out / "calibration.jsonl")])
         result["runs"][name] = {
             "printed_estimate_sample_mix": said["adapted"]["macro_f1"],
             "printed_estimate_corpus_mix": said.get("adapted@corpus", {}).get("macro_f1"),
+            "printed_estimate_corpus_mix_unshifted": said.get("adapted-unshifted@corpus", {}).get("macro_f1"),
             "printed_tfidf_sample_mix": said["tfidf"]["macro_f1"],
             "printed_tfidf_corpus_mix": said.get("tfidf@corpus", {}).get("macro_f1"),
             "natural_macro_f1": round(scored["macro_f1"], 4),

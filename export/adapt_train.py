@@ -270,7 +270,8 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
         folds=opts.folds, readout="lora", chosen=chosen, chosen_per_fold=[], estimates=estimates, ablation={},
         temperature=temperature, objective=objective(s.system.labels),
         seconds={"folds": round(t_folds, 1), "per_fold": fold_seconds, "total": round(time.time() - t0, 1)},
-        related_share=job.related_share(s.tuples), prevalence=prior_record.get("prevalence", {}))
+        related_share=job.related_share(s.tuples), prevalence=prior_record.get("prevalence", {}),
+        shift_strength=prior_record.get("shift_strength"))
 
 
 def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, estimates, summary,

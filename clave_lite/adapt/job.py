@@ -101,6 +101,8 @@ class AdaptReport:
     prevalence: dict[str, float] = field(default_factory=dict)
     """With ``--prevalence``: the corpus share of related pairs per value the ``@corpus``
     estimates (and the evaluator's decisions) are for."""
+    shift_strength: float | None = None
+    """With ``--prevalence``: the share of the full prior shift the evaluator decides with."""
 
     def estimate(self, name: str) -> Estimate:
         return next(e for e in self.estimates if e.name == name)
@@ -112,7 +114,8 @@ class AdaptReport:
                 "estimates": [e.to_dict() for e in self.estimates],
                 "ablation": {k: round(v, 4) for k, v in self.ablation.items()},
                 "temperature": self.temperature, "objective": self.objective, "seconds": self.seconds,
-                "related_share": round(self.related_share, 4), "prevalence": self.prevalence}
+                "related_share": round(self.related_share, 4), "prevalence": self.prevalence,
+                "shift_strength": self.shift_strength}
 
 
 def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
@@ -263,6 +266,10 @@ def fold_estimates(system: ValueSystem, tuples: Sequence[LabelledTuple], groups:
             estimate("tfidf", _tfidf_on_folds(tuples, outer))]
 
 
+SHIFT_STRENGTHS = tuple(round(a * 0.1, 1) for a in range(11))
+"""The share of the full prior shift (0: none, 1: Bayes' for accuracy) adapt chooses among."""
+
+
 def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple],
                      groups: Sequence[str], oof: np.ndarray, temperature: float,
                      estimates: list[Estimate]) -> tuple[list[Estimate], dict[str, list[float]], dict[str, Any]]:
@@ -285,8 +292,30 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
     value_of, gold = [t.value for t in tuples], [t.label for t in tuples]
     shift = prior_shift(oof, temperature, value_of, gold, system.labels, shares)
     weights = corpus_weights(value_of, gold, shift)
-    shifted = _decide(oof + np.stack([shift.bias[v] for v in value_of]), system.labels)
-    tfidf = _tfidf_on_folds(tuples, assign_folds(groups, opts.folds, opts.seed))  # the folds inputs() assigned
+    full = np.stack([shift.bias[v] for v in value_of])
+    outer = assign_folds(groups, opts.folds, opts.seed)  # the folds inputs() assigned
+    golds = np.array(gold)
+
+    def corpus_f1(alpha: float, rows: np.ndarray) -> float:
+        pred = _decide(oof[rows] + alpha * full[rows], system.labels)
+        return weighted_macro_f1(golds[rows], pred, weights[rows])
+
+    def best_alpha(rows: np.ndarray) -> float:  # the first of equals: the smaller shift
+        return float(max(SHIFT_STRENGTHS, key=lambda a: (corpus_f1(a, rows), -a)))
+
+    # the full shift is right for accuracy; macro-F1 wants a softer one (its optimal thresholds
+    # are lower: Lipton et al. 2014), so the strength is chosen on the corpus-weighted folds,
+    # nested: each outer fold is decided with the strength the other folds chose
+    shifted = [""] * len(tuples)
+    per_fold = []
+    for f in np.unique(outer):
+        alpha_f = best_alpha(np.flatnonzero(outer != f))
+        per_fold.append(alpha_f)
+        for i, lab in zip(np.flatnonzero(outer == f), _decide(oof[outer == f] + alpha_f * full[outer == f],
+                                                              system.labels)):
+            shifted[i] = lab
+    alpha = best_alpha(np.arange(len(tuples)))
+    tfidf = _tfidf_on_folds(tuples, outer)
 
     def reweighted(name: str, pred: list[str]) -> Estimate:
         figure = weighted_macro_f1(gold, pred, weights)
@@ -298,8 +327,9 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
 
     added = [reweighted("adapted@corpus", shifted), reweighted("adapted-unshifted@corpus", _decide(oof, system.labels)),
              reweighted("tfidf@corpus", tfidf)]
-    biases = {v: [round(float(x), 6) for x in shift.bias[v]] for v in values}
-    return estimates + added, biases, {"prevalence": shares, "prior_shift": shift.to_dict()}
+    biases = {v: [round(float(alpha * x), 6) for x in shift.bias[v]] for v in values}
+    return estimates + added, biases, {"prevalence": shares, "shift_strength": alpha,
+                                       "shift_strength_per_fold": per_fold, "prior_shift": shift.to_dict()}
 
 
 def adapt_record(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple],
@@ -374,7 +404,8 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         ablation=table,
         temperature=temperature, objective=goal,
         seconds={"features": round(t_features, 1), "folds": round(t_folds, 1), "total": round(time.time() - t0, 1)},
-        related_share=related_share(tuples), prevalence=prior_record.get("prevalence", {}))
+        related_share=related_share(tuples), prevalence=prior_record.get("prevalence", {}),
+        shift_strength=prior_record.get("shift_strength"))
 
 
 def related_share(tuples: Sequence[LabelledTuple]) -> float:

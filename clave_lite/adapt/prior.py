@@ -10,9 +10,12 @@ outputs of a classifier to new a priori probabilities"):
 
 - **Decisions.** Per value, the prior the readout assumes is its mean predicted distribution on
   the sample (out of fold); the corpus prior splits the stated related share between supports
-  and opposes as the sample does. Each probability is multiplied by ``corpus / sample`` prior:
-  as a decision bias, ``T * log(corpus / sample)`` added to the label logits (``T``: the
-  system's temperature), stored in the evaluator, so every path that scores with it decides so.
+  and opposes as the sample does. Multiplying each probability by ``corpus / sample`` prior is
+  the decision that maximises *accuracy* on the corpus; macro-F1 is best served by a softer one
+  (its optimal thresholds are lower: Lipton, Elkan & Naryanaswamy, 2014), so adapt applies a
+  strength ``alpha`` of it, chosen on the corpus-weighted folds: as a decision bias,
+  ``alpha * T * log(corpus / sample)`` added to the label logits (``T``: the system's
+  temperature), stored in the evaluator, so every path that scores with it decides so.
 - **Estimate.** Each labelled tuple is weighted by ``corpus prior / sample frequency`` of its
   true label, so the fold figures are those expected on a corpus with the stated prior.
 """

@@ -44,6 +44,9 @@ def _render_adapt(report) -> None:
         click.echo(f"  {ESTIMATE_NAMES.get(e.name, e.name):22} {figure if figure is not None else float('nan'):8.3f}  "
                    f"[{lo:.3f}, {hi:.3f}]  "
                    f"{cells[0]}  {cells[1]}  {cells[2]:>9}")
+    if report.shift_strength is not None:
+        click.echo(f"  prior shift: {report.shift_strength:g} of the full shift toward the corpus prior, chosen on the "
+                   "corpus-weighted folds (nested for the estimate above); stored in the evaluator's decisions")
     if report.readout == "lora":
         per_fold = ", ".join(f"{s:.0f}" for s in report.seconds["per_fold"])
         click.echo(f"trained: {report.chosen}; per fold {per_fold} s; temperature {report.temperature:g}")

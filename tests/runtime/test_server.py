@@ -81,6 +81,7 @@ def test_score_models_and_health(server):
     (b"[" * 1900 + b"]" * 1900, 400, "nested too deeply"),
     ({"input": ["a", "b"], "prompt": ["p"]}, 400, "'prompt' has 1 entries for 2 inputs"),
     ({"input": [{"type": "image_url"}]}, 400, "'input"),
+    ({"input": "x", "model": {"not": "a name"}}, 400, "'model' must be a string"),
 ])
 def test_bad_requests_get_a_message_never_a_500(server, body, status, needle):
     path = "/v1/score" if isinstance(body, dict) and "values" in body else "/v1/moderations"
@@ -153,6 +154,11 @@ def test_a_timed_out_request_leaves_scoring_alive(default_model):
         assert "clave_lite_timeouts_total" in metrics and "clave_lite_worker_alive 1.0" in metrics
     finally:
         assert s.stop() == 0
+    # one JSON log line per request, with counts and never the texts (no --log-texts)
+    logged = [json.loads(line) for line in s.proc.stderr.read().splitlines() if line.startswith("{")]
+    requests = [e for e in logged if e.get("event") == "request" and e["path"] == "/v1/moderations"]
+    assert {504, 200} <= {e["status"] for e in requests} and all("texts" not in e for e in requests)
+    assert any(e.get("inputs") == 1 and "flagged" in e for e in requests)
 
 
 def test_sigterm_under_a_full_queue_exits_within_10_s(default_model):
