@@ -69,8 +69,8 @@ on_error_option = click.option(
 
 on_truncated_option = click.option(
     "--on-truncated", type=click.Choice(["flag", "score"]), default=None,
-    help="A text longer than the evaluator reads (head and tail only): 'flag' it (the default, or the "
-         "policy file's on_truncated) or 'score' it on what was read.")
+    help="A text longer than the evaluator reads (--windows): 'flag' it (the default, or the policy "
+         "file's on_truncated) or 'score' it on what was read.")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")

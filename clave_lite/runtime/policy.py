@@ -13,7 +13,7 @@ A policy file (YAML or JSON)::
         require: supports         # flag when the text does NOT support Security (p_supports < min_p,
         min_p: 0.3                # or, without min_p, when the decided label is not supports)
 
-A text longer than the evaluator reads (its head and tail are scored, the middle is not) is
+A text longer than the evaluator reads (8 windows of 384 tokens; past that, some is unread) is
 flagged whatever its scores say, naming the unread tokens (``on_truncated: flag``, the default:
 what a filter cannot see, it does not pass); ``on_truncated: score`` decides it on what was
 read, like any other text.

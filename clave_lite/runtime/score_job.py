@@ -83,7 +83,7 @@ class ScoreReport:
     """Texts scored by this run (the rest were already in a resumed output)."""
     resumed_from: int
     truncated: int
-    """Texts longer than the template allows, scored on their head and tail."""
+    """Texts too long to read whole (more than the evaluator's windows cover): some tokens unread."""
     max_text_tokens: int
     problems: tuple[Problem, ...] = ()
 

@@ -19,8 +19,8 @@ class ServeOptions(ModelOptions):
                                  kind="path")
     rules: tuple[str, ...] = option((), "A policy rule VALUE/LABEL[>=P] (repeatable).", kind="multi", flag="--rule")
     system: str | None = option(None, "Value system served (default: the policy's, else the evaluator's first).")
-    on_truncated: str | None = option(None, "A text longer than the evaluator reads: 'flag' it (default) or 'score' "
-                                      "it on its head and tail.", kind="choice", choices=("flag", "score"))
+    on_truncated: str | None = option(None, "A text longer than the evaluator reads (--windows): 'flag' it (default) "
+                                      "or 'score' it on what was read.", kind="choice", choices=("flag", "score"))
     host: str = option("127.0.0.1", "Address to bind. Anything but loopback needs CLAVE_LITE_API_KEY.",
                        envvar="CLAVE_LITE_HOST")
     port: int = option(8000, "Port.", kind="int", min=1, max=65535, envvar="CLAVE_LITE_PORT")
@@ -32,8 +32,8 @@ class ServeOptions(ModelOptions):
                             min=1, max=100000)
     max_inputs: int = option(64, "Inputs per request.", kind="int", min=1, max=10000)
     max_body_bytes: int = option(1 << 20, "Largest request body (then 413).", kind="int", min=1024)
-    max_text_chars: int = option(200_000, "Longest input text (then 413; never cut: the evaluator reads a long "
-                                 "text's head and tail and the result says `truncated`).", kind="int", min=16)
+    max_text_chars: int = option(200_000, "Longest input text (then 413; never cut: a long text is read in "
+                                 "windows and the result says `truncated` when some of it was not).", kind="int", min=16)
     timeout: float = option(60.0, "Seconds a request may wait for its scores (then 504).", kind="float", min=0.1)
     io_timeout: float = option(10.0, "Seconds a client may take to send its headers or body (then closed / 408).",
                                kind="float", min=0.1)
