@@ -88,7 +88,12 @@ def cpu_paths_line() -> str:
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    click.echo(f"clave-lite, version {__version__}\n{cpu_paths_line()}")
+    try:  # an eager option runs before the group's own error handling
+        line = cpu_paths_line()
+    except errors.ClaveError as exc:
+        click.echo(f"error: {exc.worded(Remedy.as_flag)}", err=True)
+        ctx.exit(exc.exit_code)
+    click.echo(f"clave-lite, version {__version__}\n{line}")
     ctx.exit()
 
 

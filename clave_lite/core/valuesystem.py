@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import yaml
 
 from clave_lite.core.labels import LABELS
+from clave_lite.core.yamlfile import load_yaml
 from clave_lite.errors import UnknownNameError, ValueSystemError, check_keys
 
 _TOP_KEYS = {"name", "title", "description", "source", "labels", "groups", "values"}
@@ -127,7 +128,7 @@ def load_system(name_or_path: str | Path) -> ValueSystem:
         raise ValueSystemError(f"{path}: is a directory, expected a YAML or JSON value-system file")
     try:
         raw = path.read_text(encoding="utf-8-sig")
-        data = json.loads(raw) if path.suffix.lower() == ".json" else yaml.safe_load(raw)
+        data = json.loads(raw) if path.suffix.lower() == ".json" else load_yaml(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueSystemError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {detail}") from exc

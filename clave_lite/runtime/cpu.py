@@ -55,7 +55,9 @@ def decide(flags: frozenset[str], setting: str | None = None) -> BuftDecision:
     if setting in ("off", "0", "false"):
         return BuftDecision(False, f"{ENV}={setting}", amx)
     if setting != "auto":
-        raise ValueError(f"{ENV} must be on, off or auto, not {setting!r}")
+        from clave_lite.errors import UsageError
+
+        raise UsageError(f"{ENV} must be on, off or auto, not {setting!r}")
     if amx:
         return BuftDecision(False, f"CPU reports AMX ({', '.join(amx)}): llama.cpp's AMX path crashes (SIGILL)", amx)
     return BuftDecision(True, "no AMX on this CPU: extra buffer types (weight repacking) stay on", amx)

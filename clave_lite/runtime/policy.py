@@ -35,6 +35,7 @@ from typing import Any, Sequence
 import yaml
 
 from clave_lite.core.valuesystem import ValueSystem
+from clave_lite.core.yamlfile import load_yaml
 from clave_lite.errors import DataError, Remedy, UsageError, check_keys
 
 _RULE_KEYS = {"name", "value", "values", "group", "label", "require", "min_p"}
@@ -239,7 +240,7 @@ def _load_policy(path: str | Path | None, rules: Sequence[str]) -> Policy:
         raise DataError(f"{p}: no such policy file")
     try:
         text = p.read_text(encoding="utf-8")
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if p.suffix == ".json" else load_yaml(text)
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         raise DataError(f"{p}: not a readable policy file ({exc})") from None
     if not isinstance(data, dict):

@@ -121,3 +121,9 @@ def test_a_rule_on_a_value_that_is_not_scored_is_refused(default_model, tmp_path
                               "--rule", "Benevolence/opposes>=0"], capture_output=True, text=True, timeout=300, env=env)
         assert run.returncode == 2 and "could never fire" in run.stderr, run.stderr
         assert "--values Security,Benevolence" in run.stderr
+
+
+def test_a_bad_cpu_path_setting_is_a_usage_error_not_a_traceback(run_cli, monkeypatch):
+    monkeypatch.setenv("CLAVE_LITE_EXTRA_BUFTS", "bogus")
+    result = run_cli("--version")
+    assert result.exit_code == 2 and "must be on, off or auto" in result.stderr and "Traceback" not in result.output

@@ -318,3 +318,14 @@ def test_cli_systems_show_bad_user_file(run_cli, tmp_path):
     assert result.stderr.startswith("error:")
     assert "group 'Outer' is not declared" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path):
+    from clave_lite.core.valuesystem import load_system
+    from clave_lite.errors import ValueSystemError
+
+    f = tmp_path / "twice.yaml"
+    f.write_text("name: twice\nlabels: [supports, unrelated]\nlabels: [supports, opposes, unrelated]\n"
+                 "values:\n  - name: Care\n    definition: caring for others\n")
+    with pytest.raises(ValueSystemError, match="key 'labels' given twice"):
+        load_system(str(f))

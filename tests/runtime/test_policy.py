@@ -109,3 +109,10 @@ def test_violations_name_the_value_and_label_that_fired():
     s = load_system("schwartz10")
     d = load_policy(None, ["Benevolence/opposes>=0.6", "Security/!supports>=0.3"]).bind(s).decide(SCORES)
     assert d.violations == ("Benevolence/opposes", "Security/!supports")
+
+
+def test_a_policy_file_with_a_key_twice_is_refused(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("rules:\n  - value: Benevolence\n    min_p: 0.9\n    min_p: 0.1\n")
+    with pytest.raises(DataError, match="given twice"):
+        load_policy(f)
