@@ -123,7 +123,7 @@ def test_a_rule_on_a_value_that_is_not_scored_is_refused(default_model, tmp_path
         assert "--values Security,Benevolence" in run.stderr
 
 
-def test_a_bad_cpu_path_setting_is_a_usage_error_not_a_traceback(run_cli, monkeypatch):
-    monkeypatch.setenv("CLAVE_LITE_EXTRA_BUFTS", "bogus")
-    result = run_cli("--version")
-    assert result.exit_code == 2 and "must be on, off or auto" in result.stderr and "Traceback" not in result.output
+def test_a_bad_cpu_path_setting_is_a_usage_error_not_a_traceback():
+    result = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "CLAVE_LITE_EXTRA_BUFTS": "bogus"})
+    assert result.returncode == 2 and "must be on, off or auto" in result.stderr and "Traceback" not in result.stderr

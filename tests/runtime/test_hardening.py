@@ -42,7 +42,9 @@ def test_amx_cpu_turns_extra_buffer_types_off(tmp_path):
     # the environment wins both ways, and a typo is an error, not a silent default
     assert cpu.decide(frozenset({"amx_tile"}), "on").use_extra_bufts is True
     assert cpu.decide(frozenset(), "off").use_extra_bufts is False
-    with pytest.raises(ValueError, match="on, off or auto"):
+    from clave_lite.errors import UsageError
+
+    with pytest.raises(UsageError, match="on, off or auto"):  # a usage error: exit 2, one line
         cpu.decide(frozenset(), "maybe")
 
 
