@@ -56,11 +56,22 @@ def check_input(path: str | Path) -> None:
 
 
 def open_text(path: str | Path) -> IO[str]:
-    """Open a UTF-8 input file, or stdin for ``-``, with a clear error if it is missing."""
+    """A UTF-8 input file (or stdin for ``-``) as text, decoded whole: a missing file, or bytes
+    that are not UTF-8, are a :class:`DataError` naming the file and line, never a traceback
+    from deep inside a CSV reader."""
+    source = "<stdin>" if str(path) == "-" else str(path)
     if str(path) == "-":
-        return contextlib.nullcontext(sys.stdin)  # type: ignore[return-value]
-    check_input(path)
-    return Path(path).open("r", encoding="utf-8-sig", errors="strict", newline="")
+        data = getattr(sys.stdin, "buffer", None)
+        raw = data.read() if data is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+    else:
+        check_input(path)
+        raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{source}:{line}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    return io.StringIO(text, newline="")
 
 
 def iter_records(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:

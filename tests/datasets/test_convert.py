@@ -435,3 +435,17 @@ def test_fulcra_teacher_scores_become_thresholded_tuples(run_cli, tmp_path):
                    "Power": "unrelated", "Security": "supports", "Tradition": "opposes",
                    "Conformity": "unrelated", "Universalism": "unrelated"}  # 0.3 and 0.49: uncertain, left out
     assert rows[0]["text"] == "Human: How do I pick a lock?\nBob: I can't help with that."
+
+
+@pytest.mark.parametrize("kind", ["valuecsv", "touche23"])
+def test_invalid_utf8_is_a_line_error_not_an_internal_error(run_cli, tmp_path, kind):
+    if kind == "valuecsv":
+        src = tmp_path / "dev.csv"
+        src.write_bytes(b"text,Prosperity\n\xe4\xb8\xad ok,1\nbad \xff byte,0\n")
+    else:
+        src = tmp_path / "arguments-x.tsv"
+        src.write_bytes(b"Argument ID\tConclusion\tStance\tPremise\nA1\tc\tin favor of\tbad \xff\n")
+        (tmp_path / "labels-x.tsv").write_bytes(b"Argument ID\tSelf-direction: thought\nA1\t1\n")
+    result = run_cli("convert", kind, src, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 3, result.output
+    assert f"{src}:" in result.stderr and "not valid UTF-8" in result.stderr and "internal error" not in result.stderr
