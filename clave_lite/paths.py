@@ -23,7 +23,13 @@ def user_dir() -> Path:
     else:
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         base = Path(cache) / "clave-lite"
-    base.mkdir(parents=True, exist_ok=True)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+        from clave_lite.errors import UsageError
+
+        raise UsageError(f"the clave-lite user directory {base} cannot be a folder ({exc.strerror or exc}); "
+                         f"point {HOME_ENV} at a writable folder") from None
     return base
 
 

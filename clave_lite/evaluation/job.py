@@ -132,6 +132,9 @@ def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
 def _check_baselines(opts: EvalOptions) -> list[str]:
     if not opts.baselines:
         return []
+    if opts.predictions is not None:
+        raise UsageError("--baselines are scored beside a model; with --predictions there is none to score them "
+                         "beside (drop --baselines, or pass --model instead of --predictions)")
     from clave_lite.evaluation import baselines as baseline_mod
 
     names = baseline_mod.parse(",".join(opts.baselines))

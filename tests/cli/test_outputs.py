@@ -127,3 +127,21 @@ def test_a_bad_cpu_path_setting_is_a_usage_error_not_a_traceback():
     result = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=120,
                             env={**os.environ, "CLAVE_LITE_EXTRA_BUFTS": "bogus"})
     assert result.returncode == 2 and "must be on, off or auto" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_user_directory_that_is_a_file_is_a_clear_error(tmp_path):
+    home = tmp_path / "home-is-a-file"
+    home.write_text("x")
+    src = tmp_path / "t.jsonl"
+    src.write_text(json.dumps({"text": "Be kind."}) + "\n")
+    result = subprocess.run([*CLI, "score", str(src)], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "CLAVE_LITE_HOME": str(home)})
+    assert result.returncode == 2 and "CLAVE_LITE_HOME" in result.stderr and "internal error" not in result.stderr
+
+
+def test_eval_refuses_baselines_it_would_ignore(run_cli, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"text": "a", "value": "Security", "label": "supports"}) + "\n")
+    result = run_cli("eval", gold, "--system", "schwartz10", "--predictions", gold, "--baselines", "tfidf",
+                     "--train", gold)
+    assert result.exit_code == 2 and "--baselines" in result.stderr
