@@ -200,9 +200,10 @@ def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[La
     label token ids, the evaluator file)."""
     from clave_lite.adapt.basis import hidden_basis
     from clave_lite.runtime.backends.gguf import GGUFBackend
-    from clave_lite.runtime.evaluator import Evaluator
+    from clave_lite.runtime.evaluator import load_evaluator
 
-    evaluator = Evaluator.load(opts.model, n_threads=opts.threads)
+    # after inputs() checked everything: the default evaluator is built (about a minute, said) only now
+    evaluator = load_evaluator(opts.model, n_threads=opts.threads, progress=progress)
     try:
         if not isinstance(evaluator.backend, GGUFBackend):
             raise ModelError(f"{opts.model}: adapt needs a .gguf evaluator (its logits beyond the label tokens)")

@@ -10,7 +10,6 @@ from clave_lite.adapt.options import LINES, READOUTS, AdaptOptions
 from clave_lite.cli.app import (
     Bars,
     cli,
-    default_evaluator_path,
     emit_json,
     json_option,
     on_error_option,
@@ -163,8 +162,6 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
         cache_dir = None
     elif cache_dir is None:
         cache_dir = subdir("adapt-features")
-    if model_path is None:
-        default_evaluator_path()  # build it now, with its message, not inside the job
     opts = AdaptOptions(system=system_path, labels=labels_path, output=output, model=model_path, folds=folds,
                         group_regex=group_regex, seed=seed, threads=threads, force=force, on_error=on_error,
                         readout=readout_mode, lines=value_lines, cache_dir=cache_dir, train_epochs=train_epochs,

@@ -9,6 +9,7 @@ wrong evaluator.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -120,7 +121,10 @@ def load_system(name_or_path: str | Path) -> ValueSystem:
         return parse_system(yaml.safe_load(resource.read_text(encoding="utf-8")), f"<built-in {text}>")
     path = Path(text)
     if not path.exists():
-        raise ValueSystemError(
+        # a bare name nothing has is a usage error (exit 2, as for every unknown --system); a
+        # file path that is not there is missing data (exit 3)
+        looks_like_file = path.suffix.lower() in (".yaml", ".yml", ".json") or "/" in text or os.sep in text
+        raise (ValueSystemError if looks_like_file else UnknownNameError)(
             f"no value system '{text}': not a built-in ({', '.join(builtin_names())}) "
             "and no such file"
         )

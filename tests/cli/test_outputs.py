@@ -145,3 +145,12 @@ def test_eval_refuses_baselines_it_would_ignore(run_cli, tmp_path):
     result = run_cli("eval", gold, "--system", "schwartz10", "--predictions", gold, "--baselines", "tfidf",
                      "--train", gold)
     assert result.exit_code == 2 and "--baselines" in result.stderr
+
+
+def test_an_unknown_system_name_is_a_usage_error_in_calibrate_and_adapt(run_cli, tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"text": "a", "value": "Security", "label": "supports"}) + "\n")
+    for args in (["calibrate", "--system", "nosuch", "--labels", labels, "-o", tmp_path / "pool.jsonl", "--dry-run"],
+                 ["adapt", "--system", "nosuch", "--labels", labels, "-o", tmp_path / "x.gguf"]):
+        result = run_cli(*args)
+        assert result.exit_code == 2 and "no value system 'nosuch'" in result.stderr, (args, result.output)

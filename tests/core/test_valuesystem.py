@@ -302,7 +302,7 @@ def test_cli_systems_show_user_file(run_cli, tmp_path):
 
 def test_cli_systems_show_unknown(run_cli):
     result = run_cli("systems", "show", "nosuch")
-    assert result.exit_code == 3
+    assert result.exit_code == 2  # a name that nothing has: a usage error, like every unknown --system
     err_lines = result.stderr.strip().splitlines()
     assert len(err_lines) == 1
     assert err_lines[0].startswith("error:")
