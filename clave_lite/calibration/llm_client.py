@@ -43,11 +43,28 @@ _FALLBACK = {"json_schema": "json_object", "json_object": "none"}
 _RETRY_STATUS = {408, 409, 425, 429}  # plus every 5xx
 
 
+MAX_ANSWER_BYTES = 8 << 20
+"""A chat answer larger than this is refused as it arrives (an answer here is a few kB; a
+misbehaving server must not fill memory)."""
+
+
 def api_key_from_env() -> str | None:
-    """The API key from ``CLAVE_LITE_LLM_API_KEY``, else ``OPENAI_API_KEY``; never a flag."""
+    """The API key from ``CLAVE_LITE_LLM_API_KEY``, else ``OPENAI_API_KEY``; never a flag. A key
+    an HTTP header cannot carry (a line break inside, a character outside Latin-1) is refused,
+    naming the variable and never printing the key."""
+    from clave_lite.errors import UsageError
+
     for name in API_KEY_ENVS:
         value = os.environ.get(name, "").strip()
         if value:
+            if any(c in value for c in "\r\n\x00") or not value.isprintable():
+                raise UsageError(f"{name} holds a line break or another control character (a pasting accident?); "
+                                 "set it to the key alone")
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise UsageError(f"{name} holds a character an HTTP header cannot carry; set it to the key "
+                                 "alone") from None
             return value
     return None
 
@@ -282,7 +299,9 @@ class ChatClient:
         timeout = f"timeout: no complete answer within {self.timeout:g} s"
         try:
             with opener.open(request, timeout=self.timeout) as response:
-                raw = response.read()
+                raw = response.read(MAX_ANSWER_BYTES + 1)
+                if len(raw) > MAX_ANSWER_BYTES:
+                    raise _Transient(f"bad response: the answer is over {MAX_ANSWER_BYTES >> 20} MiB")
             if deadline.expired:  # the socket was shut mid-body: what arrived is incomplete
                 raise _Transient(timeout)
         except urllib.error.HTTPError as exc:

@@ -177,6 +177,18 @@ def test_client_gives_up_with_llm_error_and_never_shows_the_key():
     assert SECRET not in repr(client)
 
 
+def test_an_oversized_answer_is_refused_as_it_arrives(monkeypatch):
+    from clave_lite.calibration import llm_client
+
+    monkeypatch.setattr(llm_client, "MAX_ANSWER_BYTES", 64 << 10)  # the real cap is 8 MiB
+    huge = Reply(200, b'{"choices": [{"message": {"content": "' + b"x" * (200 << 10) + b'"}}]}')
+    with FakeLLM(lambda seen: huge) as server:
+        client = ChatClient(server.base_url, "m", retry=RetryPolicy(max_retries=1, base_delay=0.01))
+        with pytest.raises(LLMError) as info:
+            client.complete([{"role": "user", "content": "[x] hi"}])
+    assert "MiB" in str(info.value) and client.stats.answers == 0
+
+
 def test_response_format_falls_back_when_a_server_rejects_json_schema():
     def behave(seen):
         kind = seen.body.get("response_format", {}).get("type")
@@ -482,3 +494,15 @@ def test_real_llama_cpp_server_writes_a_valid_pool(run_cli, llama_server, labels
     result, report = run_json(run_cli, *args, "--force")
     assert report["calls"] == 0 and report["cache_hits"] == first_calls
     assert summarize(read_pool(out)[0])["samples"] == report["samples_with_concepts"]
+
+
+@pytest.mark.parametrize("key", ["sk-abc\nsk-def", "sk-\u00fcber-\u20ac"])
+def test_a_key_a_header_cannot_carry_is_refused_without_printing_it(run_cli, tmp_path, monkeypatch, key):
+    monkeypatch.setenv("CLAVE_LITE_LLM_API_KEY", key)
+    monkeypatch.setenv("CLAVE_LITE_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("CLAVE_LITE_LLM_MODEL", "m")
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"text": "a", "value": "Security", "label": "supports"}) + "\n")
+    result = run_cli("calibrate", "--system", "schwartz10", "--labels", labels, "-o", tmp_path / "pool.jsonl")
+    assert result.exit_code == 2 and "CLAVE_LITE_LLM_API_KEY" in result.stderr, result.output
+    assert "sk-" not in result.output and "internal error" not in result.output
