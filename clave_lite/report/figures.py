@@ -115,7 +115,7 @@ def difference_forest(prof, path: Path) -> str:
     axes[0].set_yticks(range(len(values)), values)
     axes[0].invert_yaxis()
     axes[1].legend(fontsize="small", loc="lower right")
-    fig.suptitle("Between groups: 95 % bootstrap interval (thick), corrected for all comparisons (thin); "
+    fig.suptitle("Between groups: 95 % interval (thick), corrected for all comparisons (thin); "
                  "filled dot = differs", fontsize="small")
     return _save(fig, path)
 

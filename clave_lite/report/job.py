@@ -102,7 +102,7 @@ def build_report(opts: ReportOptions, progress: Progress = SILENT) -> ReportResu
     """Value profiles of the score files, drawn and written to ``opts.output``."""
     from clave_lite.report import figures as fig
     from clave_lite.report.page import render
-    from clave_lite.report.profile import BOOTSTRAP, TOP_EXAMPLES, build_profiles
+    from clave_lite.report.profile import TOP_EXAMPLES, build_profiles
 
     require("matplotlib", "report")
     require("jinja2", "report")
@@ -126,7 +126,7 @@ def build_report(opts: ReportOptions, progress: Progress = SILENT) -> ReportResu
     examples = {v: [e for e in prof.examples if e.value == v] for v in prof.values}
     differs = [d for d in prof.differences if d.differs]
     html = render("profile", title=opts.title or f"Value profile: {', '.join(prof.groups)}", p=prof, figs=figs,
-                  examples=examples, differs=differs, boot=BOOTSTRAP, top=TOP_EXAMPLES,
+                  examples=examples, differs=differs, top=TOP_EXAMPLES,
                   has_text=any(line.text for line in prof.lines))
     page = _finish(out, "profile", html, list(figs.values()),
                    {**prof.to_dict(), "previous_figures": previous.get("figures", [])})

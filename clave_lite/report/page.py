@@ -81,9 +81,10 @@ group(s){% if p.by %} by <code>{{ p.by }}</code>{% endif %}.</p>
 
 {% if p.differences %}
 <h2>Differences between groups</h2>
-{{ figure(figs.differences, "Difference in shares (row group minus column group), with a 95 % bootstrap interval (thick) and the interval corrected for all " ~ p.differences|length ~ " comparisons (thin).") }}
+{{ figure(figs.differences, "Difference in shares (row group minus column group), with a 95 % interval (thick) and the interval corrected for all " ~ p.differences|length ~ " comparisons (thin).") }}
 <p>{{ differs|length }} of {{ p.differences|length }} differences hold after the Bonferroni correction
-(each group resampled {{ boot }} times on its own; answers to the same prompts are not paired, so the
+(Newcombe's score interval for a difference of two shares, at 1 − 0.05/{{ p.differences|length }}: with no real
+difference, at most 5 % of such reports would show any; answers to the same prompts are not paired, so the
 intervals are if anything too wide).</p>
 <table id="differences"><thead><tr><th>groups</th><th>value</th><th>label</th><th>difference</th><th>95 % interval</th>
 <th>corrected interval</th><th>differs</th></tr></thead><tbody>

@@ -149,3 +149,39 @@ def test_report_folder_rules(tmp_path, run_cli):
         from clave_lite.report.job import prepare_folder
 
         prepare_folder(FIXTURE, "profile", False)
+
+
+@pytest.mark.parametrize(("groups", "texts", "n_values"), [(10, 30, 3), (60, 10, 1), (3, 200, 3)])
+def test_no_real_difference_is_reported_in_at_most_5_percent_of_reports(groups, texts, n_values):
+    """Family-wise error under the null: every group's labels drawn from one distribution,
+    200 simulated reports; "differs" anywhere in a report is a family-wise error (60 groups:
+    3,540 comparisons per report)."""
+    from clave_lite.report.profile import differences
+
+    rng = np.random.default_rng(0)
+    values = ["Security", "Benevolence", "Power"][:n_values]
+    names = [f"g{i}" for i in range(groups)]
+    errors = 0
+    for _ in range(200):
+        hits = {}
+        for g in names:
+            labels = rng.choice(["supports", "opposes", "unrelated"], size=(len(values), texts), p=[0.3, 0.1, 0.6])
+            for k, v in enumerate(values):
+                for label in ("supports", "opposes"):
+                    hits[g, v, label] = labels[k] == label
+        errors += any(d.differs for d in differences(names, values, hits))
+    assert errors / 200 <= 0.05, errors
+
+
+def test_a_real_difference_is_found_and_intervals_hold_at_zero():
+    from clave_lite.report.profile import differences, newcombe
+
+    hits = {("a", "Security", "supports"): np.array([True] * 40 + [False] * 10),
+            ("b", "Security", "supports"): np.array([True] * 5 + [False] * 45),
+            ("a", "Security", "opposes"): np.zeros(50, bool), ("b", "Security", "opposes"): np.zeros(50, bool)}
+    found = {(d.label): d for d in differences(["a", "b"], ["Security"], hits)}
+    assert found["supports"].differs and found["supports"].lo > 0.5
+    zero = found["opposes"]
+    assert zero.diff == 0 and zero.lo < 0 < zero.hi and not zero.differs  # 0 % vs 0 %: an interval, not a point
+    lo, hi = newcombe(0, 10, 0, 10)
+    assert -0.35 < lo < 0 < hi < 0.35
