@@ -6,8 +6,9 @@ Each function takes the numbers and a path, writes one PNG and returns its file 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -18,6 +19,21 @@ COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA
           "#CCB974", "#64B5CD")
 """Seaborn's "deep" palette: distinct, and readable by most colour-blind readers."""
 SUPPORTS, OPPOSES = "#2a9d8f", "#e76f51"
+
+
+def _plain_text(draw: Callable[..., str]) -> Callable[..., str]:
+    """Draw with ``$`` as a plain character: group and value names are user data, and
+    matplotlib would read ``price $5 and $6`` as mathtext (or fail on ``$\\undefined$``)."""
+
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> str:
+        require("matplotlib", "report")
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
 
 
 def _figure(width: float, height: float):
@@ -39,6 +55,7 @@ def color(i: int) -> str:
 
 # ---- value profiles ---------------------------------------------------------------------------
 
+@_plain_text
 def profile_bars(prof, path: Path) -> str:
     """Per value, one bar per group: the share that supports it to the right, that opposes it
     to the left, each with its 95 % interval."""
@@ -69,6 +86,7 @@ def profile_bars(prof, path: Path) -> str:
     return _save(fig, path)
 
 
+@_plain_text
 def profile_radar(prof, path: Path) -> str:
     """The share that supports each value, per group, around a circle."""
     values, groups = list(prof.values), list(prof.groups)
@@ -88,6 +106,7 @@ def profile_radar(prof, path: Path) -> str:
     return _save(fig, path)
 
 
+@_plain_text
 def difference_forest(prof, path: Path) -> str:
     """Every pair of groups: the difference in shares per value, with the 95 % interval (thick)
     and the interval corrected for all comparisons (thin)."""
@@ -120,6 +139,7 @@ def difference_forest(prof, path: Path) -> str:
     return _save(fig, path)
 
 
+@_plain_text
 def probability_grid(prof, label: str, path: Path) -> str:
     """Per value, the distribution of ``p_<label>`` in each group (share of answers per bin)."""
     values, groups = list(prof.values), list(prof.groups)
@@ -162,6 +182,7 @@ def _heatmap(ax, matrix: dict[str, dict[str, int]], labels: Sequence[str], title
     ax.set_title(title, fontsize="small")
 
 
+@_plain_text
 def confusion_pooled(metrics: dict[str, Any], labels: Sequence[str], path: Path) -> str:
     fig = _figure(4.6, 4.2)
     ax = fig.add_subplot()
@@ -171,6 +192,7 @@ def confusion_pooled(metrics: dict[str, Any], labels: Sequence[str], path: Path)
     return _save(fig, path)
 
 
+@_plain_text
 def confusion_per_value(metrics: dict[str, Any], labels: Sequence[str], path: Path) -> str:
     values = list(metrics["per_value"])
     cols = min(5, len(values))
@@ -186,6 +208,7 @@ def confusion_per_value(metrics: dict[str, Any], labels: Sequence[str], path: Pa
     return _save(fig, path)
 
 
+@_plain_text
 def f1_bars(metrics: dict[str, Any], baselines: dict[str, dict[str, Any]], path: Path) -> str:
     """Per-value macro-F1 of the evaluator, beside each baseline's on the same tuples."""
     values = list(metrics["per_value"])
@@ -207,6 +230,7 @@ def f1_bars(metrics: dict[str, Any], baselines: dict[str, dict[str, Any]], path:
     return _save(fig, path)
 
 
+@_plain_text
 def reliability_diagram(calibration: dict[str, Any], path: Path) -> str:
     bins = calibration["reliability"]
     fig = _figure(4.8, 4.6)
@@ -229,6 +253,7 @@ def reliability_diagram(calibration: dict[str, Any], path: Path) -> str:
     return _save(fig, path)
 
 
+@_plain_text
 def flip_rates(inject: dict[str, Any], path: Path) -> str:
     attacks = list(inject["attacks"])
     fig = _figure(max(6.0, 0.55 * len(attacks) + 2), 4.2)

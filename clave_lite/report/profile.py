@@ -169,9 +169,15 @@ def read_scores(paths: Sequence[str | Path], by: str | None = None) -> tuple[str
         p = Path(path)
         if not p.is_file():
             raise DataError(f"{p}: no such score file")
+        with open(p, "rb") as fh:
+            if fh.read(4) == b"PAR1":
+                raise DataError(f"{p}: a Parquet file; `report` reads the JSONL lines `clave-lite score` writes "
+                                "(score to JSONL for a report: `clave-lite score TEXTS -o scores.jsonl`)")
         n_before, with_field = len(lines), 0
-        with open(p, encoding="utf-8") as fh:
+        with open(p, encoding="utf-8", errors="surrogateescape") as fh:
             for lineno, raw in enumerate(fh, start=1):
+                if any("\udc80" <= c <= "\udcff" for c in raw):
+                    raise DataError(f"{p}:{lineno}: not valid UTF-8")
                 if not raw.strip():
                     continue
                 where = f"{p}:{lineno}"
@@ -212,6 +218,9 @@ def _line(obj: dict, scores: dict, group: str, where: str) -> ScoreLine:
             probs[value] = (float(s.get("p_supports", 0.0)), float(s.get("p_opposes", 0.0)))
         except (KeyError, TypeError, ValueError):
             raise DataError(f"{where}: scores[{value!r}] needs a label and p_supports/p_opposes") from None
+        if not all(math.isfinite(x) and 0.0 <= x <= 1.0 for x in probs[value]):
+            raise DataError(f"{where}: scores[{value!r}]: probabilities must be numbers between 0 and 1, "
+                            f"got {probs[value]}")
     text = obj.get("text") if isinstance(obj.get("text"), str) else None
     expl = obj.get("explanations") if isinstance(obj.get("explanations"), dict) else {}
     return ScoreLine(str(obj.get("id")), group, labels, probs, text, {str(k): str(v) for k, v in expl.items()})

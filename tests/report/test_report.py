@@ -185,3 +185,29 @@ def test_a_real_difference_is_found_and_intervals_hold_at_zero():
     assert zero.diff == 0 and zero.lo < 0 < zero.hi and not zero.differs  # 0 % vs 0 %: an interval, not a point
     lo, hi = newcombe(0, 10, 0, 10)
     assert -0.35 < lo < 0 < hi < 0.35
+
+
+def test_report_refuses_what_it_cannot_draw_with_one_line(run_cli, tmp_path):
+    line = {"id": "1", "system": "schwartz10", "scores": {"Security": {"label": "supports", "p_supports": float("nan"),
+                                                                      "p_opposes": 0.1, "p_unrelated": 0.2}}}
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text(json.dumps(line) + "\n")  # json writes NaN, as a careless tool would
+    result = run_cli("report", nan, "-o", tmp_path / "r1")
+    assert result.exit_code == 3 and "between 0 and 1" in result.stderr
+    parquet = tmp_path / "scores.parquet"
+    parquet.write_bytes(b"PAR1" + b"\0" * 32 + b"PAR1")
+    result = run_cli("report", parquet, "-o", tmp_path / "r2")
+    assert result.exit_code == 3 and "Parquet" in result.stderr and "internal error" not in result.stderr
+
+
+def test_dollar_signs_in_names_are_drawn_as_text(run_cli, tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = []
+    for i, group in enumerate(["price $5 and $6", r"$\undefinedmacro{x}$"] * 3):
+        rows.append({"id": str(i), "system": "schwartz10", "model": group,
+                     "scores": {"Security": {"label": "supports" if i % 2 else "opposes", "p_supports": 0.6,
+                                             "p_opposes": 0.3, "p_unrelated": 0.1}}})
+    src = tmp_path / "s.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = run_cli("report", src, "--by", "model", "-o", tmp_path / "rep")
+    assert result.exit_code == 0, result.output
