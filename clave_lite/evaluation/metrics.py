@@ -270,16 +270,20 @@ def compute(pairs: Sequence[Pair], intervals: bool = True) -> dict[str, Any]:
 
 def join(gold: Sequence[LabelledTuple], predicted: Sequence[LabelledTuple]) -> list[Pair]:
     """Match predictions to gold by (text id or text, value); a gold tuple without a prediction
-    is an error, because leaving it out would flatter the figures."""
-    preds = {(t.key, t.value.casefold()): t.label for t in predicted}
+    is an error, because leaving it out would flatter the figures, and so is a prediction whose
+    text is not the gold text under the same id (predictions for other texts would score)."""
+    preds = {(t.key, t.value.casefold()): t for t in predicted}
     pairs: list[Pair] = []
     missing: list[LabelledTuple] = []
     for t in gold:
-        label = preds.get((t.key, t.value.casefold()))
-        if label is None:
+        p = preds.get((t.key, t.value.casefold()))
+        if p is None:
             missing.append(t)
-        else:
-            pairs.append(Pair(t.value, t.label, label, t.key))
+            continue
+        if p.text.strip() != t.text.strip():
+            raise DataError(f"id {t.key[:40]!r}: the prediction is for another text than the gold tuple "
+                            f"({p.text[:40]!r} vs {t.text[:40]!r}); predictions must be for the same texts")
+        pairs.append(Pair(t.value, t.label, p.label, t.key))
     if missing:
         first = missing[0]
         raise DataError(

@@ -154,3 +154,12 @@ def test_an_unknown_system_name_is_a_usage_error_in_calibrate_and_adapt(run_cli,
                  ["adapt", "--system", "nosuch", "--labels", labels, "-o", tmp_path / "x.gguf"]):
         result = run_cli(*args)
         assert result.exit_code == 2 and "no value system 'nosuch'" in result.stderr, (args, result.output)
+
+
+def test_eval_refuses_predictions_for_other_texts_under_the_same_ids(run_cli, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"id": "1", "text": "I help.", "value": "Security", "label": "supports"}) + "\n")
+    other = tmp_path / "pred.jsonl"
+    other.write_text(json.dumps({"id": "1", "text": "Something else.", "value": "Security", "label": "supports"}) + "\n")
+    result = run_cli("eval", gold, "--system", "schwartz10", "--predictions", other)
+    assert result.exit_code == 3 and "another text" in result.stderr
