@@ -280,7 +280,7 @@ def join(gold: Sequence[LabelledTuple], predicted: Sequence[LabelledTuple]) -> l
         if p is None:
             missing.append(t)
             continue
-        if p.text.strip() != t.text.strip():
+        if " ".join(p.text.split()).casefold() != " ".join(t.text.split()).casefold():  # spacing and case aside
             raise DataError(f"id {t.key[:40]!r}: the prediction is for another text than the gold tuple "
                             f"({p.text[:40]!r} vs {t.text[:40]!r}); predictions must be for the same texts")
         pairs.append(Pair(t.value, t.label, p.label, t.key))

@@ -148,8 +148,10 @@ def test_join_by_text_and_value_case_insensitively():
 
 def test_join_by_id_when_present():
     gold = [LabelledTuple("the original wording", "Security", S, id="d1")]
-    pred = [LabelledTuple("a reformatted wording", "Security", O, id="d1")]
+    pred = [LabelledTuple("The original\n  wording ", "Security", O, id="d1")]  # spacing and case aside
     assert join(gold, pred) == [Pair("Security", S, O)]
+    with pytest.raises(DataError, match="another text"):  # a prediction for another text under the id
+        join(gold, [LabelledTuple("a different text", "Security", O, id="d1")])
     # with an id on one side only, the keys differ and nothing matches
     with pytest.raises(DataError):
         join(gold, [LabelledTuple("the original wording", "Security", O)])
