@@ -75,7 +75,14 @@ def open_text(path: str | Path) -> IO[str]:
 
 
 def iter_records(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for every JSON-object line; blank lines are ignored.
+    """Yield ``(line_number, object)`` for every JSON-object line (:func:`iter_lines`)."""
+    for lineno, obj, _ in iter_lines(path, log):
+        yield lineno, obj
+
+
+def iter_lines(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """Yield ``(line_number, object, the line as read)`` for every JSON-object line; blank
+    lines are ignored.
 
     Lines are read as bytes and decoded one by one, so invalid UTF-8 is reported on the line
     where it is (and, with ``skip``, costs only that line).
@@ -123,7 +130,7 @@ def iter_records(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[
                     log.add(Problem(source, lineno, bad, "holds an unpaired UTF-16 surrogate escape "
                                     "(\\ud800-\\udfff), which is not text"))
                     continue
-            yield lineno, obj
+            yield lineno, obj, line.rstrip("\r\n")
 
 
 class _DuplicateKey(Exception):

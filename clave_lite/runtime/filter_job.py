@@ -92,6 +92,9 @@ def _batches(q: "queue.Queue[Any]", size: int) -> Iterator[list[TextRecord]]:
 
 
 def _passed_line(rec: TextRecord) -> str:
+    """A passed text as it came in: its JSONL line byte for byte, its plain line, or a CSV row as JSON."""
+    if rec.line_text is not None:
+        return rec.line_text
     return rec.raw if isinstance(rec.raw, str) else json.dumps(rec.raw, ensure_ascii=False)
 
 

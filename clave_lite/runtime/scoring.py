@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from clave_lite.core.jsonl import ProblemLog, check_input, iter_records
+from clave_lite.core.jsonl import ProblemLog, check_input, iter_lines
 from clave_lite.core.prompt import with_prompt
 from clave_lite.errors import DataError, Problem
 
@@ -37,6 +37,7 @@ class TextRecord:
     raw: Any = field(default=None, compare=False)  # the input object (JSONL/CSV) or line, as read
     answer: str = ""  # the answer as the input gave it
     prompt: str | None = None  # the prompt it answers, if the input gave one
+    line_text: str | None = field(default=None, compare=False)  # a JSONL line exactly as read
 
 
 def _record(obj: dict[str, Any], source: str, lineno: int, ordinal: int, fields: Fields = Fields()) -> TextRecord | Problem:
@@ -133,9 +134,10 @@ def read_texts(path: str | Path, log: ProblemLog, fmt: str = "auto", fields: Fie
             ordinal += 1
             yield from checked(_record(row, source, lineno, ordinal, fields))
         return
-    for lineno, obj in iter_records(path, log):
+    for lineno, obj, line in iter_lines(path, log):
         ordinal += 1
-        yield from checked(_record(obj, source, lineno, ordinal, fields))
+        rec = _record(obj, source, lineno, ordinal, fields)
+        yield from checked(replace(rec, line_text=line) if isinstance(rec, TextRecord) else rec)
 
 
 # Bytes that are not UTF-8 survive CSV decoding as lone surrogates (``surrogateescape``), so a

@@ -91,3 +91,15 @@ def test_harm_hidden_in_the_middle_of_a_long_reply_is_flagged(default_model, tmp
     row = json.loads(flagged.read_text())
     assert "truncated_tokens" not in row  # every token was read, in windows
     assert any(f.endswith(": Security") or f.endswith(": Benevolence") for f in row["fired"])
+
+
+def test_passed_lines_come_out_byte_for_byte(default_model, tmp_path):
+    """Regression: passed JSONL lines were re-serialised (spacing lost, \\u00e9 turned into é)."""
+    src = tmp_path / "odd.jsonl"
+    lines = ['{ "id" : "a",   "text":"Caf\\u00e9 owners help their neighbours." }',
+             '{"text": "We planted trees together.",\t"id": "b"}']
+    src.write_text("\n".join(lines) + "\n")
+    run = subprocess.run([*CLI, "filter", str(src), "--model", str(default_model[1]), "--rule", "Benevolence/opposes>=1.0"],
+                         capture_output=True, text=True, env=_env(default_model), timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == lines
