@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sys
@@ -40,6 +42,16 @@ class _Group(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
             ctx.exit(EXIT_BROKEN_PIPE)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            # a full disk (or `> /dev/full`): say so; nothing more can be written to stdout
+            click.echo(f"error: cannot write the output: {exc.strerror} (free some space, or write elsewhere)",
+                       err=True)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            with contextlib.suppress(OSError):
+                os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(errors.EXIT_USAGE)
         except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
             if os.environ.get(DEBUG_ENV):
                 raise

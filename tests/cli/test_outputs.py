@@ -163,3 +163,13 @@ def test_eval_refuses_predictions_for_other_texts_under_the_same_ids(run_cli, tm
     other.write_text(json.dumps({"id": "1", "text": "Something else.", "value": "Security", "label": "supports"}) + "\n")
     result = run_cli("eval", gold, "--system", "schwartz10", "--predictions", other)
     assert result.exit_code == 3 and "another text" in result.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_on_stdout_is_a_clear_error(tmp_path):
+    src = tmp_path / "fulcra.jsonl"
+    src.write_text(FULCRA)
+    for args in (["systems"], ["convert", "fulcra", str(src), "-o", "-"]):
+        with open("/dev/full", "w") as full:
+            run = subprocess.run([*CLI, *args], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        assert run.returncode == 2 and "No space left" in run.stderr and "internal error" not in run.stderr, args
