@@ -247,7 +247,7 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     gold = [t.label for t in s.tuples]
     temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.system.labels)
     estimates, biases, prior_record = job.corpus_estimates(opts, s.system, s.tuples, s.groups, oof, temperature,
-                                                           estimates)
+                                                           estimates, shift_decisions=False)
 
     adapter, summary_file = work / "final-adapter", work / "final.json"
     if summary_file.exists():

@@ -272,12 +272,14 @@ SHIFT_STRENGTHS = tuple(round(a * 0.1, 1) for a in range(11))
 
 
 def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple],
-                     groups: Sequence[str], oof: np.ndarray, temperature: float,
-                     estimates: list[Estimate]) -> tuple[list[Estimate], dict[str, list[float]], dict[str, Any]]:
+                     groups: Sequence[str], oof: np.ndarray, temperature: float, estimates: list[Estimate],
+                     shift_decisions: bool = True) -> tuple[list[Estimate], dict[str, list[float]], dict[str, Any]]:
     """With ``opts.prevalence``: the estimates reweighted to the corpus prior (``adapted@corpus``
     deciding with the prior-shift biases, ``adapted-unshifted@corpus`` without them,
     ``tfidf@corpus``), the per-value decision biases, and their record; else nothing is added.
-    Both adapt paths call it with their out-of-fold logits."""
+    Both adapt paths call it with their out-of-fold logits; the LoRA path with
+    ``shift_decisions=False``: its final model is not its fold models, and a shift chosen on the
+    folds' logits lowered its held-out figure (docs/calibrate.md), so only the estimate moves."""
     from clave_lite.adapt.prior import (
         corpus_weights,
         parse_prevalence,
@@ -302,6 +304,8 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
         return weighted_macro_f1(golds[rows], pred, weights[rows])
 
     def best_alpha(rows: np.ndarray) -> float:  # the first of equals: the smaller shift
+        if not shift_decisions:
+            return 0.0
         return float(max(SHIFT_STRENGTHS, key=lambda a: (corpus_f1(a, rows), -a)))
 
     # the full shift is right for accuracy; macro-F1 wants a softer one (its optimal thresholds
@@ -328,7 +332,7 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
 
     added = [reweighted("adapted@corpus", shifted), reweighted("adapted-unshifted@corpus", _decide(oof, system.labels)),
              reweighted("tfidf@corpus", tfidf)]
-    biases = {v: [round(float(alpha * x), 6) for x in shift.bias[v]] for v in values}
+    biases = {v: [round(float(alpha * x), 6) for x in shift.bias[v]] for v in values} if alpha else {}
     return estimates + added, biases, {"prevalence": shares, "shift_strength": alpha,
                                        "shift_strength_per_fold": per_fold, "prior_shift": shift.to_dict()}
 
