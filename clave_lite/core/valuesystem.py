@@ -251,6 +251,8 @@ def resolve_system(name: str | None) -> ValueSystem | None:
         return None
     try:
         return load_system(name)
+    except UnknownNameError as exc:
+        raise UnknownNameError(f"--system: {exc}") from None
     except ValueSystemError as exc:
         if Path(name).exists():
             raise
