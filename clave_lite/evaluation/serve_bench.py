@@ -129,6 +129,21 @@ def _settle(base: str, cap_s: float = 120.0) -> None:
         time.sleep(2.0)
 
 
+def wait_ready(url: str, proc: subprocess.Popen, what: str, timeout: float = 180.0) -> None:
+    """Poll ``url`` until it answers; a process that exits, or ``timeout`` seconds, is an error
+    carrying the end of its output."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                output = proc.stderr if proc.stderr is not None else proc.stdout
+                raise ClaveError(f"{what} did not start: {(output.read() if output else '')[-2000:]}") from None
+            time.sleep(0.3)
+
+
 def _one_server(model: Path, max_batch: int, texts: Sequence[str], clients: int, requests: int,
                 cap_s: float) -> dict[str, Any]:
     port = _free_port()
@@ -138,15 +153,7 @@ def _one_server(model: Path, max_batch: int, texts: Sequence[str], clients: int,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise ClaveError(f"serve did not start: {(proc.stderr.read() if proc.stderr else '')[-500:]}")
-                time.sleep(0.3)
+        wait_ready(base + "/health", proc, "serve")
         url = base + "/v1/moderations"
         _load(url, texts, clients, 2, cap_s)  # warm-up
         rss_warm = _peak_rss_mib(proc.pid)

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,8 @@ from pathlib import Path
 import pytest
 from support.llm_servers import FakeLLM, Reply, concept_answer, free_port
 from support.serve_process import EXAMPLES, Server
+
+from clave_lite.evaluation.serve_bench import wait_ready
 
 pytest.importorskip("fastapi")
 # not imported: importing litellm fetches its price list from the internet
@@ -69,15 +70,7 @@ def test_litellm_proxy_blocks_a_harmful_answer_and_passes_a_refusal(default_mode
             proxy = subprocess.Popen([litellm_cli, "--config", str(config), "--port", str(port)], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    with urllib.request.urlopen(url + "/health/liveliness", timeout=5):
-                        break
-                except OSError:
-                    if proxy.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError(f"litellm did not start: {proxy.stdout.read()[-2000:]}")
-                    time.sleep(0.5)
+            wait_ready(url + "/health/liveliness", proxy, "litellm")
             question = EXAMPLES["help-theft"]["prompt"]
             status, body = _chat(url, f"[harm] {question}")
             assert status == 400, body
