@@ -107,7 +107,7 @@ for f in range(a.folds) if a.only_fold is None else [a.only_fold]:
 
 if a.only_fold is not None:
     raise SystemExit(0)
-tfidf = job._tfidf_on_folds(tuples, outer)
+tfidf = job.lexical_on_folds(system, tuples, outer).own_labels()
 out = {"system": system.name, "labels": a.labels, "folds": a.folds, "seed": a.seed, "init": a.init,
        "config": {k: v for k, v in vars(cfg).items() if k != "target_modules"}, "per_fold": per_fold,
        "seconds": round(time.time() - t0, 1)}

@@ -243,11 +243,12 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
         progress.note(f"fold {f + 1}/{opts.folds} done in {fold_seconds[-1]:.0f} s; "
                       f"about {left / 60:.0f} min left (the other folds and the final training)")
     t_folds = time.time() - t0
-    estimates = job.fold_estimates(s.system, s.tuples, s.groups, s.outer, oof, as_is)
     gold = [t.label for t in s.tuples]
     temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.system.labels)
+    lexical = job.lexical_on_folds(s.system, s.tuples, s.outer)
+    estimates = job.fold_estimates(s.system, s.tuples, s.groups, oof, as_is, lexical, temperature)
     estimates, biases, prior_record = job.corpus_estimates(opts, s.system, s.tuples, s.groups, oof, temperature,
-                                                           estimates, shift_decisions=False)
+                                                           estimates, lexical, shift_decisions=False)
 
     adapter, summary_file = work / "final-adapter", work / "final.json"
     if summary_file.exists():
@@ -287,6 +288,7 @@ def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, est
                               train=cfg, train_seconds=summary["seconds"], final_loss=summary["final_loss"],
                               **prior_record)
     manifest = replace(m, systems=[s.system], default_system=s.system.name, heads={},
+                       lexical={s.system.name: job.fit_lexical_layer(s.system, s.tuples, opts.labels)},
                        biases={s.system.name: biases} if biases else {},
                        temperatures={s.system.name: temperature}, training={**m.training, "adapt": record})
     build_evaluator(s.source, adapter, manifest, opts.output, quant="q8_0")

@@ -226,17 +226,48 @@ def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[La
         evaluator.close()
 
 
-def _tfidf_on_folds(tuples: Sequence[LabelledTuple], outer: np.ndarray) -> list[str]:
-    """TF-IDF + LR labels for every tuple, each predicted by a fit on the other outer folds."""
-    from clave_lite.evaluation import baselines
+@dataclass(frozen=True)
+class Lexical:
+    """The lexical half of the hybrid decision layer an adapted evaluator carries
+    (:mod:`clave_lite.formats.lexical`): its out-of-fold probabilities, and how verdicts pool with it."""
+    oof: np.ndarray
+    """``[n_tuples, 3]``: each tuple's TF-IDF + LR probabilities from a fit on the other outer folds."""
+    weight: float = 0.5
 
-    labels = [""] * len(tuples)
+    def labels(self, logits: np.ndarray, temperature: float, allowed: Sequence[str]) -> list[str]:
+        """The hybrid's verdicts from the evaluator half's (biased) label logits ``[n, 3]``."""
+        from clave_lite.formats.lexical import pool
+
+        mask = np.array([lab in allowed for lab in LABELS])
+        z = np.where(mask, logits / temperature, -np.inf)
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return [LABELS[int(np.argmax(pool(pe, pl, self.weight, allowed)))] for pe, pl in zip(p, self.oof)]
+
+    def own_labels(self) -> list[str]:
+        """The lexical half alone: TF-IDF + LR, as ``eval --baselines tfidf`` fits it."""
+        return [LABELS[int(i)] for i in self.oof.argmax(axis=1)]
+
+
+def lexical_on_folds(system: ValueSystem, tuples: Sequence[LabelledTuple], outer: np.ndarray) -> Lexical:
+    """TF-IDF + LR probabilities for every tuple, each from a fit on the other outer folds."""
+    from clave_lite.build.lexical import fit_lexical
+
+    values = [v.name for v in system.values]
+    oof = np.zeros((len(tuples), len(LABELS)))
     for f in np.unique(outer):
-        train = [tuples[i] for i in np.flatnonzero(outer != f)]
         test_idx = np.flatnonzero(outer == f)
-        for i, t in zip(test_idx, baselines.tfidf(train, [tuples[i] for i in test_idx])):
-            labels[i] = t.label
-    return labels
+        model = fit_lexical([tuples[i] for i in np.flatnonzero(outer != f)], values)
+        for i in test_idx:
+            oof[i] = model.probs(tuples[i].text, [tuples[i].value])[0]
+    return Lexical(oof)
+
+
+def fit_lexical_layer(system: ValueSystem, tuples: Sequence[LabelledTuple], labels_file: Path):
+    """The lexical layer written into the adapted evaluator: fitted on every labelled tuple."""
+    from clave_lite.build.lexical import fit_lexical
+
+    return fit_lexical(tuples, [v.name for v in system.values], trained_on={"files": [Path(labels_file).name]})
 
 
 def inputs(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple], list[str], np.ndarray]:
@@ -254,26 +285,24 @@ def inputs(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple], list[s
     return system, tuples, groups, assign_folds(groups, opts.folds, opts.seed)
 
 
-def fold_estimates(system: ValueSystem, tuples: Sequence[LabelledTuple], groups: Sequence[str], outer: np.ndarray,
-                   adapted: np.ndarray, as_is: np.ndarray) -> list[Estimate]:
-    """The report's three rows from out-of-fold label logits: ``adapted``, ``as-is`` (the evaluator
-    before adapting) and ``tfidf`` (TF-IDF + LR on the same outer folds)."""
+def fold_estimates(system: ValueSystem, tuples: Sequence[LabelledTuple], groups: Sequence[str],
+                   adapted: np.ndarray, as_is: np.ndarray, lexical: Lexical, temperature: float) -> list[Estimate]:
+    """The report's rows from out-of-fold predictions: ``adapted`` (the hybrid the written evaluator
+    decides with), ``readout`` (its evaluator half alone), ``as-is`` (the evaluator before adapting)
+    and ``tfidf`` (TF-IDF + LR on the same outer folds: the hybrid's lexical half alone)."""
     from clave_lite.evaluation import metrics
 
     def estimate(name: str, labels: list[str]) -> Estimate:
         return Estimate(name, metrics.compute(_pairs(tuples, labels, groups)))
 
-    return [estimate("adapted", _decide(adapted, system.labels)), estimate("as-is", _decide(as_is, system.labels)),
-            estimate("tfidf", _tfidf_on_folds(tuples, outer))]
-
-
-SHIFT_STRENGTHS = tuple(round(a * 0.1, 1) for a in range(11))
-"""The share of the full prior shift (0: none, 1: Bayes' for accuracy) adapt chooses among."""
+    return [estimate("adapted", lexical.labels(adapted, temperature, system.labels)),
+            estimate("readout", _decide(adapted, system.labels)), estimate("as-is", _decide(as_is, system.labels)),
+            estimate("tfidf", lexical.own_labels())]
 
 
 def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple],
                      groups: Sequence[str], oof: np.ndarray, temperature: float, estimates: list[Estimate],
-                     shift_decisions: bool = True) -> tuple[list[Estimate], dict[str, list[float]], dict[str, Any]]:
+                     lexical: Lexical, shift_decisions: bool = True) -> tuple[list[Estimate], dict[str, list[float]], dict[str, Any]]:
     """With ``opts.prevalence``: the estimates reweighted to the corpus prior (``adapted@corpus``
     deciding with the prior-shift biases, ``adapted-unshifted@corpus`` without them,
     ``tfidf@corpus``), the per-value decision biases, and their record; else nothing is added.
@@ -299,14 +328,20 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
     outer = assign_folds(groups, opts.folds, opts.seed)  # the folds inputs() assigned
     golds = np.array(gold)
 
+    def decide(alpha: float, rows: np.ndarray) -> list[str]:  # the hybrid, its evaluator half shifted
+        return Lexical(lexical.oof[rows], lexical.weight).labels(oof[rows] + alpha * full[rows], temperature,
+                                                                 system.labels)
+
     def corpus_f1(alpha: float, rows: np.ndarray) -> float:
-        pred = _decide(oof[rows] + alpha * full[rows], system.labels)
-        return weighted_macro_f1(golds[rows], pred, weights[rows])
+        return weighted_macro_f1(golds[rows], decide(alpha, rows), weights[rows])
+
+    # pooling with the (prior-blind) lexical half dilutes a shift of the evaluator half by 1 - w
+    strengths = [a for a in np.round(np.arange(0, 1 / (1 - lexical.weight) + 1e-9, 0.1), 1)]
 
     def best_alpha(rows: np.ndarray) -> float:  # the first of equals: the smaller shift
         if not shift_decisions:
             return 0.0
-        return float(max(SHIFT_STRENGTHS, key=lambda a: (corpus_f1(a, rows), -a)))
+        return float(max(strengths, key=lambda a: (corpus_f1(a, rows), -a)))
 
     # the full shift is right for accuracy; macro-F1 wants a softer one (its optimal thresholds
     # are lower: Lipton et al. 2014), so the strength is chosen on the corpus-weighted folds,
@@ -316,11 +351,9 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
     for f in np.unique(outer):
         alpha_f = best_alpha(np.flatnonzero(outer != f))
         per_fold.append(alpha_f)
-        for i, lab in zip(np.flatnonzero(outer == f), _decide(oof[outer == f] + alpha_f * full[outer == f],
-                                                              system.labels)):
+        for i, lab in zip(np.flatnonzero(outer == f), decide(alpha_f, np.flatnonzero(outer == f))):
             shifted[i] = lab
     alpha = best_alpha(np.arange(len(tuples)))
-    tfidf = _tfidf_on_folds(tuples, outer)
 
     def reweighted(name: str, pred: list[str]) -> Estimate:
         figure = weighted_macro_f1(gold, pred, weights)
@@ -330,8 +363,9 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
                                "intervals": {"macro_f1": weighted_interval(gold, pred, weights, groups)},
                                "n": len(gold), "texts": len(set(groups))})
 
-    added = [reweighted("adapted@corpus", shifted), reweighted("adapted-unshifted@corpus", _decide(oof, system.labels)),
-             reweighted("tfidf@corpus", tfidf)]
+    added = [reweighted("adapted@corpus", shifted),
+             reweighted("adapted-unshifted@corpus", decide(0.0, np.arange(len(tuples)))),
+             reweighted("tfidf@corpus", lexical.own_labels())]
     biases = {v: [round(float(alpha * x), 6) for x in shift.bias[v]] for v in values} if alpha else {}
     return estimates + added, biases, {"prevalence": shares, "shift_strength": alpha,
                                        "shift_strength_per_fold": per_fold, "prior_shift": shift.to_dict()}
@@ -392,7 +426,11 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     progress.finish()
     t_folds = time.time() - t0 - t_features
 
-    estimates = fold_estimates(system, tuples, groups, outer, oof, feats[("label_logits", "template")])
+    temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), system.labels)
+    progress.note("fitting the lexical half (TF-IDF + LR) on the same folds")
+    lexical = lexical_on_folds(system, tuples, outer)
+    estimates = fold_estimates(system, tuples, groups, oof, feats[("label_logits", "template")], lexical,
+                               temperature)
 
     final = data.fit(best, everything)
     value_lines = [lines[line] for line in best.lines]
@@ -400,9 +438,10 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         head = final.head(basis.token_ids, basis.project, value_lines, values)
     else:
         head = final.head(label_ids, None, value_lines, values)
-    temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), system.labels)
-    estimates, biases, prior_record = corpus_estimates(opts, system, tuples, groups, oof, temperature, estimates)
-    _write(opts, src, system, head, temperature, best, estimates, tuples, biases, prior_record)
+    estimates, biases, prior_record = corpus_estimates(opts, system, tuples, groups, oof, temperature, estimates,
+                                                       lexical)
+    _write(opts, src, system, head, temperature, best, estimates, tuples, biases, prior_record,
+           fit_lexical_layer(system, tuples, opts.labels))
     return AdaptReport(
         output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),
         folds=opts.folds, readout=opts.readout, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates,
@@ -420,7 +459,7 @@ def related_share(tuples: Sequence[LabelledTuple]) -> float:
 
 def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature: float, best: readout.Readout,
            estimates: list[Estimate], tuples: Sequence[LabelledTuple], biases: dict[str, list[float]],
-           prior_record: dict[str, Any]) -> None:
+           prior_record: dict[str, Any], lexical) -> None:
     from clave_lite.build.ggufio import copy_with_strings
     from clave_lite.formats.manifest import (
         FORMAT_KEY,
@@ -438,6 +477,7 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature
         # the head holds its own biases; --prevalence adds the corpus prior's
         biases={**{k: v for k, v in m.biases.items() if k != system.name}, **({system.name: biases} if biases else {})},
         temperatures={**m.temperatures, system.name: temperature},
+        lexical={**{k: v for k, v in m.lexical.items() if k != system.name}, system.name: lexical},
         training={**m.training, "adapt": adapt_record(opts, system, tuples, estimates, readout=best.name,
                                                       readout_mode=opts.readout, lines=opts.lines, **prior_record)},
     )

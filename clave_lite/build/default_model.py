@@ -23,7 +23,7 @@ DEFAULT_QUANT = "q8_0"
 
 
 def default_dir() -> Path:
-    """The embedded default's run directory (adapter, run.json, train_keys.json) inside the
+    """The embedded default's run directory (adapter, run.json, train_keys.json, lexical.json.gz) inside the
     installed package: what `score` builds from, and what `train --init-from default` starts at."""
     return Path(str(resources.files("clave_lite.models") / "default"))
 
@@ -36,15 +36,19 @@ def has_default() -> bool:
 def default_evaluator_path(progress: Progress = SILENT) -> Path:
     """Path of the built default evaluator, building it first if needed (~1 minute)."""
     from clave_lite.formats.base_models import base_path
+    from clave_lite.build.lexical import read_layers
     from clave_lite.build.merge import build_evaluator
 
     d = default_dir()
     if not has_default():
         raise ModelError("this build of clave-lite ships no embedded default evaluator (build one with "
                          "`clave-lite train` and `clave-lite export`)", remedies=(Remedy("model", "FILE"),), lead="pass")
+    lexical = d / "lexical.json.gz"
     h = hashlib.sha256()
-    for f in (d / "run.json", d / "adapter" / "adapter_model.safetensors", d / "adapter" / "adapter_config.json"):
-        h.update(f.read_bytes())
+    for f in (d / "run.json", d / "adapter" / "adapter_model.safetensors", d / "adapter" / "adapter_config.json",
+              lexical):
+        if f.exists():
+            h.update(f.read_bytes())
     target = subdir("models") / f"default-{h.hexdigest()[:12]}-{DEFAULT_QUANT}.gguf"
     if target.exists():
         return target
@@ -56,7 +60,8 @@ def default_evaluator_path(progress: Progress = SILENT) -> Path:
         base = base_path(run["base"])
         tmp = target.with_name(f"{target.name}.{os.getpid()}.building.gguf")
         try:
-            build_evaluator(base, d / "adapter", Manifest.from_run(run), tmp, quant=DEFAULT_QUANT)
+            layers = read_layers(lexical) if lexical.exists() else None
+            build_evaluator(base, d / "adapter", Manifest.from_run(run, layers), tmp, quant=DEFAULT_QUANT)
             tmp.replace(target)
         finally:
             tmp.unlink(missing_ok=True)

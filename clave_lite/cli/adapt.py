@@ -16,7 +16,7 @@ from clave_lite.cli.app import (
     threads_option,
 )
 
-ESTIMATE_NAMES = {"adapted": "clave-lite adapted", "as-is": "evaluator as it was", "tfidf": "TF-IDF + LR",
+ESTIMATE_NAMES = {"adapted": "clave-lite adapted", "readout": "  its evaluator half", "as-is": "evaluator as it was", "tfidf": "TF-IDF + LR",
                   "adapted@corpus": "adapted, prior-shifted", "adapted-unshifted@corpus": "adapted, as fitted",
                   "tfidf@corpus": "TF-IDF + LR"}
 
@@ -31,8 +31,9 @@ def _render_adapt(report) -> None:
     click.echo(f"  {'':22} {title:>8}  {'95 % interval':>15}  {'supports':>8}  {'opposes':>8}  {'unrelated':>9}")
     click.echo(f"  on the labelled sample's mix ({report.related_share:.0%} of tuples related); a corpus with "
                "fewer related pairs scores lower (--prevalence SHARE estimates it)")
+    first_corpus = next((e for e in report.estimates if e.name.endswith("@corpus")), None)
     for e in report.estimates:
-        if e.name.endswith("@corpus") and e is report.estimates[3]:
+        if e is first_corpus:
             shares = sorted(set(report.prevalence.values()))
             said = f"{shares[0]:.0%}" if len(shares) == 1 else f"{shares[0]:.0%}-{shares[-1]:.0%} per value"
             click.echo(f"  on a corpus with {said} related (--prevalence), the sample reweighted:")

@@ -129,7 +129,7 @@ def _render_eval(report) -> None:
 
     result = report.to_dict()
     click.echo(metrics_report(result))
-    if report.baselines:
+    if report.baselines or report.components:
         click.echo("\nbeside the anchors (same texts; 95 % bootstrap intervals over texts):")
         click.echo(anchors_table(result))
         click.echo("\nthe evaluator minus each anchor (paired: the same text resamples for both; an interval "

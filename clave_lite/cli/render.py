@@ -60,7 +60,10 @@ def with_interval(m: dict[str, Any], name: str) -> str:
 def anchors_table(m: dict[str, Any]) -> str:
     """The evaluator beside its baselines, same texts, with intervals."""
     names = ["macro_f1", "value_f1_mean", "touche_f1", "f1_opposes", "accuracy"]
-    rows = [("evaluator", *(with_interval(m, n) for n in names))]
+    hybrid = bool(m.get("components"))
+    rows = [("evaluator (hybrid)" if hybrid else "evaluator", *(with_interval(m, n) for n in names))]
+    for name, c in (m.get("components") or {}).items():
+        rows.append((f"  its {name} half alone", *(with_interval(c, n) for n in names)))
     for name, b in (m.get("baselines") or {}).items():
         rows.append((name, *(with_interval(b, n) for n in names)))
     return table(["model", *names], rows)
@@ -70,7 +73,8 @@ def paired_table(m: dict[str, Any]) -> str:
     """The evaluator minus each baseline, paired over the same texts, with 95 % intervals."""
     names = ["macro_f1", "value_f1_mean", "touche_f1", "f1_opposes", "accuracy"]
     rows = []
-    for name, diffs in (m.get("evaluator_minus_baseline") or {}).items():
+    for name, diffs in [*((f"its {c} half", d) for c, d in (m.get("hybrid_minus_component") or {}).items()),
+                        *(m.get("evaluator_minus_baseline") or {}).items()]:
         by = {d["figure"]: d for d in diffs}
         rows.append((f"- {name}", *(f"{by[n]['difference']:+.3f} [{by[n]['interval'][0]:+.3f}, "
                                     f"{by[n]['interval'][1]:+.3f}]" if n in by else "-" for n in names)))

@@ -63,6 +63,11 @@ class EvalReport:
     paired: dict[str, tuple[PairedDifference, ...]] = field(default_factory=dict)
     """Per baseline: the evaluator minus that baseline on each headline figure, with a paired
     bootstrap interval over the same texts (:func:`clave_lite.evaluation.metrics.paired_differences`)."""
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Where the evaluator's verdicts are a hybrid's (it carries a lexical layer): the metrics of
+    each half alone, ``evaluator`` (the LM) and ``lexical`` (its TF-IDF + LR), from the same pass."""
+    components_paired: dict[str, tuple[PairedDifference, ...]] = field(default_factory=dict)
+    """The hybrid minus each half, paired over the same texts."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``eval --json`` object: the metrics at the top level, as before this type existed."""
@@ -73,6 +78,9 @@ class EvalReport:
             out.update(baselines=self.baselines, train_data=self.train_data)
         if self.paired:
             out["evaluator_minus_baseline"] = {b: [d.to_dict() for d in ds] for b, ds in self.paired.items()}
+        if self.components:
+            out["components"] = self.components
+            out["hybrid_minus_component"] = {c: [d.to_dict() for d in ds] for c, ds in self.components_paired.items()}
         if self.reference_model is not None:
             out.update(reference_model=self.reference_model, agreement=self.agreement)
         return out
@@ -112,6 +120,9 @@ def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
         scored = predict(evaluator, gold, name, progress=progress)
         mine = join(gold, scored.predictions)
         paired = {b: tuple(paired_differences(pairs, mine)) for b, pairs in anchor_pairs.items()}
+        part_pairs = {part: join(gold, preds) for part, preds in scored.parts.items()}
+        components = {part: compute(pairs) for part, pairs in part_pairs.items()}
+        components_paired = {part: tuple(paired_differences(pairs, mine)) for part, pairs in part_pairs.items()}
         metrics = evaluate(gold, scored, lambda s: evaluator.manifest.temperature(
             evaluator.manifest.system(s or name).name))
         model_file, backend = Path(evaluator.backend.path), evaluator.backend.name
@@ -126,7 +137,8 @@ def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
     if opts.save_predictions:
         write_jsonl_atomic(opts.save_predictions, (t.to_dict() for t in scored.predictions))
     return EvalReport(metrics, str(model_file), backend, anchors, str(opts.train) if opts.train else None,
-                      str(ref_file) if ref_file else None, agreement, tuple(problems), paired)
+                      str(ref_file) if ref_file else None, agreement, tuple(problems), paired, components,
+                      components_paired)
 
 
 def _check_baselines(opts: EvalOptions) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -19,6 +19,8 @@ from clave_lite.runtime.evaluator import Evaluator
 class Scored:
     predictions: list[LabelledTuple]
     probs: np.ndarray  # [n_tuples, 3] in gold order
+    parts: dict[str, list[LabelledTuple]] = field(default_factory=dict)
+    """Where the verdicts are a hybrid's: each half's own verdicts (``evaluator``, ``lexical``)."""
 
 
 def predict(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | None = None,
@@ -39,6 +41,7 @@ def predict(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | N
         groups.setdefault((sys_name, values), []).append((text, idxs))
     probs = np.zeros((len(gold), 3))
     labels = [""] * len(gold)
+    part_labels: dict[str, list[str]] = {}
     progress.start(f"eval ({evaluator.backend.name})", len(by_text))
     for (sys_name, values), items in groups.items():
         scores = evaluator.iter_scores([text for text, _ in items], values, sys_name, batch_size)
@@ -46,10 +49,15 @@ def predict(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | N
             for i, vs in zip(idxs, score.scores):
                 labels[i] = vs.label
                 probs[i] = [vs.probs[lab] for lab in LABELS]
+                for part, p in (vs.parts or {}).items():
+                    part_labels.setdefault(part, [""] * len(gold))[i] = max(p, key=p.__getitem__)
             progress.advance(1)
     progress.finish()
-    preds = [LabelledTuple(t.text, t.value, labels[i], t.id, t.system) for i, t in enumerate(gold)]
-    return Scored(preds, probs)
+    def as_tuples(labels: list[str]) -> list[LabelledTuple]:
+        return [LabelledTuple(t.text, t.value, labels[i], t.id, t.system) for i, t in enumerate(gold)]
+
+    parts = {part: as_tuples(ls) for part, ls in part_labels.items() if all(ls)}  # every tuple a hybrid's
+    return Scored(as_tuples(labels), probs, parts)
 
 
 def check_against(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | None = None) -> None:

@@ -29,6 +29,9 @@ _SCALARS = {
 }
 SMALL_ARRAY = 64
 """Arrays up to this many elements are kept as lists; longer ones only by length."""
+MAX_NESTING = 8
+"""Arrays of arrays deeper than this are damage (no model writes them), refused before they
+exhaust the stack."""
 
 
 class HeaderError(ValueError):
@@ -96,13 +99,15 @@ class _Cursor:
             raise HeaderError("a string array runs past the end of the file (truncated)")
         self.pos = pos
 
-    def value(self, vtype: GGUFValueType) -> Any:
+    def value(self, vtype: GGUFValueType, depth: int = 0) -> Any:
         if vtype == GGUFValueType.STRING:
             return self.string()
         if vtype == GGUFValueType.ARRAY:
+            if depth >= MAX_NESTING:
+                raise HeaderError(f"metadata arrays nested more than {MAX_NESTING} deep")
             etype, count = GGUFValueType(self.unpack("<I")), self.unpack("<Q")
             if count <= SMALL_ARRAY:
-                return [self.value(etype) for _ in range(count)]
+                return [self.value(etype, depth + 1) for _ in range(count)]
             if etype == GGUFValueType.STRING:
                 self.skip_strings(count)
             elif etype in _SCALARS:
@@ -149,7 +154,10 @@ def read_header(path: str | Path) -> GGUFHeader:
                 if isinstance(exc, HeaderError):
                     raise
                 raise HeaderError(f"unknown type code ({exc})") from exc
-            alignment = int(header.metadata.get("general.alignment", 32))
+            alignment = header.metadata.get("general.alignment", 32)
+            if not (isinstance(alignment, int) and not isinstance(alignment, bool) and alignment > 0
+                    and alignment & (alignment - 1) == 0):
+                raise HeaderError(f"general.alignment {alignment!r} is not a positive power of two")
             header.data_start = -(-cur.pos // alignment) * alignment
     for t in header.tensors:
         if header.data_start + t.offset + t.n_bytes > size:

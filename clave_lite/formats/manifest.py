@@ -21,6 +21,7 @@ from clave_lite.core.prompt import PromptTemplate
 from clave_lite.core.valuesystem import ValueSystem, parse_system
 from clave_lite.errors import DataError, ModelError
 from clave_lite.formats.head import Head
+from clave_lite.formats.lexical import LexicalModel
 
 MANIFEST_KEY = "clave_lite.manifest"
 FORMAT_KEY = "clave_lite.format_version"
@@ -43,6 +44,9 @@ class Manifest:
     heads: dict[str, Head] = field(default_factory=dict)
     """``heads[system]``: a linear readout fitted by ``clave-lite adapt`` (:mod:`clave_lite.formats.head`);
     absent = the fine-tuned label tokens."""
+    lexical: dict[str, LexicalModel] = field(default_factory=dict)
+    """``lexical[system]``: the TF-IDF half of the hybrid decision layer, pooled with the evaluator's
+    probabilities (:mod:`clave_lite.formats.lexical`); absent = the evaluator alone."""
     training: dict[str, Any] = field(default_factory=dict)
     base_model: dict[str, Any] = field(default_factory=dict)
     clave_lite_version: str = __version__
@@ -64,9 +68,13 @@ class Manifest:
     def head(self, system: str) -> Head | None:
         return self.heads.get(system)
 
+    def lexical_layer(self, system: str) -> LexicalModel | None:
+        return self.lexical.get(system)
+
     @classmethod
-    def from_run(cls, run: dict[str, Any]) -> "Manifest":
-        """The manifest of a training run directory's ``run.json``."""
+    def from_run(cls, run: dict[str, Any], lexical: dict[str, Any] | None = None) -> "Manifest":
+        """The manifest of a training run directory's ``run.json`` (and its ``lexical.json``, the
+        fitted lexical layers by system, if any)."""
         systems = [parse_system(s, "run.json") for s in run["systems"]]
         return cls(
             systems=systems,
@@ -75,6 +83,7 @@ class Manifest:
             default_system=systems[0].name,
             biases=run.get("biases") or {},
             temperatures=run.get("temperatures") or {},
+            lexical={str(k): LexicalModel.from_dict(v, "lexical.json") for k, v in (lexical or {}).items()},
             training={"data": run["data"], "chain": run.get("chain") or [],
                       "train": {k: run["train"].get(k) for k in ("steps", "examples", "final_loss", "config", "seconds",
                                                                "seconds_per_pair", "pairs_trained_this_run")}},
@@ -97,6 +106,8 @@ class Manifest:
         }
         if self.heads:  # only adapted evaluators carry heads; older readers never see the key
             data["heads"] = {name: h.to_dict() for name, h in self.heads.items()}
+        if self.lexical:
+            data["lexical"] = {name: m.to_dict() for name, m in self.lexical.items()}
         return json.dumps(data, ensure_ascii=False)
 
     @classmethod
@@ -116,6 +127,7 @@ class Manifest:
                 biases=data.get("biases") or {},
                 temperatures=data.get("temperatures") or {},
                 heads={str(k): Head.from_dict(v, where) for k, v in (data.get("heads") or {}).items()},
+                lexical={str(k): LexicalModel.from_dict(v, where) for k, v in (data.get("lexical") or {}).items()},
                 training=data.get("training") or {},
                 base_model=data.get("base_model") or {},
                 clave_lite_version=str(data.get("clave_lite_version", "?")),
@@ -124,6 +136,8 @@ class Manifest:
             return manifest
         except ModelError:
             raise
+        except RecursionError:  # JSON nested thousands deep
+            raise ModelError(f"{where}: damaged clave-lite manifest (nested too deeply)") from None
         except (ValueError, KeyError, TypeError, AttributeError, DataError) as exc:  # DataError: its value systems
             raise ModelError(f"{where}: damaged clave-lite manifest ({exc})") from exc
 
@@ -157,6 +171,17 @@ def _check(m: Manifest, where: str) -> None:
         if s.name in m.heads and set(m.heads[s.name].weights) != set(s.value_names):
             raise ModelError(f"{where}: damaged clave-lite manifest (the head of '{s.name}' does not cover "
                              "exactly its values)")
+    unknown = sorted(set(m.lexical) - names)
+    if unknown:
+        raise ModelError(f"{where}: damaged clave-lite manifest (a lexical layer for unknown system '{unknown[0]}')")
+    for s in m.systems:
+        if s.name in m.lexical and set(m.lexical[s.name].values) != set(s.value_names):
+            raise ModelError(f"{where}: damaged clave-lite manifest (the lexical layer of '{s.name}' does not "
+                             "cover exactly its values)")
+        if s.name in m.lexical and any(c not in s.labels for vw in m.lexical[s.name].values.values()
+                                       for c in vw.classes):
+            raise ModelError(f"{where}: damaged clave-lite manifest (the lexical layer of '{s.name}' has labels "
+                             "its system does not)")
     if not isinstance(m.biases, dict):
         raise ModelError(f"{where}: damaged clave-lite manifest (biases)")
     if not isinstance(m.temperatures, dict) or not all(
@@ -176,9 +201,32 @@ def _check(m: Manifest, where: str) -> None:
 def read_gguf_manifest(path: str | Path) -> Manifest:
     """Validate a GGUF evaluator without loading it into llama.cpp (a bad file makes llama.cpp
     abort the process), and return its manifest."""
+    p = Path(path)
+    header = checked_header(p)
+    text = header.get(MANIFEST_KEY)
+    if text is None:
+        raise ModelError(f"{p}: a GGUF model, but not a clave-lite evaluator (no {MANIFEST_KEY}); "
+                         "build one with `clave-lite export`")
+    manifest = Manifest.from_json(str(text), str(p))
+    check_vocabulary(header, manifest, p)
+    return manifest
+
+
+def check_vocabulary(header, manifest: Manifest, p: Path) -> None:
+    """The token ids the manifest reads exist in the file's vocabulary."""
+    n_vocab = header.array_length("tokenizer.ggml.tokens")
+    if any(not 0 <= i < n_vocab for i in manifest.label_token_ids):
+        raise ModelError(f"{p}: label token ids outside the vocabulary")
+    if any(not 0 <= i < n_vocab for h in manifest.heads.values() for i in h.token_ids):
+        raise ModelError(f"{p}: a head reads token ids outside the vocabulary")
+
+
+def checked_header(p: Path):
+    """The header of a GGUF file llama.cpp may be given (an evaluator, or an ONNX evaluator's
+    ``vocab.gguf``): magic, structure, architecture, and a vocabulary llama.cpp loads without
+    aborting the process (an empty token list trips an assertion in it)."""
     from clave_lite.formats.gguf_header import SUPPORTED_ARCHS, HeaderError, read_header
 
-    p = Path(path)
     if not p.exists():
         raise ModelError(f"{p}: no such model file")
     if p.is_dir():
@@ -196,14 +244,11 @@ def read_gguf_manifest(path: str | Path) -> Manifest:
     arch = str(header.get("general.architecture"))
     if arch not in SUPPORTED_ARCHS:
         raise ModelError(f"{p}: architecture '{arch}' is not supported ({', '.join(SUPPORTED_ARCHS)})")
-    text = header.get(MANIFEST_KEY)
-    if text is None:
-        raise ModelError(f"{p}: a GGUF model, but not a clave-lite evaluator (no {MANIFEST_KEY}); "
-                         "build one with `clave-lite export`")
-    manifest = Manifest.from_json(str(text), str(p))
     n_vocab = header.array_length("tokenizer.ggml.tokens")
-    if any(not 0 <= i < n_vocab for i in manifest.label_token_ids):
-        raise ModelError(f"{p}: label token ids outside the vocabulary")
-    if any(not 0 <= i < n_vocab for h in manifest.heads.values() for i in h.token_ids):
-        raise ModelError(f"{p}: a head reads token ids outside the vocabulary")
-    return manifest
+    if n_vocab == 0:
+        raise ModelError(f"{p}: no tokenizer vocabulary (tokenizer.ggml.tokens is missing or empty)")
+    for key in ("tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"):
+        token = header.get(key)
+        if token is not None and not (isinstance(token, int) and not isinstance(token, bool) and 0 <= token < n_vocab):
+            raise ModelError(f"{p}: {key} {token!r} is outside the vocabulary")
+    return header

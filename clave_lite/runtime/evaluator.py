@@ -16,6 +16,7 @@ from clave_lite.core.labels import LABELS
 from clave_lite.core.prompt import MAX_WINDOWS, EncodedText, PromptEncoder, with_prompt
 from clave_lite.core.valuesystem import Value, ValueSystem
 from clave_lite.errors import DataError, ModelError
+from clave_lite.formats.lexical import pool
 from clave_lite.formats.manifest import Manifest, read_gguf_manifest
 from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.backends.base import Backend, Generates, TokenLogits
@@ -77,6 +78,10 @@ class ValueScore:
     value: str
     label: str
     probs: dict[str, float]
+    """The verdict's probabilities: of the hybrid layer where the evaluator has one."""
+    parts: dict[str, dict[str, float]] | None = None
+    """Where the verdict is the hybrid's: the probabilities of its two halves, ``evaluator`` and
+    ``lexical`` (what ``eval`` reports as components)."""
 
 
 @dataclass(frozen=True)
@@ -132,11 +137,18 @@ class Evaluator:
     def __init__(self, manifest: Manifest, backend: Backend, max_windows: int = MAX_WINDOWS) -> None:
         self.manifest = manifest
         self.backend = backend
+        self.hybrid = True
+        """Pool the evaluator's probabilities with the lexical layer it carries (if any); False:
+        the evaluator's own verdicts."""
         self.max_windows = max_windows
         """A text longer than the template's window is read in up to this many windows, and each
         value's verdict is that of the window that speaks most strongly (:func:`pick_windows`);
         1: the head and tail only, as evaluators are trained."""
-        self.encoder = PromptEncoder(manifest.template, backend.tokenize)
+        try:
+            self.encoder = PromptEncoder(manifest.template, backend.tokenize)
+        except ValueError as exc:  # markers that are not control tokens, label words of several tokens
+            raise ModelError(f"{backend.path}: its vocabulary does not fit its "
+                             f"manifest ({exc})") from None
         if self.encoder.label_ids != manifest.label_token_ids:
             raise ModelError("the model's vocabulary does not match its manifest's label tokens")
         self._line_encoders: dict[str | None, PromptEncoder] = {None: self.encoder}
@@ -242,12 +254,23 @@ class Evaluator:
         if isinstance(texts, str):
             texts = [texts]
         sys_, chosen = self.resolve_values(system, values)
-        for unread, logits in self._logits(texts, chosen, batch_size, sys_):
+        lexical = self.manifest.lexical_layer(sys_.name) if self.hybrid else None
+        names = [v.name for v in chosen]
+        for text, (unread, logits) in zip(texts, self._logits(texts, chosen, batch_size, sys_)):
+            p_lexical = lexical.probs(text, names) if lexical is not None else None
             scores = []
-            for v, row in zip(chosen, logits):
+            for k, (v, row) in enumerate(zip(chosen, logits)):
                 label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name),
                                       self.manifest.temperature(sys_.name))
-                scores.append(ValueScore(v.name, label, probs))
+                if p_lexical is None:
+                    scores.append(ValueScore(v.name, label, probs))
+                    continue
+                pooled = pool(np.array([probs[lab] for lab in LABELS]), p_lexical[k], lexical.pool_weight,
+                              sys_.labels)
+                scores.append(ValueScore(v.name, LABELS[int(np.argmax(pooled))],
+                                         {lab: float(pooled[i]) for i, lab in enumerate(LABELS)},
+                                         {"evaluator": probs,
+                                          "lexical": {lab: float(p_lexical[k, i]) for i, lab in enumerate(LABELS)}}))
             yield TextScore(scores, unread)
 
     def raw_logits(self, texts: Sequence[str], values: Sequence[str], system: str | None = None,

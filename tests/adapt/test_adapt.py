@@ -134,6 +134,7 @@ def toy_inputs(tmp_path) -> tuple[Path, Path]:
 @pytest.mark.slow
 def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     from clave_lite.core.valuesystem import load_system
+    from clave_lite.formats.lexical import pool
     from clave_lite.runtime.evaluator import Evaluator
 
     system, labels = toy_inputs
@@ -143,7 +144,7 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     result = run_cli(*args, "--json")
     assert result.exit_code == 0, result.output + result.stderr
     report = json.loads(result.stdout)
-    assert [e["name"] for e in report["estimates"]] == ["adapted", "as-is", "tfidf"]
+    assert [e["name"] for e in report["estimates"]] == ["adapted", "readout", "as-is", "tfidf"]
     assert report["tuples"] == 72 and report["groups"] == 24
     for e in report["estimates"]:
         lo, hi = e["intervals"]["macro_f1"]
@@ -168,8 +169,14 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
         p = np.exp(z - z.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
         [scored] = ev.score([text])
-        got = np.array([[s.probs[lab] for lab in LABELS] for s in scored.scores])
+        # the evaluator half is the head's; the verdict pools it with the lexical layer adapt fitted
+        got = np.array([[s.parts["evaluator"][lab] for lab in LABELS] for s in scored.scores])
         np.testing.assert_allclose(got, p, atol=1e-5)
+        lexical = ev.manifest.lexical_layer("toy3")
+        assert lexical is not None and set(lexical.values) == set(toy_system.ACTS)
+        p_lex = lexical.probs(text, [v.name for v in toy.values])
+        pooled = np.array([pool(pe, pl, lexical.pool_weight, toy.labels) for pe, pl in zip(p, p_lex)])
+        np.testing.assert_allclose([[s.probs[lab] for lab in LABELS] for s in scored.scores], pooled, atol=1e-5)
         assert len(ev.score(["x y z"], system="schwartz10")[0].scores) == 10
 
     # the human table; an existing output needs --force
@@ -189,7 +196,7 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     result = run_cli(*args[:6], prior_out, *args[7:], "--prevalence", "0.1", "--json")
     assert result.exit_code == 0, result.stderr
     shifted = json.loads(result.stdout)
-    assert [e["name"] for e in shifted["estimates"]] == ["adapted", "as-is", "tfidf", "adapted@corpus",
+    assert [e["name"] for e in shifted["estimates"]] == ["adapted", "readout", "as-is", "tfidf", "adapted@corpus",
                                                          "adapted-unshifted@corpus", "tfidf@corpus"]
     assert shifted["prevalence"] == {v: 0.1 for v in toy_system.ACTS} and 0 < shifted["related_share"] < 1
     with Evaluator.load(prior_out, n_threads=2) as ev:

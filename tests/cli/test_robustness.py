@@ -361,14 +361,17 @@ def test_score_unknown_values_and_system_flags(run_cli, default_model, tmp_path)
 # --- model files ---------------------------------------------------------------------------
 
 
-def _synthetic_gguf(path: Path, manifest: str | None, arch: str = "llama", n_vocab: int = 16) -> Path:
+def _synthetic_gguf(path: Path, manifest: str | None, arch: str = "llama", n_vocab: int = 16, extra=None) -> Path:
     """A small, well-formed GGUF (no real weights) carrying ``manifest``: for the checks that
-    come before llama.cpp ever sees a file."""
+    come before llama.cpp ever sees a file. ``extra(writer)`` adds metadata."""
     import gguf
     import numpy as np
 
     w = gguf.GGUFWriter(str(path), arch)
-    w.add_array("tokenizer.ggml.tokens", [f"tok{i}" for i in range(n_vocab)])
+    if n_vocab:
+        w.add_array("tokenizer.ggml.tokens", [f"tok{i}" for i in range(n_vocab)])
+    if extra is not None:
+        extra(w)
     if manifest is not None:
         w.add_string("clave_lite.manifest", manifest)
     w.add_tensor("token_embd.weight", np.zeros((n_vocab, 8), dtype=np.float32))
@@ -466,6 +469,64 @@ def test_foreign_gguf_and_other_files_are_refused(run_cli, tmp_path, case):
     assert fragment in _error_line(result)
 
 
+def _deeply_nested_gguf(path: Path, depth: int) -> Path:
+    """A GGUF whose one extra metadata value is an array of an array of ... ``depth`` deep."""
+    import struct
+
+    def string(text: str) -> bytes:
+        return struct.pack("<Q", len(text)) + text.encode()
+
+    array, string_type = 9, 8
+    kv = string("general.architecture") + struct.pack("<I", string_type) + string("llama")
+    kv += string("x") + struct.pack("<I", array) + struct.pack("<IQ", array, 1) * depth + struct.pack("<IQ", 4, 0)
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 2) + kv)
+    return path
+
+
+CRAFTED = {
+    "alignment 0": (lambda p: _synthetic_gguf(p, json.dumps(_manifest_dict()),
+                                               extra=lambda w: w.add_uint32("general.alignment", 0)),
+                    "general.alignment 0 is not a positive power of two"),
+    "alignment string": (lambda p: _synthetic_gguf(p, json.dumps(_manifest_dict()),
+                                                    extra=lambda w: w.add_string("general.alignment", "32")),
+                         "general.alignment '32' is not a positive power of two"),
+    "nested arrays": (lambda p: _deeply_nested_gguf(p, 200_000), "nested more than 8 deep"),
+    "nested manifest": (lambda p: _synthetic_gguf(p, "[" * 200_000 + "]" * 200_000), "nested too deeply"),
+    "no vocabulary": (lambda p: _synthetic_gguf(p, json.dumps(_manifest_dict()), n_vocab=0),
+                      "no tokenizer vocabulary"),
+    "bos outside": (lambda p: _synthetic_gguf(p, json.dumps(_manifest_dict()),
+                                               extra=lambda w: w.add_uint32("tokenizer.ggml.bos_token_id", 999)),
+                    "tokenizer.ggml.bos_token_id 999 is outside the vocabulary"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_crafted_gguf_files_are_a_model_error_with_a_reason(run_cli, tmp_path, case):
+    """Crafted metadata that gave `internal error` (exit 1) or made llama.cpp abort: exit 4, named."""
+    make, fragment = CRAFTED[case]
+    model = make(tmp_path / "crafted.gguf")
+    result = run_cli("score", "-", "--model", model, input='{"text": "hello"}\n')
+    assert result.exit_code == 4, (result.exit_code, result.output, result.stderr)
+    assert fragment in _error_line(result)
+
+
+@pytest.mark.slow  # loads a real vocabulary into llama.cpp
+def test_markers_that_are_not_control_tokens_are_a_model_error(run_cli, tmp_path):
+    """A v3 template names control-token markers; a vocabulary without them (SmolLM2 has no
+    Gemma turn markers) is refused at load (exit 4), not an internal error mid-run."""
+    from support.tiny_models import smollm2_file
+
+    from clave_lite.build.ggufio import copy_with_strings
+    from clave_lite.formats.manifest import MANIFEST_KEY
+
+    manifest = _manifest_dict()
+    manifest["template"].update(open_marker="<start_of_turn>", close_marker="<end_of_turn>")
+    model = copy_with_strings(smollm2_file(), tmp_path / "markers.gguf", {MANIFEST_KEY: json.dumps(manifest)})
+    result = run_cli("score", "-", "--model", model, input='{"text": "hello"}\n')
+    assert result.exit_code == 4, (result.output, result.stderr)
+    assert "are not control tokens of this vocabulary" in _error_line(result)
+
+
 @pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop
 def test_foreign_onnx_is_refused(run_cli, tmp_path):
     onnx = pytest.importorskip("onnx")
@@ -493,6 +554,23 @@ def test_foreign_onnx_is_refused(run_cli, tmp_path):
     assert result.exit_code == 4 and "not a clave-lite evaluator graph" in _error_line(result)
     result = score_with(folder / "model.onnx")  # the .onnx file itself names its directory
     assert result.exit_code == 4 and "not a clave-lite evaluator graph" in _error_line(result)
+    # the right input names with the wrong types
+    names = ("input_ids", "position_ids", "attention_mask", "read_rows", "read_cols")
+
+    def graph_with(types):
+        inputs = [helper.make_tensor_value_info(n, t, None) for n, t in zip(names, types)]
+        g = helper.make_graph([helper.make_node("Cast", ["input_ids"], ["label_logits"], to=TensorProto.FLOAT)],
+                              "g", inputs, [helper.make_tensor_value_info("label_logits", TensorProto.FLOAT, None)])
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(folder / "model.onnx"))
+
+    graph_with([TensorProto.FLOAT] * 5)
+    result = score_with(folder)
+    assert result.exit_code == 4 and "the graph's inputs have types" in _error_line(result)
+    # the right graph interface, then a vocabulary llama.cpp would abort on (no tokens)
+    graph_with([TensorProto.INT64, TensorProto.INT64, TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT64])
+    _synthetic_gguf(folder / "vocab.gguf", None, n_vocab=0)
+    result = score_with(folder)
+    assert result.exit_code == 4 and "no tokenizer vocabulary" in _error_line(result), result.stderr
     (folder / "model.onnx").write_bytes(b"\x08\x07 not a protobuf graph" * 10)
     result = score_with(folder)
     assert result.exit_code == 4 and "onnxruntime cannot load it" in _error_line(result)

@@ -48,7 +48,7 @@ def test_adapt_by_lora_end_to_end(tiny_evaluator, tmp_path, run_cli):
     assert result.exit_code == 0, result.output + result.stderr
     report = json.loads(result.stdout)
     assert report["readout"] == "lora" and report["chosen"].startswith("LoRA, top 1 layers, 2 epochs")
-    assert [e["name"] for e in report["estimates"]] == ["adapted", "as-is", "tfidf"]
+    assert [e["name"] for e in report["estimates"]] == ["adapted", "readout", "as-is", "tfidf"]
     assert report["tuples"] == 72 and report["groups"] == 24 and len(report["seconds"]["per_fold"]) == 3
     for e in report["estimates"]:
         lo, hi = e["intervals"]["macro_f1"]

@@ -12,9 +12,12 @@ import numpy as np
 from clave_lite.core.blockmask import pack
 from clave_lite.core.prompt import EncodedText
 from clave_lite.errors import ModelError, require
+from clave_lite.formats.manifest import checked_header
 from clave_lite.runtime.llamacpp import LlamaModel, usable_cpus
 
 INPUT_NAMES = ("input_ids", "position_ids", "attention_mask", "read_rows", "read_cols")
+INPUT_TYPES = ("tensor(int64)", "tensor(int64)", "tensor(float)", "tensor(int64)", "tensor(int64)")
+"""What :func:`clave_lite.core.blockmask.pack` feeds each input."""
 OUTPUT_NAME = "label_logits"
 """The graph ``clave-lite export --format onnx`` writes (clave_lite/export/onnx_export.py)."""
 
@@ -46,6 +49,11 @@ class ONNXBackend:
             raise ModelError(f"{self.path / 'model.onnx'}: an ONNX model, but not a clave-lite evaluator graph "
                              f"(inputs {self.input_names}, outputs {outputs}; expected inputs {list(INPUT_NAMES)} "
                              f"and output {OUTPUT_NAME!r})")
+        types = [i.type for i in self.session.get_inputs()]
+        if types != list(INPUT_TYPES):
+            raise ModelError(f"{self.path / 'model.onnx'}: the graph's inputs have types {types}; a clave-lite "
+                             f"evaluator graph takes {list(INPUT_TYPES)}")
+        checked_header(self.path / "vocab.gguf")  # llama.cpp aborts the process on some bad vocabularies
         self.vocab = LlamaModel(self.path / "vocab.gguf", vocab_only=True)
         self.tokens_per_run = tokens_per_run
 
