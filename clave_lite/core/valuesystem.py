@@ -21,7 +21,7 @@ from clave_lite.core.labels import LABELS
 from clave_lite.core.yamlfile import load_yaml
 from clave_lite.errors import UnknownNameError, ValueSystemError, check_keys
 
-_TOP_KEYS = {"name", "title", "description", "source", "labels", "groups", "values"}
+_TOP_KEYS = {"name", "title", "description", "source", "labels", "violation", "groups", "values"}
 _VALUE_KEYS = {"name", "definition", "group", "aliases", "items"}
 _GROUP_KEYS = {"name", "description"}
 
@@ -55,6 +55,10 @@ class ValueSystem:
     values: tuple[Value, ...]
     groups: tuple[Group, ...] = ()
     source: str = ""
+    violation: str | None = None
+    """The label that means harm: what a policy with no rules flags (``opposes`` where the system
+    has it; ``supports`` for a harm taxonomy such as risk14, where *supports* means the text
+    exhibits the harm; None: nothing is flagged by default)."""
     _index: dict[str, Value] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -92,6 +96,8 @@ class ValueSystem:
             "source": self.source,
             "labels": list(self.labels),
         }
+        if self.violation != default_violation(self.labels):
+            out["violation"] = self.violation
         if self.groups:
             out["groups"] = [{"name": g.name, "description": g.description} for g in self.groups]
         values = []
@@ -181,6 +187,22 @@ def _labels(f: _Fields, data: dict) -> tuple[str, ...]:
     return tuple(labels)
 
 
+def default_violation(labels: tuple[str, ...]) -> str | None:
+    return "opposes" if "opposes" in labels else None
+
+
+def _violation(f: _Fields, data: dict, labels: tuple[str, ...]) -> str | None:
+    if "violation" not in data:
+        return default_violation(labels)
+    value = data["violation"]
+    if value is None:
+        return None
+    if value not in labels or value == "unrelated":
+        raise f.fail(f"'violation' must be one of the system's labels other than unrelated "
+                     f"({', '.join(lab for lab in labels if lab != 'unrelated')}), or null; got {value!r}")
+    return str(value)
+
+
 def _groups(f: _Fields, data: dict) -> list[Group]:
     groups: list[Group] = []
     raw_groups = data.get("groups") or []
@@ -241,6 +263,7 @@ def parse_system(data: Any, where: str) -> ValueSystem:
         values=tuple(values),
         groups=tuple(groups),
         source=f.text(data, "source", "system", required=False),
+        violation=_violation(f, data, labels),
     )
 
 

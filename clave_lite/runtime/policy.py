@@ -115,8 +115,10 @@ class Policy:
         bound = []
         group_names = {g.name for g in system.groups}
         for r in self.rules:
-            if r is DEFAULT_RULE and r.label not in system.labels:
-                continue  # a system that cannot oppose (e.g. supports/unrelated) is never flagged by default
+            if r is DEFAULT_RULE:  # the evaluator's own decision of the system's violation label
+                if system.violation is None:
+                    continue  # a system with no harm label (e.g. csv12's supports/unrelated) is never flagged
+                r = replace(r, name=f"any value decided {system.violation}", label=system.violation)
             values = []
             for v in r.values:
                 found = system.find(v)

@@ -46,6 +46,46 @@ def test_the_default_decision_never_flags_a_system_that_cannot_oppose():
     assert not p.decide([ValueScore("Achievement", "supports", {"supports": 0.9, "unrelated": 0.1})]).flagged
 
 
+def test_a_harm_taxonomy_names_its_violation_label_and_the_default_flags_it():
+    """risk14's 'supports' means the harm is present: its file says `violation: supports`, so the
+    policy without rules flags a text decided supports on any category (it never flagged before)."""
+    risk = load_system("risk14")
+    assert risk.violation == "supports" and load_system("schwartz10").violation == "opposes"
+    assert load_system("touche20").violation is None
+    p = load_policy().bind(risk)
+    harm = [ValueScore("Privacy violation", "supports", {"supports": 0.8, "unrelated": 0.2}),
+            ValueScore("Animal abuse", "unrelated", {"supports": 0.1, "unrelated": 0.9})]
+    decision = p.decide(harm)
+    assert decision.fired == ("any value decided supports: Privacy violation",)
+    assert decision.violations == ("Privacy violation/supports",)
+    assert not p.decide(harm[1:]).flagged
+
+
+@pytest.mark.parametrize("violation, ok", [("supports", True), (None, True), ("unrelated", False),
+                                          ("opposes", False), (3, False)])
+def test_a_system_file_may_name_its_violation_label(tmp_path, violation, ok):
+    import yaml
+
+    from clave_lite.core.valuesystem import ValueSystemError
+
+    f = tmp_path / "harms.yaml"
+    f.write_text(yaml.safe_dump({"name": "harms", "labels": ["supports", "unrelated"], "violation": violation,
+                                 "values": [{"name": "Fraud", "definition": "helps defraud someone"}]}))
+    if not ok:
+        with pytest.raises(ValueSystemError, match="'violation' must be one of"):
+            load_system(f)
+        return
+    system = load_system(f)
+    assert system.violation == violation
+    assert load_system_dict(system.to_dict()).violation == violation  # survives the manifest round trip
+
+
+def load_system_dict(data):
+    from clave_lite.core.valuesystem import parse_system
+
+    return parse_system(data, "manifest")
+
+
 def test_policy_file_groups_and_names(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("name: civic\nsystem: csv12\nrules:\n  - group: Society\n    label: opposes\n    min_p: 0.5\n"
