@@ -7,12 +7,14 @@ The public API is what this module names; everything else is reached through its
     for row in ev.score(["I won't help you cheat."], system="schwartz10"):
         print(row)
 
-Layers, bottom to top (a layer imports only those below it; ``tests/test_layers.py`` checks):
-``core`` (labels, value systems, tuples, prompt) → ``formats`` (manifest, GGUF header) →
-``build`` (torch-free merge and GGUF writing) → ``runtime`` (Evaluator, backends) →
-``evaluation`` → ``datasets`` / ``calibration`` / ``adapt`` → ``export`` (bake-time, torch) →
-``cli``. The runtime never imports torch, transformers or peft, so a scoring install is small
-and starts fast; the names below are imported on first use, so ``import clave_lite`` is cheap.
+Layers, bottom to top (a layer imports only those below it; ``tests/packaging/test_layers.py``
+checks, and docs/architecture.md draws the map): the top-level modules (errors, paths, progress,
+options, version) → ``core`` (labels, value systems, tuples, prompt) → ``formats`` (manifest, GGUF
+header, heads, lexical layer) → ``runtime`` (Evaluator, backends, the scoring jobs) → ``build``
+(torch-free merge, the default evaluator) → ``evaluation`` → ``datasets`` / ``calibration`` /
+``adapt`` / ``report`` / ``engines`` → ``export`` (bake-time, torch) → ``cli``. The runtime never
+imports torch, transformers or peft, so a scoring install is small and starts fast; the names
+below are imported on first use, so ``import clave_lite`` is cheap.
 """
 
 from __future__ import annotations
@@ -20,21 +22,50 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from clave_lite.core.labels import LABELS
-from clave_lite.errors import ClaveError
-
-__version__ = "0.1.0"
-
-__all__ = ["LABELS", "ClaveError", "Evaluator", "load_evaluator", "load_system", "__version__"]
+from clave_lite.errors import (
+    ClaveError,
+    DataError,
+    LLMError,
+    MissingDependencyError,
+    ModelError,
+    QualityGateError,
+    UnknownNameError,
+    UsageError,
+    ValueSystemError,
+)
+from clave_lite.version import __version__
 
 _LAZY = {
     "Evaluator": ("clave_lite.runtime.evaluator", "Evaluator"),
     "load_evaluator": ("clave_lite.runtime.evaluator", "load_evaluator"),
     "load_system": ("clave_lite.core.valuesystem", "load_system"),
+    # the jobs behind the commands: options in, a typed report out
+    "ScoreOptions": ("clave_lite.runtime.score_job", "ScoreOptions"),
+    "score_file": ("clave_lite.runtime.score_job", "score_file"),
+    "FilterOptions": ("clave_lite.runtime.filter_job", "FilterOptions"),
+    "filter_texts": ("clave_lite.runtime.filter_job", "filter_texts"),
+    "load_policy": ("clave_lite.runtime.policy", "load_policy"),
+    "EvalOptions": ("clave_lite.evaluation.job", "EvalOptions"),
+    "evaluate_file": ("clave_lite.evaluation.job", "evaluate_file"),
+    "AdaptOptions": ("clave_lite.adapt.options", "AdaptOptions"),
+    "adapt": ("clave_lite.adapt.job", "adapt"),
+    "ReportOptions": ("clave_lite.report.job", "ReportOptions"),
+    "build_report": ("clave_lite.report.job", "build_report"),
 }
 
+__all__ = ["LABELS", "__version__", "ClaveError", "DataError", "ValueSystemError", "ModelError", "UsageError",
+           "UnknownNameError", "LLMError", "MissingDependencyError", "QualityGateError", *_LAZY]
+
 if TYPE_CHECKING:
+    from clave_lite.adapt.job import adapt
+    from clave_lite.adapt.options import AdaptOptions
     from clave_lite.core.valuesystem import load_system
+    from clave_lite.evaluation.job import EvalOptions, evaluate_file
+    from clave_lite.report.job import ReportOptions, build_report
     from clave_lite.runtime.evaluator import Evaluator, load_evaluator
+    from clave_lite.runtime.filter_job import FilterOptions, filter_texts
+    from clave_lite.runtime.policy import load_policy
+    from clave_lite.runtime.score_job import ScoreOptions, score_file
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from clave_lite import __version__
+from clave_lite.version import __version__
 from clave_lite.build.merge import build_evaluator
 from clave_lite.core.prompt import PromptEncoder, with_markers
 from clave_lite.core.tuples import LabelledTuple, read_tuples

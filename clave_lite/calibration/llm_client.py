@@ -34,7 +34,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from clave_lite import __version__
+from clave_lite.version import __version__
 from clave_lite.errors import LLMError
 
 API_KEY_ENVS = ("CLAVE_LITE_LLM_API_KEY", "OPENAI_API_KEY")

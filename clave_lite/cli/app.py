@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from clave_lite import __version__, errors
+from clave_lite import errors
+from clave_lite.version import __version__
 from clave_lite.core.jsonl import ON_ERROR_CHOICES
 from clave_lite.errors import Remedy
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clave_lite import __version__
+from clave_lite.version import __version__
 from clave_lite.core.labels import LABELS
 from clave_lite.core.prompt import PromptTemplate
 from clave_lite.core.valuesystem import ValueSystem, parse_system

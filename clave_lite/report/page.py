@@ -159,7 +159,7 @@ clean accuracy {{ "%.3f"|format(inj.clean.accuracy) }}.</p>
 def render(kind: str, **context: Any) -> str:
     """``kind``: ``profile`` or ``eval``; the context is what its template reads."""
     jinja2 = require("jinja2", "report")
-    from clave_lite import __version__
+    from clave_lite.version import __version__
 
     env = jinja2.Environment(loader=jinja2.DictLoader({"base": BASE, "profile": PROFILE, "eval": EVAL}),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)

@@ -228,7 +228,6 @@ class Evaluator:
             chosen = sys_.select(values) if values else list(sys_.values)
         except DataError as exc:
             raise UnknownNameError(str(exc)) from None
-        chosen = sys_.select(values) if values else list(sys_.values)
         if not chosen:
             raise DataError("no values to score")
         return sys_, chosen

@@ -171,7 +171,7 @@ def provenance(evaluator: Any, command: str | None) -> dict[str, Any]:
     """What produced a run's scores, kept with its record (not compared on ``--resume``)."""
     import datetime
 
-    from clave_lite import __version__
+    from clave_lite.version import __version__
 
     m = evaluator.manifest
     return {"command": command, "evaluator": str(evaluator.backend.path), "backend": evaluator.backend.name,

@@ -472,7 +472,7 @@ class Endpoints:
 
 def create_app(service: Service, api_key: str | None = None) -> Any:
     """The ASGI app (FastAPI) around one :class:`Service`, behind the :class:`Gate`."""
-    from clave_lite import __version__
+    from clave_lite.version import __version__
 
     app = FastAPI(title="clave-lite", version=__version__,
                   description="Offline value evaluator: OpenAI-compatible moderations, scores, LiteLLM guardrail.")
