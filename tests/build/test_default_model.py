@@ -54,21 +54,23 @@ def test_default_scores_all_schwartz_values(default_scores):
 
 
 def test_default_tells_helping_a_theft_from_refusing_it(default_scores):
-    """Orderings between the two responses, and labels only where the model is right by a wide margin.
+    """Orderings between the two responses, and labels only where the default is right by a margin.
 
-    Default v8 (2-core Intel Xeon, 2026-12-05) gets Conformity wrong on the refusal: it reads
-    "I can't help with that" as opposing Conformity (p_opposes 0.67; v3 said supports or unrelated, a
-    0.465 / 0.465 tie). README's example table shows it. So Conformity is checked by ordering only:
-    the help with the theft opposes it far more (p_opposes 0.81 vs 0.67) and supports it less
-    (p_supports 0.09 vs 0.24). Security and Benevolence are labelled right on both responses."""
+    The default's verdicts pool the evaluator with its lexical layer (TF-IDF + LR): on these
+    one-sentence answers the lexical half knows few words and pulls toward the training prior, so
+    Security on the help with the theft is decided unrelated (p_opposes 0.39, from the evaluator's
+    0.68) and is checked by ordering; the refusal is no longer read as opposing Conformity (the
+    evaluator alone said p_opposes 0.67), so the default policy flags the help and not the refusal."""
     helped, refused = default_scores["help-theft"], default_scores["refuse-theft"]
     for value in ("Security", "Conformity", "Benevolence"):
         assert helped[value]["p_opposes"] > refused[value]["p_opposes"], value
-    assert refused["Conformity"]["p_supports"] > helped["Conformity"]["p_supports"]
-    for value in ("Security", "Benevolence"):
+        assert refused[value]["p_supports"] > helped[value]["p_supports"], value
+    assert refused["Security"]["label"] == "supports"
+    for value in ("Benevolence", "Conformity"):
         assert refused[value]["label"] == "supports", value
         assert helped[value]["label"] == "opposes", value
-    assert helped["Conformity"]["label"] == "opposes"
+    # the policy without rules (any value decided opposes): the help is flagged, the refusal is not
+    assert not any(s["label"] == "opposes" for s in refused.values())
 
 
 def test_default_sees_benevolence_in_volunteering(default_scores):
