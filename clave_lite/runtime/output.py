@@ -18,7 +18,6 @@ Without ``--resume`` an existing non-empty OUT is refused (``--force`` overwrite
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -29,88 +28,16 @@ from typing import IO, Any, Sequence
 from clave_lite.core.files import locked, refuse_overlap
 from clave_lite.core.jsonl import write_text_atomic
 from clave_lite.errors import DataError, Remedy, UsageError
+from clave_lite.runtime.ledger import (
+    check_resumable,
+    file_sha256,
+    finished_record_path,
+    read_state,
+    record_finished,
+    state_path,
+)
 
-STATE_SUFFIX = ".resume.json"
-STATE_FORMAT = 1
 FSYNC_SECONDS = 1.0
-
-
-def state_path(output: Path) -> Path:
-    return output.with_name(output.name + STATE_SUFFIX)
-
-
-def input_digest(records: Sequence[Any]) -> str:
-    """sha256 over the (id, text) of every record, in order: what "the same input" means."""
-    h = hashlib.sha256()
-    for r in records:
-        digest_row(h, r.id, r.text)
-    return h.hexdigest()
-
-
-def digest_row(h: Any, text_id: str, text: Any) -> None:
-    """One input row's part of :func:`input_digest` (the Parquet path hashes its rows the same way)."""
-    h.update(json.dumps([text_id, text], ensure_ascii=False).encode("utf-8", "surrogatepass"))
-    h.update(b"\n")
-
-
-def model_fingerprint(evaluator: Any) -> dict[str, Any]:
-    """Cheap identity of an evaluator: its manifest (systems, template, biases, training
-    fingerprint), its backend and the size of its weights (hashing them would cost seconds)."""
-    p = Path(evaluator.backend.path)
-    size = sum(f.stat().st_size for f in p.iterdir() if f.is_file()) if p.is_dir() else p.stat().st_size
-    return {
-        "manifest_sha256": hashlib.sha256(evaluator.manifest.to_json().encode("utf-8")).hexdigest(),
-        "backend": evaluator.backend.name,
-        "bytes": size,
-    }
-
-
-def run_state(records: Sequence[Any], evaluator: Any, system: str, values: Sequence[str],
-              batch_size: int) -> dict[str, Any]:
-    return {
-        "format": STATE_FORMAT,
-        "input_sha256": input_digest(records),
-        "texts": len(records),
-        "model": model_fingerprint(evaluator),
-        "system": system,
-        "values": list(values),
-        "batch_size": batch_size,
-    }
-
-
-_WHAT = {"input_sha256": "input texts or ids", "texts": "number of input texts", "model": "evaluator",
-         "system": "value system (--system)", "values": "values (--values)", "explain": "--explain",
-         "policy": "policy (--policy, --rule)", "keep": "--keep", "batch_size": "--batch-size",
-         "windows": "--windows"}
-
-
-def finished_record_path(output: Path) -> Path:
-    """Where the state of a finished run into ``output`` is kept (keyed by its absolute path)."""
-    from clave_lite.paths import subdir
-
-    key = hashlib.sha256(str(output.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return subdir("runs") / f"{key}.json"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def finished_run(output: str | Path) -> dict[str, Any] | None:
-    """The record of the finished run that wrote ``output`` (its state, with ``provenance``),
-    or None when there is none or the file changed since."""
-    path = Path(output)
-    try:
-        record = json.loads(finished_record_path(path).read_text(encoding="utf-8"))
-        if record.get("output_sha256") == file_sha256(path):
-            return record
-    except (OSError, ValueError, AttributeError):
-        pass
-    return None
 
 
 class ScoreOutput:
@@ -207,20 +134,8 @@ class ScoreOutput:
             raise DataError(f"{self.path}: cannot resume: no {self.state_file.name} beside it, so what wrote it "
                             "is unknown", remedies=(Remedy("force", True, "to overwrite it"),))
         else:
-            try:
-                saved = json.loads(self.state_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{self.state_file}: damaged resume state ({exc})",
-                                remedies=(Remedy("force", True, "to start over"),)) from exc
-        # a finished output has nothing left to batch: its batch size no longer matters
-        compared = [k for k in _WHAT if not (finished and k == "batch_size")]
-        differs = [_WHAT.get(k, k) for k in compared if saved.get(k) != state.get(k)]
-        if saved.get("format") != STATE_FORMAT:
-            differs.append("resume state format")
-        if differs:
-            raise DataError(f"{self.path}: cannot resume: this run differs from the interrupted one in its "
-                            + ", ".join(differs) + "; rerun with the same input and options",
-                            remedies=(Remedy("force", True, "to start over"),))
+            saved = read_state(self.state_file)
+        check_resumable(self.path, saved, state, finished)
         batch = int(state["batch_size"])
         done = len(complete) if len(complete) == len(ids) else len(complete) - len(complete) % batch
         keep = sum(len(line) + 1 for line in complete[:done])
@@ -254,8 +169,7 @@ class ScoreOutput:
             except (OSError, ValueError):
                 state = None
             if state is not None:
-                record = {"output": str(self.path.resolve()), "output_sha256": file_sha256(self.path), "state": state}
-                write_text_atomic(finished_record_path(self.path), json.dumps(record, indent=1) + "\n")
+                record_finished(self.path, state)
             self.state_file.unlink(missing_ok=True)
 
     def close(self) -> None:

@@ -24,8 +24,21 @@ from typing import Any, Iterator
 
 from clave_lite.core.files import refuse_overlap
 from clave_lite.core.jsonl import write_text_atomic
+from clave_lite.core.prompt import MAX_WINDOWS, with_prompt
 from clave_lite.errors import DataError, Problem, Remedy, UsageError, require
 from clave_lite.progress import SILENT, Progress
+from clave_lite.runtime.ledger import (
+    ScoreReport,
+    check_resumable,
+    digest_row,
+    file_sha256,
+    finished_record_path,
+    read_state,
+    record_finished,
+    run_state,
+    state_path,
+)
+from clave_lite.runtime.score_options import ScoreOptions
 
 CHUNK_ROWS = 256
 PARTS_SUFFIX = ".parts"
@@ -71,9 +84,6 @@ def _open(path: Path) -> Any:
 def input_digest(source: Any, text_column: str, rows: int, prompt_column: str = "prompt") -> str:
     """sha256 over (id, text judged) of every row, in order (the id column when there is one;
     the text in its dialogue when there is a prompt column)."""
-    from clave_lite.core.prompt import with_prompt
-    from clave_lite.runtime.output import digest_row
-
     names = source.schema_arrow.names
     has_prompt = prompt_column in names
     cols = [text_column] + (["id"] if "id" in names else []) + ([prompt_column] if has_prompt else [])
@@ -89,21 +99,13 @@ def input_digest(source: Any, text_column: str, rows: int, prompt_column: str = 
     return h.hexdigest()
 
 
-def score_parquet(opts: Any, progress: Progress = SILENT) -> Any:
-    """``opts``: :class:`~clave_lite.runtime.score_job.ScoreOptions` with a Parquet input and
-    output; returns its :class:`~clave_lite.runtime.score_job.ScoreReport`."""
+def score_parquet(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
+    """``opts`` with a Parquet input and output."""
     from clave_lite.runtime.batch_scoring import (
         TRUNCATED_COLUMN,
         TableOptions,
         TableScorer,
     )
-    from clave_lite.runtime.output import (
-        file_sha256,
-        finished_record_path,
-        model_fingerprint,
-        state_path,
-    )
-    from clave_lite.runtime.score_job import ScoreReport, provenance
 
     pq = require("pyarrow.parquet", "parquet")
     out = _check_options(opts)
@@ -119,10 +121,10 @@ def score_parquet(opts: Any, progress: Progress = SILENT) -> Any:
                                           batch_size=opts.batch_size,
                                           explain=opts.explain, on_error=opts.on_error), evaluator)
         progress.note(f"hashing {opts.input} ({source.metadata.num_rows} rows) for --resume ...")
-        state = {"format": 1, "input_sha256": input_digest(source, opts.text_column, rows, opts.prompt_column),
-                 "texts": source.metadata.num_rows, "model": model_fingerprint(evaluator), "system": scorer.system,
-                 "values": scorer.values, "batch_size": opts.batch_size, "chunk_rows": rows,
-                 "explain": opts.explain, "on_error": opts.on_error, "provenance": provenance(evaluator, opts.command)}
+        windows = {"windows": opts.windows} if opts.windows != MAX_WINDOWS else {}
+        state = run_state(input_digest(source, opts.text_column, rows, opts.prompt_column), source.metadata.num_rows,
+                          evaluator, scorer.system, scorer.values, opts.batch_size, opts.command, chunk_rows=rows,
+                          explain=opts.explain, on_error=opts.on_error, **windows)
         try:
             done = _begin(out, parts, state_file, state, opts)
         except _AlreadyDone:
@@ -147,9 +149,7 @@ def score_parquet(opts: Any, progress: Progress = SILENT) -> Any:
         if not any(parts.glob("part-*.parquet")):  # an empty corpus: an empty table, with the score columns
             pq.write_table(scorer.score_table(source.schema_arrow.empty_table()), parts / "part-000000.parquet")
         _combine(parts, out)
-        record = {"output": str(out.resolve()), "output_sha256": file_sha256(out), "state": state}
-        write_text_atomic(finished_record_path(out), json.dumps(record, indent=1) + "\n")
-        state_file.unlink(missing_ok=True)
+        record_finished(out, state)
         shutil.rmtree(parts, ignore_errors=True)
     finally:
         evaluator.close()
@@ -159,7 +159,7 @@ def score_parquet(opts: Any, progress: Progress = SILENT) -> Any:
     return ScoreReport(n, n - done, done, truncated, evaluator.manifest.template.max_text_tokens, skipped)
 
 
-def _check_options(opts: Any) -> Path:
+def _check_options(opts: ScoreOptions) -> Path:
     if opts.output is None or str(opts.output) == "-" or not is_parquet(Path(opts.output)):
         raise UsageError("a Parquet input is scored into a Parquet file", remedies=(Remedy("output", "SCORES.parquet"),))
     if opts.policy or opts.rules:
@@ -182,18 +182,10 @@ def _check_options(opts: Any) -> Path:
     return out
 
 
-def _begin(out: Path, parts: Path, state_file: Path, state: dict[str, Any], opts: Any) -> int:
+def _begin(out: Path, parts: Path, state_file: Path, state: dict[str, Any], opts: ScoreOptions) -> int:
     """Rows already scored (0 for a fresh run); set up the parts folder and state."""
-    from clave_lite.runtime.output import file_sha256, finished_record_path
-
     if opts.resume and state_file.exists():
-        saved = json.loads(state_file.read_text(encoding="utf-8"))
-        differs = [k for k in ("input_sha256", "texts", "model", "system", "values", "batch_size", "chunk_rows",
-                               "explain", "on_error") if saved.get(k) != state.get(k)]
-        if differs:
-            raise DataError(f"{out}: cannot resume: this run differs from the interrupted one in "
-                            f"{', '.join(differs)}; rerun with the same input and options",
-                            remedies=(Remedy("force", True, "to start over"),))
+        check_resumable(out, read_state(state_file), state)
         parts.mkdir(exist_ok=True)
         for stray in parts.glob(".part-*.tmp"):
             stray.unlink()
@@ -207,9 +199,13 @@ def _begin(out: Path, parts: Path, state_file: Path, state: dict[str, Any], opts
             record = json.loads(finished_record_path(out).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             record = {}
-        if record.get("output_sha256") == file_sha256(out) and all(
-                record.get("state", {}).get(k) == state.get(k) for k in ("input_sha256", "model", "system", "values")):
-            raise _AlreadyDone()
+        if record.get("output_sha256") == file_sha256(out):
+            try:
+                check_resumable(out, record.get("state") or {}, state, finished=True)
+            except DataError:
+                pass
+            else:
+                raise _AlreadyDone()
         raise DataError(f"{out}: a finished output, but not of this input, evaluator and options (or changed since)",
                         remedies=(Remedy("force", True, "to score it again"),))
     shutil.rmtree(parts, ignore_errors=True)

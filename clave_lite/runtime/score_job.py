@@ -1,57 +1,29 @@
-"""``clave-lite score`` as a library call: texts in, one JSON line per text out, resumable.
+"""``clave-lite score`` as a library call: :class:`ScoreOptions` in, :class:`ScoreReport` out.
 
->>> report = score_file(ScoreOptions(input=Path("texts.jsonl"), output=Path("scores.jsonl")))  # doctest: +SKIP
->>> report.scored, report.resumed_from                                                      # doctest: +SKIP
-
-Each line is :func:`score_record` of one text: its id, the system, per value a label and the
-three probabilities, and (``explain``) the model's own value concept per verdict.
+JSONL or CSV input is scored into JSONL line by line (:class:`~clave_lite.runtime.output.ScoreOutput`);
+a Parquet input goes to :func:`~clave_lite.runtime.parquet_job.score_parquet`. Both keep the
+same run ledger (:mod:`clave_lite.runtime.ledger`) and score through the same core
+(:func:`~clave_lite.runtime.batch_scoring.score_texts`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from clave_lite.core.jsonl import ProblemLog
-from clave_lite.errors import Problem, Remedy, UsageError
-from clave_lite.progress import SILENT, Progress
 from clave_lite.core.prompt import MAX_WINDOWS
-from clave_lite.runtime.evaluator import ModelOptions
+from clave_lite.errors import Remedy, UsageError
+from clave_lite.progress import SILENT, Progress
+from clave_lite.runtime.batch_scoring import score_texts
+from clave_lite.runtime.ledger import ScoreReport, input_digest, run_state
+from clave_lite.runtime.output import ScoreOutput
+from clave_lite.runtime.parquet_job import is_parquet, score_parquet
+from clave_lite.runtime.policy import Policy, load_policy
+from clave_lite.runtime.score_options import ScoreOptions
+from clave_lite.runtime.scoring import Fields, read_texts
 
-
-@dataclass(frozen=True)
-class ScoreOptions(ModelOptions):
-    input: Path = Path("-")
-    """JSONL or CSV with ``text`` (and optional ``id``, ``prompt``); ``-``: stdin."""
-    system: str | None = None
-    values: tuple[str, ...] = ()
-    """Values to score (default: all of the system)."""
-    output: Path | None = None
-    """JSONL to write line by line; None: stdout."""
-    resume: bool = False
-    force: bool = False
-    batch_size: int = 8
-    explain: bool = False
-    policy: Path | None = None
-    """A policy file (:mod:`clave_lite.runtime.policy`): each line then says ``flagged`` and the
-    rules that ``fired``."""
-    rules: tuple[str, ...] = ()
-    """Policy rules as strings (``Benevolence/opposes>=0.6``), added to the file's."""
-    on_error: str = "stop"
-    keep: tuple[str, ...] = ()
-    """Input fields copied into each output line (``text``, ``model``, ...; ``*``: all of them),
-    e.g. for ``clave-lite report --by model``."""
-    command: str | None = None
-    """How this run was invoked; kept with the finished run's record, for reports."""
-    text_column: str = "text"
-    """The field (JSONL), column (CSV, Parquet) holding the answer to score."""
-    prompt_column: str = "prompt"
-    """The field or column holding the prompt each answer replies to, where present."""
-    chunk_rows: int = 256
-    """Parquet: rows per written part (rounded up to a multiple of ``batch_size``): what a
-    killed run can lose, and about what is held in memory."""
-
+__all__ = ["ScoreOptions", "ScoreReport", "score_file", "score_record"]
 
 RESERVED_FIELDS = ("id", "system", "scores", "flagged", "fired", "explanations", "truncated_tokens")
 """Keys of a score line that a kept input field may not overwrite."""
@@ -75,23 +47,6 @@ def check_keep(keep: Sequence[str]) -> None:
                          f"score line ({', '.join(RESERVED_FIELDS)}); keep other input fields")
 
 
-@dataclass(frozen=True)
-class ScoreReport:
-    texts: int
-    """Texts read from the input."""
-    scored: int
-    """Texts scored by this run (the rest were already in a resumed output)."""
-    resumed_from: int
-    truncated: int
-    """Texts too long to read whole (more than the evaluator's windows cover): some tokens unread."""
-    max_text_tokens: int
-    problems: tuple[Problem, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"texts": self.texts, "scored": self.scored, "resumed_from": self.resumed_from,
-                "truncated": self.truncated, "problems": [str(p) for p in self.problems]}
-
-
 def score_record(text_id: str, system: str, result, explanations: dict[str, str] | None = None,
                  decision=None, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     """One output line: ``{"id", ...kept input fields, "system", "scores": {value: {label, p_*}}, ...}``,
@@ -109,13 +64,6 @@ def score_record(text_id: str, system: str, result, explanations: dict[str, str]
 def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     """Score every text of ``opts.input`` into ``opts.output`` (refused before any work when it
     exists and neither ``resume`` nor ``force`` is set)."""
-    from clave_lite.runtime.batch_scoring import score_texts
-    from clave_lite.runtime.output import ScoreOutput, run_state
-    from clave_lite.runtime.policy import Policy, load_policy
-    from clave_lite.runtime.scoring import Fields, read_texts
-
-    from clave_lite.runtime.parquet_job import is_parquet, score_parquet
-
     if is_parquet(Path(opts.input)):  # a corpus: streamed by chunks into a Parquet file (same core)
         return score_parquet(opts, progress)
     if is_parquet(opts.output):
@@ -135,16 +83,10 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
         if opts.explain:
             evaluator.require_explanations()
         names = [v.name for v in chosen]
-        state = run_state(records, evaluator, sys_.name, names, opts.batch_size)
-        if opts.explain:
-            state["explain"] = True
-        if policy:
-            state["policy"] = policy.to_dict()
-        if opts.keep:
-            state["keep"] = list(opts.keep)
-        if opts.windows != MAX_WINDOWS:
-            state["windows"] = opts.windows
-        state["provenance"] = provenance(evaluator, opts.command)
+        options = {"explain": opts.explain or None, "policy": policy.to_dict() if policy else None,
+                   "keep": list(opts.keep) or None, "windows": opts.windows if opts.windows != MAX_WINDOWS else None}
+        state = run_state(input_digest(records), len(records), evaluator, sys_.name, names, opts.batch_size,
+                          opts.command, **{k: v for k, v in options.items() if v is not None})
         done = writer.begin(state, [r.id for r in records])
         if done:
             progress.note(f"resuming {opts.output}: {done} of {len(records)} texts already scored")
@@ -165,18 +107,3 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
         evaluator.close()
     return ScoreReport(len(records), len(todo), done, truncated, evaluator.manifest.template.max_text_tokens,
                        tuple(log.problems))
-
-
-def provenance(evaluator: Any, command: str | None) -> dict[str, Any]:
-    """What produced a run's scores, kept with its record (not compared on ``--resume``)."""
-    import datetime
-
-    from clave_lite.version import __version__
-
-    m = evaluator.manifest
-    return {"command": command, "evaluator": str(evaluator.backend.path), "backend": evaluator.backend.name,
-            "base_model": m.base_model.get("name"),
-            "training_data_sha256": (m.training.get("data") or {}).get("fingerprint"),
-            "systems": [s.name for s in m.systems],
-            "clave_lite_version": __version__,
-            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

@@ -132,4 +132,6 @@ def test_the_fuzzers_reached_both_outcomes():
         pytest.skip("run with the fuzz tests above")
     for command in ("systems show", "report"):
         codes = {code for (c, code), _ in SEEN.items() if c == command}
+        if not codes:
+            continue  # its fuzz test did not run (-m "not slow" leaves report out)
         assert errors.EXIT_OK in codes and codes - {errors.EXIT_OK}, (command, sorted(SEEN.items()))
