@@ -37,14 +37,14 @@ from clave_lite.version import __version__
 
 _LAZY = {
     "Evaluator": ("clave_lite.runtime.evaluator", "Evaluator"),
-    "load_evaluator": ("clave_lite.runtime.evaluator", "load_evaluator"),
+    "load_evaluator": ("clave_lite.build.loading", "load_evaluator"),
     "load_system": ("clave_lite.core.valuesystem", "load_system"),
     # the jobs behind the commands: options in, a typed report out
-    "ScoreOptions": ("clave_lite.runtime.score_job", "ScoreOptions"),
-    "score_file": ("clave_lite.runtime.score_job", "score_file"),
-    "FilterOptions": ("clave_lite.runtime.filter_job", "FilterOptions"),
-    "filter_texts": ("clave_lite.runtime.filter_job", "filter_texts"),
-    "load_policy": ("clave_lite.runtime.policy", "load_policy"),
+    "ScoreOptions": ("clave_lite.jobs.score", "ScoreOptions"),
+    "score_file": ("clave_lite.jobs.score", "score_file"),
+    "FilterOptions": ("clave_lite.jobs.filter", "FilterOptions"),
+    "filter_texts": ("clave_lite.jobs.filter", "filter_texts"),
+    "load_policy": ("clave_lite.jobs.policy", "load_policy"),
     "EvalOptions": ("clave_lite.evaluation.job", "EvalOptions"),
     "evaluate_file": ("clave_lite.evaluation.job", "evaluate_file"),
     "AdaptOptions": ("clave_lite.adapt.options", "AdaptOptions"),
@@ -62,10 +62,11 @@ if TYPE_CHECKING:
     from clave_lite.core.valuesystem import load_system
     from clave_lite.evaluation.job import EvalOptions, evaluate_file
     from clave_lite.report.job import ReportOptions, build_report
-    from clave_lite.runtime.evaluator import Evaluator, load_evaluator
-    from clave_lite.runtime.filter_job import FilterOptions, filter_texts
-    from clave_lite.runtime.policy import load_policy
-    from clave_lite.runtime.score_job import ScoreOptions, score_file
+    from clave_lite.runtime.evaluator import Evaluator
+    from clave_lite.build.loading import load_evaluator
+    from clave_lite.jobs.filter import FilterOptions, filter_texts
+    from clave_lite.jobs.policy import load_policy
+    from clave_lite.jobs.score import ScoreOptions, score_file
 
 
 def __getattr__(name: str) -> Any:

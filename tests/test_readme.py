@@ -183,7 +183,7 @@ def test_shown_commands_exist_with_the_flags_shown(doc):
 
 
 def test_readme_serve_block_has_the_curl_calls_the_server_test_runs():
-    """The shape tests/runtime/test_server.py relies on, checked without a server."""
+    """The shape tests/jobs/test_server.py relies on, checked without a server."""
     text = README.read_text()
     section = text[text.index("## Serving: `clave-lite serve`"):]
     block = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)

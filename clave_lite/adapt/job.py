@@ -200,7 +200,7 @@ def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[La
     label token ids, the evaluator file)."""
     from clave_lite.adapt.basis import hidden_basis
     from clave_lite.runtime.backends.gguf import GGUFBackend
-    from clave_lite.runtime.evaluator import load_evaluator
+    from clave_lite.build.loading import load_evaluator
 
     # after inputs() checked everything: the default evaluator is built (about a minute, said) only now
     evaluator = load_evaluator(opts.model, n_threads=opts.threads, progress=progress)

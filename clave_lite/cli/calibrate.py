@@ -34,7 +34,7 @@ def calibrate(dry_run: bool, as_json: bool, **fields: Any) -> None:
 
     \b
     Example (a local llama.cpp server):
-      python -m clave_lite.runtime.llm_server --model SmolLM2-135M-Instruct.Q4_1.gguf --port 8080
+      python -m clave_lite.calibration.llm_server --model SmolLM2-135M-Instruct.Q4_1.gguf --port 8080
       clave-lite calibrate --system schwartz10 --labels fulcra-train.jsonl -o concepts.jsonl \\
           --llm-base-url http://127.0.0.1:8080/v1 --llm-model smollm2 --budget 40 --dry-run
       clave-lite calibrate ... (same flags, without --dry-run)

@@ -21,7 +21,7 @@ from clave_lite.cli.app import (
     threads_option,
     windows_option,
 )
-from clave_lite.runtime.scoring import INPUT_FORMATS
+from clave_lite.runtime.texts import INPUT_FORMATS
 
 
 @cli.command("filter")
@@ -72,7 +72,7 @@ def filter_(inputs: tuple[Path, ...], policy: Path | None, rules: tuple[str, ...
       clave-lite filter replies.txt --policy policy.yaml --flagged held.jsonl | next-tool
       tail -f chat.log | clave-lite filter --format lines --rule '*/opposes'
     """
-    from clave_lite.runtime.filter_job import FilterOptions, filter_texts
+    from clave_lite.jobs.filter import FilterOptions, filter_texts
 
     opts = FilterOptions(inputs=inputs or (Path("-"),), format=fmt, policy=policy, rules=rules, flagged=flagged,
                          force=force, model=model_path, system=system_name,

@@ -92,7 +92,7 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
       clave-lite score answers.jsonl --keep model,text -o s.jsonl && clave-lite report s.jsonl --by model -o rep
       clave-lite score corpus.parquet -o scores.parquet [--resume]   # flat memory (pip install 'clave-lite[parquet]')
     """
-    from clave_lite.runtime.score_job import ScoreOptions, score_file
+    from clave_lite.jobs.score import ScoreOptions, score_file
 
     if ray_address is not None:
         _score_on_ray(input_path, output, ray_address, model_path, system_name, values, explain, text_column,

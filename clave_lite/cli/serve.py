@@ -18,7 +18,7 @@ from clave_lite.cli.app import (
     windows_option,
 )
 from clave_lite.cli.options import build, flags_from
-from clave_lite.runtime.serve_options import ServeOptions
+from clave_lite.jobs.serve_options import ServeOptions
 
 
 @cli.command()
@@ -46,7 +46,7 @@ def serve(model_path: Path | None, threads: int | None, windows: int, gpu_layers
     errors.require("fastapi", "serve")
     errors.require("uvicorn", "serve")
     errors.require("prometheus_client", "serve")
-    from clave_lite.runtime.server import serve as run
+    from clave_lite.jobs.server import serve as run
 
     opts = build(ServeOptions, fields)
     opts = ServeOptions(**{**opts.__dict__, "model": model_path, "threads": threads, "windows": windows, "gpu_layers": gpu_layers,

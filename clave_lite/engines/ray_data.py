@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from clave_lite.errors import Remedy, UsageError, require
-from clave_lite.runtime.batch_scoring import TableOptions, TableScorer
+from clave_lite.jobs.batch_scoring import TableOptions, TableScorer
 
 SHIP = ("path", "object-store")
 READ_CPUS = 0.1

@@ -157,7 +157,7 @@ def wilson(k: int, n: int, z: float = 1.959964) -> Share:
 def read_scores(paths: Sequence[str | Path], by: str | None = None) -> tuple[str, list[ScoreLine], list[SourceFile]]:
     """Every line of every score file, grouped by the input field ``by`` (kept with
     ``score --keep``); without ``by``, one group per file (or one group for one file)."""
-    from clave_lite.runtime.ledger import finished_run
+    from clave_lite.jobs.ledger import finished_run
 
     if not paths:
         raise DataError("no score files to report on")

@@ -38,39 +38,8 @@ def resolve_backend(path: Path, backend: str = "auto") -> str:
     return backend
 
 
-def load_evaluator(path: str | Path | None = None, backend: str = "auto", n_threads: int | None = None,
-                   n_gpu_layers: int = 0, provider: str = "cpu", progress: Progress = SILENT,
-                   max_windows: int = MAX_WINDOWS) -> "Evaluator":
-    """:meth:`Evaluator.load`; no path gives the embedded default evaluator (built on first use,
-    about a minute, which ``progress`` is told)."""
-    if path is None:
-        from clave_lite.build.default_model import default_evaluator_path
-
-        path = default_evaluator_path(progress)
-    evaluator = Evaluator.load(path, backend, n_threads, n_gpu_layers, provider)
-    evaluator.max_windows = max_windows
-    return evaluator
-
-
 _STRENGTH = {"opposes": 2, "supports": 1, "unrelated": 0}
 """Which window's verdict a long text gets per value (:meth:`Evaluator.pick_windows`)."""
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """Which evaluator a job runs, and on what: shared by the scoring jobs' options."""
-
-    model: Path | None = None
-    """Evaluator file or ONNX directory; None: the embedded default."""
-    threads: int | None = None
-    gpu_layers: int = 0
-    provider: str = "cpu"
-    windows: int = MAX_WINDOWS
-    """Windows a long text is read in at most (1: its head and tail only)."""
-
-    def load(self, progress: Progress = SILENT) -> "Evaluator":
-        return load_evaluator(self.model, "auto", self.threads, self.gpu_layers, self.provider, progress,
-                              self.windows)
 
 
 @dataclass(frozen=True)
@@ -172,15 +141,13 @@ class Evaluator:
                                                      else max_windows)]
 
     @classmethod
-    def load(cls, path: str | Path | None = None, backend: str = "auto", n_threads: int | None = None,
+    def load(cls, path: str | Path, backend: str = "auto", n_threads: int | None = None,
              n_gpu_layers: int = 0, provider: str = "cpu") -> "Evaluator":
         """A ``.gguf`` file (llama.cpp, or ``backend="torch"`` for the fp32 reference) or an ONNX
-        evaluator directory (onnxruntime); no path: the embedded default evaluator (built on
-        first use, about a minute, then cached)."""
+        evaluator directory (onnxruntime). The embedded default evaluator (built on first use):
+        :func:`clave_lite.load_evaluator` with no path."""
         if path is None:
-            from clave_lite.build.default_model import default_evaluator_path
-
-            path = default_evaluator_path()
+            raise ModelError("Evaluator.load needs a path; clave_lite.load_evaluator() loads the embedded default")
         path = Path(path)
         kind = resolve_backend(path, backend)
         if kind == "onnx":

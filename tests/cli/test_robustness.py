@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from clave_lite.core.jsonl import ProblemLog
 from clave_lite.core.tuples import read_tuples
 from clave_lite.errors import DataError, ModelError
-from clave_lite.runtime.scoring import read_texts
+from clave_lite.runtime.texts import read_texts
 
 REPO = Path(__file__).resolve().parents[2]
 FUZZ = settings(max_examples=int(os.environ.get("CLAVE_LITE_FUZZ_EXAMPLES", "150")), deadline=None,

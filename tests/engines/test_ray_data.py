@@ -43,7 +43,7 @@ def _reference(model, tmp_path, values):
 
 def test_score_dataset_equals_single_process_score(local_ray, tmp_path):
     from clave_lite.engines.ray_data import score_dataset
-    from clave_lite.runtime.batch_scoring import to_score_line
+    from clave_lite.jobs.batch_scoring import to_score_line
 
     assert len(TEXTS) == 20
     values = ("Security", "Benevolence")
@@ -75,7 +75,7 @@ def test_score_on_ray_from_the_cli(local_ray, tmp_path, run_cli):
 
 def test_a_prompt_column_is_read_as_on_every_other_path(local_ray, tmp_path):
     from clave_lite.engines.ray_data import score_dataset
-    from clave_lite.runtime.batch_scoring import to_score_line
+    from clave_lite.jobs.batch_scoring import to_score_line
 
     rows = [{"id": f"t{i}", "text": t, "prompt": "Did you do something for someone today?"} for i, t in enumerate(TEXTS[:4])]
     src = tmp_path / "texts.jsonl"

@@ -18,11 +18,14 @@ import pytest
 from support import REPO
 
 RANKS = {
-    "base": 0, "models": 0, "core": 1, "formats": 2, "runtime": 3, "build": 4, "evaluation": 5,
-    "datasets": 6, "calibration": 6, "adapt": 6, "report": 6, "engines": 6, "export": 7, "cli": 8, "api": 9,
+    "base": 0, "models": 0, "core": 1, "formats": 2, "runtime": 3, "build": 4, "jobs": 5, "evaluation": 6,
+    "datasets": 7, "calibration": 7, "adapt": 7, "report": 7, "engines": 7, "export": 8, "cli": 9, "api": 10,
 }
-"""``base``: the top-level modules (errors, paths, progress, options); ``models``: the shipped weights;
-``api``: ``clave_lite/__init__.py`` (the public names, imported lazily) and ``__main__``."""
+"""``base``: the top-level modules (errors, paths, progress, options, version); ``models``: the
+shipped weights; ``runtime``: the engine (an evaluator and its backends, reading texts);
+``build``: making evaluators without torch, and which one a job loads (the default on first use);
+``jobs``: score, filter and serve with their ledger, policy and writers; ``api``:
+``clave_lite/__init__.py`` (the public names, imported lazily) and ``__main__``."""
 BASE_MODULES = {"errors", "paths", "progress", "options", "version"}
 LAZY = ("pyarrow", "pandas", "ray")
 """Tables and Ray (the parquet / ray extras): imported inside functions only, anywhere."""
@@ -31,8 +34,6 @@ PLOTTING = ("matplotlib", "jinja2")
 HEAVY = ("torch", "transformers", "peft", "optimum", "onnx", "clave_lite.export")
 
 UPWARD_ALLOWED = {
-    ("runtime", "clave_lite.build.default_model"):
-        "Evaluator.load() with no path builds the embedded default evaluator on first use",
     ("runtime", "clave_lite.export.reference"):
         "Evaluator.load(backend='torch') runs the fp32 torch reference: bake extra, imported only then",
     ("evaluation", "clave_lite.export.reference"):
@@ -124,15 +125,15 @@ def test_the_code_keeps_the_import_rules():
 
 @pytest.mark.parametrize(("module", "source", "expected"), [
     ("clave_lite.runtime.evaluator", "import torch\n", "at module level"),
-    ("clave_lite.runtime.scoring", "from clave_lite.export.train import train\n", "at module level"),
+    ("clave_lite.runtime.texts", "from clave_lite.export.train import train\n", "at module level"),
     ("clave_lite.core.tuples", "def f():\n    from clave_lite.runtime.evaluator import Evaluator\n", "higher layer"),
     ("clave_lite.calibration.run", "from clave_lite.adapt.job import adapt\n", "same rank"),
     ("clave_lite.evaluation.metrics", "import click\n", "click outside"),
     ("clave_lite.report.figures", "import matplotlib\n", "outside a function of clave_lite.report"),
-    ("clave_lite.runtime.scoring", "def f():\n    import jinja2\n", "outside a function of clave_lite.report"),
+    ("clave_lite.runtime.texts", "def f():\n    import jinja2\n", "outside a function of clave_lite.report"),
     ("clave_lite.report.job", "from clave_lite.adapt.job import adapt\n", "same rank"),
-    ("clave_lite.runtime.batch_scoring", "import pyarrow\n", "optional extra"),
-    ("clave_lite.runtime.parquet_job", "def f():\n    import ray\n", "ray outside"),
+    ("clave_lite.jobs.batch_scoring", "import pyarrow\n", "optional extra"),
+    ("clave_lite.jobs.parquet", "def f():\n    import ray\n", "ray outside"),
     ("clave_lite.engines.ray_data", "from clave_lite.report.job import build_report\n", "same rank"),
     ("clave_lite.runtime.evaluator", "from clave_lite.export.reference import TorchBackend\n", "at module level"),
     ("clave_lite.formats.manifest", "from clave_lite import __version__\n", "higher layer api"),
@@ -147,3 +148,74 @@ def test_the_checker_allows_what_the_rules_allow():
                       "    from clave_lite.export.reference import TorchBackend\n") == []
     assert violations("clave_lite.export.train", "import torch\nfrom clave_lite.runtime.llamacpp import LlamaModel\n") == []
     assert violations("clave_lite.cli.app", "import click\nfrom clave_lite.adapt.job import adapt\n") == []
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the clave_lite modules it imports, at module level or inside functions (a loop
+    through function-level imports is still a loop a reader must untangle)."""
+    files = {module_name(p): p for p in code_files()}
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        deps = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                # `from pkg import mod` imports the submodule; `from mod import name`, the module
+                names = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
+            for name in names:
+                while name and name not in files:
+                    name = name.rsplit(".", 1)[0] if "." in name else ""
+                if name and name != module and name != "clave_lite":
+                    deps.add(name)
+        graph[module] = deps
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import loops: strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_module_imports_itself_back_through_others():
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_finds_one():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

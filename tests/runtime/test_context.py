@@ -67,7 +67,7 @@ def test_the_same_prompt_and_answer_score_the_same_on_every_path(default_model, 
 
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    from clave_lite.runtime.batch_scoring import to_score_line
+    from clave_lite.jobs.batch_scoring import to_score_line
 
     corpus = tmp_path / "answers.parquet"
     pq.write_table(pa.table({k: [r[k] for r in ROWS] for k in ("id", "question", "answer")}), corpus)

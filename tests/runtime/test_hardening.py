@@ -76,10 +76,10 @@ def test_clave_lites_own_loads_follow_the_decision(monkeypatch):
 
 
 def test_llm_server_entry_point_patches_the_high_level_load(monkeypatch):
-    """`python -m clave_lite.runtime.llm_server` (README, tests) routes Llama's loads through the decision."""
+    """`python -m clave_lite.calibration.llm_server` (README, tests) routes Llama's loads through the decision."""
     import llama_cpp.llama_cpp as lib
 
-    from clave_lite.runtime import llm_server
+    from clave_lite.calibration import llm_server
 
     monkeypatch.setattr(lib, "llama_model_load_from_file", lib.llama_model_load_from_file)
     llm_server.patch_llama_cpp()
@@ -191,7 +191,7 @@ def _state(**changes) -> dict:
 
 
 def _finish(out: Path, state: dict, ids=("a", "b")) -> None:
-    from clave_lite.runtime.output import ScoreOutput
+    from clave_lite.jobs.output import ScoreOutput
 
     writer = ScoreOutput(out, force=True)
     writer.begin(state, list(ids))
@@ -201,7 +201,7 @@ def _finish(out: Path, state: dict, ids=("a", "b")) -> None:
 
 
 def test_resume_refuses_a_changed_explain_flag(tmp_path):
-    from clave_lite.runtime.output import ScoreOutput
+    from clave_lite.jobs.output import ScoreOutput
 
     out = tmp_path / "out.jsonl"
     writer = ScoreOutput(out)
@@ -213,7 +213,7 @@ def test_resume_refuses_a_changed_explain_flag(tmp_path):
 
 
 def test_resume_of_a_finished_output_checks_model_texts_and_options(tmp_path):
-    from clave_lite.runtime.output import ScoreOutput, state_path
+    from clave_lite.jobs.output import ScoreOutput, state_path
 
     out = tmp_path / "out.jsonl"
     _finish(out, _state())
@@ -275,7 +275,7 @@ def test_numeric_options_are_range_checked(run_cli, args):
 
 def test_a_named_pipe_is_read_once_and_fully(tmp_path):
     from clave_lite.core.jsonl import ProblemLog
-    from clave_lite.runtime.scoring import read_texts
+    from clave_lite.runtime.texts import read_texts
 
     fifo = tmp_path / "in.fifo"
     os.mkfifo(fifo)
@@ -382,7 +382,7 @@ def test_python_api_takes_one_string_and_the_default(default_model, monkeypatch)
 
 def test_a_text_without_id_never_collides_with_a_given_id(tmp_path):
     from clave_lite.core.jsonl import ProblemLog
-    from clave_lite.runtime.scoring import read_texts
+    from clave_lite.runtime.texts import read_texts
 
     f = tmp_path / "in.jsonl"
     f.write_text(json.dumps({"id": "2", "text": "first"}) + "\n" + json.dumps({"text": "second"}) + "\n")

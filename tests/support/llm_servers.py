@@ -5,7 +5,7 @@
   request until the client is killed). It counts requests and *answered* (paid) requests per
   prompt, which is how the tests prove that nothing is paid for twice.
 - :func:`start_llama_server`: llama-cpp-python's own server, through ``python -m
-  clave_lite.runtime.llm_server`` (the same server with clave-lite's CPU-path decision: on an AMX CPU
+  clave_lite.calibration.llm_server`` (the same server with clave-lite's CPU-path decision: on an AMX CPU
   plain ``python -m llama_cpp.server`` dies with SIGILL)
   on the shipped SmolLM2-135M-Instruct GGUF, on a free port.
 """
@@ -172,7 +172,7 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    """``python -m clave_lite.runtime.llm_server`` (llama-cpp-python's server) on SmolLM2, started on a free port and killed on close."""
+    """``python -m clave_lite.calibration.llm_server`` (llama-cpp-python's server) on SmolLM2, started on a free port and killed on close."""
 
     def __init__(self, log_path: Path, startup_timeout: float = 180.0) -> None:
         self.port = free_port()
@@ -180,7 +180,7 @@ class LlamaServer:
         self.model_path = smollm2_file()
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "clave_lite.runtime.llm_server", "--model", str(self.model_path), "--host", "127.0.0.1",
+            [sys.executable, "-m", "clave_lite.calibration.llm_server", "--model", str(self.model_path), "--host", "127.0.0.1",
              "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "2"],
             stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + startup_timeout

@@ -8,7 +8,7 @@ from concurrent.futures import CancelledError
 
 import pytest
 
-from clave_lite.runtime.batcher import Batcher, ShuttingDown, WorkerDied
+from clave_lite.jobs.batcher import Batcher, ShuttingDown, WorkerDied
 from clave_lite.runtime.evaluator import Evaluator
 
 TEXT = "Volunteering at the shelter taught me patience."

@@ -20,8 +20,8 @@ from typing import IO, Any, Iterator
 from clave_lite.core.jsonl import ProblemLog, check_output
 from clave_lite.errors import Problem
 from clave_lite.progress import SILENT, Progress
-from clave_lite.runtime.evaluator import ModelOptions
-from clave_lite.runtime.scoring import Fields, TextRecord, read_texts
+from clave_lite.build.loading import ModelOptions
+from clave_lite.runtime.texts import Fields, TextRecord, read_texts
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,8 @@ def _passed_line(rec: TextRecord) -> str:
 
 def filter_texts(opts: FilterOptions, out: IO[str], progress: Progress = SILENT) -> FilterReport:
     """Score every input text and route it by the policy; see the module docstring."""
-    from clave_lite.runtime.policy import load_policy
-    from clave_lite.runtime.score_job import score_record
+    from clave_lite.jobs.policy import load_policy
+    from clave_lite.jobs.score import score_record
 
     if opts.flagged is not None:  # refuse before any work
         check_output(opts.flagged, opts.inputs, opts.force)

@@ -21,7 +21,7 @@
 extension: with it, the evaluator judges the answer in its dialogue, as ``clave-lite score``
 does with a JSONL ``prompt`` field.
 
-Concurrent requests share llama.cpp decodes through :class:`~clave_lite.runtime.batcher.Batcher`.
+Concurrent requests share llama.cpp decodes through :class:`~clave_lite.jobs.batcher.Batcher`.
 Every failure answers JSON (``{"error": {"message", "type"}}``), never a traceback: 400 malformed
 body (duplicate keys, nesting too deep, wrong types), 401 token, 404/405, 408 body too slow, 413
 body or text too long, 422 refused by the evaluator, 503 busy or stopping, 504 late. It binds to
@@ -53,9 +53,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clave_lite.core.prompt import with_prompt
 from clave_lite.errors import ClaveError, UsageError
-from clave_lite.runtime.batcher import Batcher, QueueFull, ShuttingDown, WorkerDied
-from clave_lite.runtime.serve_options import LOOPBACK, ServeOptions
-from clave_lite.runtime.server_metrics import Metrics
+from clave_lite.jobs.batcher import Batcher, QueueFull, ShuttingDown, WorkerDied
+from clave_lite.jobs.serve_options import LOOPBACK, ServeOptions
+from clave_lite.jobs.server_metrics import Metrics
 
 API_KEY_ENV = "CLAVE_LITE_API_KEY"
 OPENAI_CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
@@ -260,7 +260,7 @@ class Service:
     """What the endpoints share: the evaluator, its system and policy, the batcher, the limits."""
 
     def __init__(self, evaluator: Any, opts: ServeOptions, on_failure=None) -> None:
-        from clave_lite.runtime.policy import load_policy
+        from clave_lite.jobs.policy import load_policy
 
         policy = load_policy(opts.policy, opts.rules, opts.on_truncated)
         self.policy, self.system, chosen = policy.resolve(evaluator, opts.system)
@@ -405,7 +405,7 @@ class Endpoints:
         return {"model": s.model_id, "system": s.system.name, "results": rows}
 
     async def _score_row(self, i: int, text: str, result, explain: bool) -> dict[str, Any]:
-        from clave_lite.runtime.score_job import score_record
+        from clave_lite.jobs.score import score_record
 
         s, explanations = self.service, None
         if explain:  # on the batcher's thread: an explanation decodes on the model too

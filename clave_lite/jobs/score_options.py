@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from clave_lite.runtime.evaluator import ModelOptions
+from clave_lite.build.loading import ModelOptions
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class ScoreOptions(ModelOptions):
     batch_size: int = 8
     explain: bool = False
     policy: Path | None = None
-    """A policy file (:mod:`clave_lite.runtime.policy`): each line then says ``flagged`` and the
+    """A policy file (:mod:`clave_lite.jobs.policy`): each line then says ``flagged`` and the
     rules that ``fired``."""
     rules: tuple[str, ...] = ()
     """Policy rules as strings (``Benevolence/opposes>=0.6``), added to the file's."""

@@ -28,7 +28,7 @@ from typing import IO, Any, Sequence
 from clave_lite.core.files import locked, refuse_overlap
 from clave_lite.core.jsonl import write_text_atomic
 from clave_lite.errors import DataError, Remedy, UsageError
-from clave_lite.runtime.ledger import (
+from clave_lite.jobs.ledger import (
     check_resumable,
     file_sha256,
     finished_record_path,

@@ -15,7 +15,7 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from clave_lite.runtime.parquet_job import PARTS_SUFFIX, chunk_size, chunks  # noqa: E402
+from clave_lite.jobs.parquet import PARTS_SUFFIX, chunk_size, chunks  # noqa: E402
 
 WORDS = ["helped", "ignored", "cheated", "protected", "thanked", "lied to", "supported", "robbed"]
 
@@ -79,7 +79,7 @@ def test_parquet_equals_jsonl_and_resumes_after_sigkill(default_model, tmp_path)
     lines = subprocess.run([sys.executable, "-m", "clave_lite.cli", "score", str(jsonl), "--model", str(model),
                             "--values", "Security"], env=env, capture_output=True, text=True, timeout=900)
     assert lines.returncode == 0, lines.stderr[-2000:]
-    from clave_lite.runtime.batch_scoring import to_score_line
+    from clave_lite.jobs.batch_scoring import to_score_line
 
     labels = ["supports", "opposes", "unrelated"]
     assert [to_score_line(r, ["Security"], labels) for r in table.to_pylist()] == \

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clave_lite.options import option
-from clave_lite.runtime.evaluator import ModelOptions
+from clave_lite.build.loading import ModelOptions
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

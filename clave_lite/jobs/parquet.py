@@ -10,7 +10,7 @@ part. When the last chunk is done the parts become one Parquet file (a row group
 the run's record moves to the user directory, like a finished JSONL run's.
 
 The output is the input table (every column) plus the score columns of
-:func:`clave_lite.runtime.batch_scoring.column_names`.
+:func:`clave_lite.jobs.batch_scoring.column_names`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from clave_lite.core.jsonl import write_text_atomic
 from clave_lite.core.prompt import MAX_WINDOWS, with_prompt
 from clave_lite.errors import DataError, Problem, Remedy, UsageError, require
 from clave_lite.progress import SILENT, Progress
-from clave_lite.runtime.ledger import (
+from clave_lite.jobs.ledger import (
     ScoreReport,
     check_resumable,
     digest_row,
@@ -38,7 +38,7 @@ from clave_lite.runtime.ledger import (
     run_state,
     state_path,
 )
-from clave_lite.runtime.score_options import ScoreOptions
+from clave_lite.jobs.score_options import ScoreOptions
 
 CHUNK_ROWS = 256
 PARTS_SUFFIX = ".parts"
@@ -101,7 +101,7 @@ def input_digest(source: Any, text_column: str, rows: int, prompt_column: str = 
 
 def score_parquet(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     """``opts`` with a Parquet input and output."""
-    from clave_lite.runtime.batch_scoring import (
+    from clave_lite.jobs.batch_scoring import (
         TRUNCATED_COLUMN,
         TableOptions,
         TableScorer,

@@ -1,9 +1,9 @@
 """``clave-lite score`` as a library call: :class:`ScoreOptions` in, :class:`ScoreReport` out.
 
-JSONL or CSV input is scored into JSONL line by line (:class:`~clave_lite.runtime.output.ScoreOutput`);
-a Parquet input goes to :func:`~clave_lite.runtime.parquet_job.score_parquet`. Both keep the
-same run ledger (:mod:`clave_lite.runtime.ledger`) and score through the same core
-(:func:`~clave_lite.runtime.batch_scoring.score_texts`).
+JSONL or CSV input is scored into JSONL line by line (:class:`~clave_lite.jobs.output.ScoreOutput`);
+a Parquet input goes to :func:`~clave_lite.jobs.parquet.score_parquet`. Both keep the
+same run ledger (:mod:`clave_lite.jobs.ledger`) and score through the same core
+(:func:`~clave_lite.jobs.batch_scoring.score_texts`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from clave_lite.core.jsonl import ProblemLog
 from clave_lite.core.prompt import MAX_WINDOWS
 from clave_lite.errors import Remedy, UsageError
 from clave_lite.progress import SILENT, Progress
-from clave_lite.runtime.batch_scoring import score_texts
-from clave_lite.runtime.ledger import ScoreReport, input_digest, run_state
-from clave_lite.runtime.output import ScoreOutput
-from clave_lite.runtime.parquet_job import is_parquet, score_parquet
-from clave_lite.runtime.policy import Policy, load_policy
-from clave_lite.runtime.score_options import ScoreOptions
-from clave_lite.runtime.scoring import Fields, read_texts
+from clave_lite.jobs.batch_scoring import score_texts
+from clave_lite.jobs.ledger import ScoreReport, input_digest, run_state
+from clave_lite.jobs.output import ScoreOutput
+from clave_lite.jobs.parquet import is_parquet, score_parquet
+from clave_lite.jobs.policy import Policy, load_policy
+from clave_lite.jobs.score_options import ScoreOptions
+from clave_lite.runtime.texts import Fields, read_texts
 
 __all__ = ["ScoreOptions", "ScoreReport", "score_file", "score_record"]
 
@@ -30,7 +30,7 @@ RESERVED_FIELDS = ("id", "system", "scores", "flagged", "fired", "explanations",
 
 
 def kept_fields(rec: Any, keep: Sequence[str]) -> dict[str, Any]:
-    """The input fields ``keep`` names, from one :class:`~clave_lite.runtime.scoring.TextRecord`
+    """The input fields ``keep`` names, from one :class:`~clave_lite.runtime.texts.TextRecord`
     (``text`` is always there; a field the record lacks is null; ``*``: every field but the id)."""
     raw = rec.raw if isinstance(rec.raw, dict) else {}
     names = [k for k in raw if k not in RESERVED_FIELDS] if "*" in keep else list(keep)

@@ -1,4 +1,4 @@
-"""``python -m clave_lite.runtime.llm_server``: llama-cpp-python's OpenAI-compatible server with
+"""``python -m clave_lite.calibration.llm_server``: llama-cpp-python's OpenAI-compatible server with
 clave-lite's CPU-path decision applied (see :mod:`clave_lite.runtime.cpu`).
 
 ``python -m llama_cpp.server`` loads models through the high-level ``Llama`` class, which does

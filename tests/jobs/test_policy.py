@@ -9,7 +9,7 @@ import pytest
 from clave_lite.core.valuesystem import load_system
 from clave_lite.errors import DataError, UsageError
 from clave_lite.runtime.evaluator import ValueScore
-from clave_lite.runtime.policy import DEFAULT_RULE, load_policy, parse_rule
+from clave_lite.jobs.policy import DEFAULT_RULE, load_policy, parse_rule
 
 
 def vs(value, label, sup, opp):

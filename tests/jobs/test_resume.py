@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from clave_lite.errors import DataError, UsageError
-from clave_lite.runtime.output import ScoreOutput, state_path
+from clave_lite.jobs.output import ScoreOutput, state_path
 
 TEXTS = [
     "I won't help you break into your neighbour's house; that would hurt them.",
@@ -140,7 +140,7 @@ def test_resume_of_missing_or_empty_output_starts_fresh(tmp_path):
 
 
 def test_input_digest_sees_texts_and_ids():
-    from clave_lite.runtime.ledger import input_digest
+    from clave_lite.jobs.ledger import input_digest
 
     rec = lambda i, t: SimpleNamespace(id=i, text=t)  # noqa: E731
     base = input_digest([rec("1", "a"), rec("2", "b")])
@@ -217,7 +217,7 @@ RESULT: dict = {}
 def test_keep_copies_input_fields_and_the_run_records_what_produced_it(default_model, tmp_path):
     """``--keep`` carries input fields (for ``report --by``); the finished run's record says
     which evaluator and command wrote the file; a resume with another ``--keep`` is refused."""
-    from clave_lite.runtime.ledger import finished_run
+    from clave_lite.jobs.ledger import finished_run
 
     home, model, _ = default_model
     env = {**os.environ, "CLAVE_LITE_HOME": str(home)}
@@ -255,8 +255,8 @@ def test_keep_copies_input_fields_and_the_run_records_what_produced_it(default_m
 
 
 def test_keep_names_fields_and_refuses_the_lines_own_keys():
-    from clave_lite.runtime.score_job import check_keep, kept_fields
-    from clave_lite.runtime.scoring import TextRecord
+    from clave_lite.jobs.score import check_keep, kept_fields
+    from clave_lite.runtime.texts import TextRecord
 
     rec = TextRecord("7", "hello", 1, raw={"id": 7, "text": "hello", "model": "m", "n": 2})
     assert kept_fields(rec, ["model", "missing"]) == {"model": "m", "missing": None}

@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 
 from clave_lite.core.prompt import with_prompt
 from clave_lite.errors import DataError, UsageError, require
-from clave_lite.runtime.evaluator import ModelOptions
+from clave_lite.build.loading import ModelOptions
 
 SYSTEM_COLUMN = "system"
 TRUNCATED_COLUMN = "truncated_tokens"

@@ -1,5 +1,5 @@
-"""The run ledger both score writers keep (JSONL line by line, :mod:`clave_lite.runtime.output`;
-Parquet part by part, :mod:`clave_lite.runtime.parquet_job`): what a run *is*, how a resumed run
+"""The run ledger both score writers keep (JSONL line by line, :mod:`clave_lite.jobs.output`;
+Parquet part by part, :mod:`clave_lite.jobs.parquet`): what a run *is*, how a resumed run
 is checked against the interrupted one, and the record a finished run leaves.
 
 A run's state is a JSON object: a digest of the input (ids and the texts judged), the evaluator's
