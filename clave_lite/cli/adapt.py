@@ -12,8 +12,8 @@ from clave_lite.cli.app import (
     cli,
     emit_json,
     json_option,
+    model_flags,
     on_error_option,
-    threads_option,
 )
 
 ESTIMATE_NAMES = {"adapted": "clave-lite adapted", "readout": "  its evaluator half", "as-is": "evaluator as it was", "tfidf": "TF-IDF + LR",
@@ -115,7 +115,7 @@ def _render_adapt(report) -> None:
                    "score, e.g. 0.15, or a default and per-value shares ('0.1,Do not kill=0.02'). The evaluator "
                    "then decides for that corpus, and the estimate is reweighted to it. Without it, decisions and "
                    "the estimate are for your labels' own mix, which is usually far more related than a corpus.")
-@threads_option
+@model_flags("threads")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (never an input).")
 @on_error_option
 @json_option

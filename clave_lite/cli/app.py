@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -134,28 +134,15 @@ def cli() -> None:
     """
 
 
-model_option = click.option(
-    "--model", "model_path", type=click.Path(path_type=Path), envvar="CLAVE_LITE_MODEL",
-    help="Evaluator file (.gguf). Default: the embedded default evaluator, built on first use. [env CLAVE_LITE_MODEL]")
+def model_flags(*only: str) -> Callable[[Callable], Callable]:
+    """The evaluator options of a scoring command (``--model``, ``--threads``, ``--gpu-layers``,
+    ``--provider``, ``--windows``, ``--batch-size``, or those named), generated from their one
+    declaration, :class:`~clave_lite.build.loading.ModelOptions`; the command gets them as
+    keyword arguments of those names (``build(ModelOptions, kwargs)``)."""
+    from clave_lite.build.loading import ModelOptions
+    from clave_lite.cli.options import flags_from
 
-
-threads_option = click.option("--threads", type=click.IntRange(min=1), default=None, envvar="CLAVE_LITE_THREADS",
-                              help="CPU threads (default: the CPUs this process may use).")
-
-
-provider_option = click.option(
-    "--provider", type=click.Choice(["cpu", "cuda"]), default="cpu", envvar="CLAVE_LITE_PROVIDER", show_default=True,
-    help="onnxruntime execution provider for ONNX evaluators (cuda needs onnxruntime-gpu).")
-
-
-windows_option = click.option(
-    "--windows", type=click.IntRange(1, 64), default=8, show_default=True, envvar="CLAVE_LITE_WINDOWS",
-    help="A text longer than the evaluator's 384-token window is read in up to this many overlapping windows "
-         "(harm anywhere in it is seen; a long text costs about one window each); 1: its head and tail only.")
-
-
-gpu_option = click.option("--gpu-layers", type=click.IntRange(min=-1), default=0, envvar="CLAVE_LITE_GPU_LAYERS", show_default=True,
-                          help="Layers to offload to a GPU (llama.cpp n_gpu_layers; -1 = all).")
+    return flags_from(ModelOptions, only=only or None)
 
 
 def command_line(ctx: click.Context) -> str:

@@ -16,18 +16,16 @@ from clave_lite.cli.app import (
     default_evaluator_path,
     emit_json,
     json_option,
-    model_option,
+    model_flags,
     on_error_option,
-    provider_option,
     report_problems,
     system_flag,
-    threads_option,
 )
 
 
 @cli.command("eval")
 @click.argument("data", type=click.Path(path_type=Path))
-@model_option
+@model_flags()
 @click.option("--backend", type=click.Choice(["auto", "gguf", "onnx", "torch"]), default="auto", show_default=True,
               help="What runs the model: auto (by the path), llama.cpp (gguf), onnxruntime, or the fp32 "
                    "torch reference of a .gguf file (needs the bake extra).")
@@ -52,7 +50,6 @@ from clave_lite.cli.app import (
 @click.option("--compare", "compare_specs", multiple=True, metavar="MODEL",
               help="Evaluate several models side by side (repeatable): a .gguf file, an ONNX directory, or "
                    "torch:FILE.gguf for the fp32 reference, which the others' agreement is measured against.")
-@provider_option
 @click.option("--inject", is_flag=True,
               help="Prompt-injection check: score each text clean and with held-out appended instructions; "
                    "report how often a verdict flips.")
@@ -60,14 +57,12 @@ from clave_lite.cli.app import (
               help="Also draw the result into this folder (index.html + PNGs: confusion matrices, per-value F1 "
                    "beside the baselines, reliability, injection flip rates); an --inject run into the same "
                    "folder adds to the page. Needs the report extra.")
-@threads_option
 @on_error_option
 @json_option
-def evaluate(data: Path, model_path: Path | None, backend: str, reference_backend: str | None,
+def evaluate(data: Path, backend: str, reference_backend: str | None,
              predictions: Path | None, save_predictions: Path | None, force: bool, system_name: str | None,
              limit: int | None, baseline_spec: str | None, train_data: Path | None, compare_specs: tuple[str, ...],
-             provider: str, inject: bool, report_dir: Path | None, threads: int | None, on_error: str,
-             as_json: bool) -> None:
+             inject: bool, report_dir: Path | None, on_error: str, as_json: bool, **model) -> None:
     """Measure an evaluator on labelled tuples: accuracy, macro_f1, value_f1_mean,
     per-value F1 and confusion matrices.
 
@@ -83,10 +78,10 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
     """
     from clave_lite.evaluation.job import EvalOptions, evaluate_file, inject_file
 
-    opts = EvalOptions(data=data, model=model_path, backend=backend, reference=reference_backend,
+    opts = EvalOptions(data=data, **model, backend=backend, reference=reference_backend,
                        predictions=predictions, save_predictions=save_predictions, force=force, system=system_name,
                        limit=limit, baselines=tuple(b for b in (baseline_spec or "").split(",") if b.strip()),
-                       train=train_data, threads=threads, provider=provider, on_error=on_error)
+                       train=train_data, on_error=on_error)
     if report_dir is not None:  # refuse a bad folder (and a missing extra) before any scoring
         from clave_lite.errors import require
         from clave_lite.report.job import prepare_folder, write_eval_report
@@ -98,7 +93,7 @@ def evaluate(data: Path, model_path: Path | None, backend: str, reference_backen
         from clave_lite.evaluation.compare import ModelSpec, compare, render
 
         name = system_flag(system_name).name if system_name else None
-        result = compare([ModelSpec.parse(spec) for spec in compare_specs], data, name, limit, threads,
+        result = compare([ModelSpec.parse(spec) for spec in compare_specs], data, name, limit, opts.threads,
                          progress=Bars())
         click.echo(json.dumps(result, indent=2) if as_json else render(result))
         return
@@ -142,15 +137,12 @@ def _render_eval(report) -> None:
 
 @cli.command()
 @click.argument("data", type=click.Path(path_type=Path))
-@model_option
+@model_flags("model", "threads", "provider", "batch_size")
 @click.option("--system", "system_name", default=None, help="Value system to score (default: the evaluator's first).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Distinct texts to time.")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True, help="Texts per decode / onnxruntime run.")
 @click.option("--reference-texts", type=click.IntRange(min=0), default=3, show_default=True,
               help="Texts for the naive transformers reference (0 = skip; needs the bake extra).")
 @click.option("--latency-texts", type=click.IntRange(min=0), default=10, show_default=True, help="Texts timed one at a time.")
-@threads_option
-@provider_option
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Also write the JSON result here.")
 @click.option("--serve", "serve_load", is_flag=True,
               help="Instead: load-test `clave-lite serve` on loopback, micro-batched vs one request at a time.")
@@ -160,7 +152,7 @@ def _render_eval(report) -> None:
 @click.option("--time-cap", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="--serve: seconds each load may take at most.")
 @json_option
-def bench(data: Path, model_path: Path | None, system_name: str | None, limit: int, batch_size: int,
+def bench(data: Path, model: Path | None, system_name: str | None, limit: int, batch_size: int,
           reference_texts: int, latency_texts: int, threads: int | None, provider: str, output: Path | None,
           serve_load: bool, clients: int, requests: int, time_cap: float, as_json: bool) -> None:
     """Time an evaluator here: responses/s, pairs/s, latency, memory, roofline.
@@ -185,7 +177,7 @@ def bench(data: Path, model_path: Path | None, system_name: str | None, limit: i
     )
 
     texts = distinct_texts(data, limit)
-    path = model_path or default_evaluator_path()
+    path = model or default_evaluator_path()
     if serve_load:
         from clave_lite.evaluation.serve_bench import bench_serve
 

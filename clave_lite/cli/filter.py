@@ -12,14 +12,10 @@ from clave_lite import errors
 from clave_lite.cli.app import (
     Bars,
     cli,
-    gpu_option,
-    model_option,
+    model_flags,
     on_error_option,
     on_truncated_option,
-    provider_option,
     report_problems,
-    threads_option,
-    windows_option,
 )
 from clave_lite.runtime.texts import INPUT_FORMATS
 
@@ -36,15 +32,9 @@ from clave_lite.runtime.texts import INPUT_FORMATS
 @click.option("--force", is_flag=True, help="Let --flagged overwrite an existing file (never an input).")
 @click.option("--format", "fmt", type=click.Choice(INPUT_FORMATS), default="auto", show_default=True,
               help="Input format: auto (by suffix: .csv, .txt = one text per line, else JSONL; stdin is JSONL).")
-@model_option
+@model_flags()
 @click.option("--system", "system_name", default=None, help="Value system (default: the policy's, else the evaluator's first).")
 @click.option("--values", default=None, help="Comma-separated values to score (default: all of the system).")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True,
-              help="At most this many waiting texts per decode (a stream is never held back to fill one).")
-@threads_option
-@windows_option
-@gpu_option
-@provider_option
 @click.option("--text-field", default="text", show_default=True,
               help="The JSONL field or CSV column holding the answer to judge.")
 @click.option("--prompt-field", default="prompt", show_default=True,
@@ -54,9 +44,8 @@ from clave_lite.runtime.texts import INPUT_FORMATS
 @on_truncated_option
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stderr at the end.")
 def filter_(inputs: tuple[Path, ...], policy: Path | None, rules: tuple[str, ...], flagged: Path | None, force: bool,
-            fmt: str, model_path: Path | None, system_name: str | None, values: str | None, batch_size: int,
-            threads: int | None, windows: int, gpu_layers: int, provider: str, text_field: str, prompt_field: str, on_error: str, on_truncated: str | None,
-            as_json: bool) -> None:
+            fmt: str, system_name: str | None, values: str | None, text_field: str, prompt_field: str,
+            on_error: str, on_truncated: str | None, as_json: bool, **model) -> None:
     """Pass the texts a policy allows to stdout; set the flagged ones aside.
 
     Reads INPUTS (files, or stdin when none or '-') text by text and writes each
@@ -75,9 +64,8 @@ def filter_(inputs: tuple[Path, ...], policy: Path | None, rules: tuple[str, ...
     from clave_lite.jobs.filter import FilterOptions, filter_texts
 
     opts = FilterOptions(inputs=inputs or (Path("-"),), format=fmt, policy=policy, rules=rules, flagged=flagged,
-                         force=force, model=model_path, system=system_name,
-                         values=tuple(v.strip() for v in values.split(",")) if values else (),
-                         batch_size=batch_size, threads=threads, windows=windows, gpu_layers=gpu_layers, provider=provider,
+                         force=force, system=system_name,
+                         values=tuple(v.strip() for v in values.split(",")) if values else (), **model,
                          on_error=on_error, on_truncated=on_truncated, text_field=text_field,
                          prompt_field=prompt_field)
     report = filter_texts(opts, sys.stdout, Bars())

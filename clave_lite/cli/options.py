@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
@@ -26,12 +26,15 @@ def _click_type(spec: dict[str, Any]):
     return str
 
 
-def flags_from(cls: type) -> Callable[[Callable], Callable]:
-    """Decorate a click command with one option per field of ``cls``; the command then gets
-    those fields as keyword arguments (pass them to :func:`build`)."""
+def flags_from(cls: type, only: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> Callable[[Callable], Callable]:
+    """Decorate a click command with one option per field of ``cls`` (or the fields named in
+    ``only``); the command then gets those fields as keyword arguments (pass them to
+    :func:`build`)."""
 
     def decorate(command: Callable) -> Callable:
         for f, spec in reversed(option_specs(cls)):
+            if (only is not None and f.name not in only) or f.name in exclude:
+                continue
             flag = spec["flag"] or "--" + f.name.replace("_", "-")
             names = ["-o", flag, f.name] if flag == "--output" else [flag, f.name]
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -51,10 +54,13 @@ def flags_from(cls: type) -> Callable[[Callable], Callable]:
     return decorate
 
 
-def build(cls: type[T], values: dict[str, Any]) -> T:
-    """The options object from the command's keyword arguments (``csv`` fields split)."""
-    kwargs = {}
+def build(cls: type[T], values: dict[str, Any], **more: Any) -> T:
+    """The options object from the command's keyword arguments (``csv`` fields split; a field the
+    command has no flag for keeps its default), plus ``more`` fields set by the command."""
+    kwargs = dict(more)
     for f, spec in option_specs(cls):
+        if f.name not in values:
+            continue
         value = values[f.name]
         if spec["kind"] == "csv":
             value = [v.strip() for v in value.split(",") if v.strip()] if value else None

@@ -12,20 +12,16 @@ from clave_lite import errors
 from clave_lite.cli.app import (
     Bars,
     cli,
-    gpu_option,
-    model_option,
+    model_flags,
     on_error_option,
-    provider_option,
     report_problems,
-    threads_option,
-    windows_option,
 )
 from clave_lite.core.prompt import MAX_WINDOWS
 
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path), default="-")
-@model_option
+@model_flags()
 @click.option("--system", "system_name", default=None, help="Value system inside the evaluator (default: its first).")
 @click.option("--values", default=None, help="Comma-separated values to score (default: all of the system).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
@@ -36,7 +32,6 @@ from clave_lite.core.prompt import MAX_WINDOWS
                    "evaluator and options, a torn last line is dropped, and the result equals an "
                    "uninterrupted run's.")
 @click.option("--force", is_flag=True, help="Overwrite an existing -o FILE.")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True, help="Texts per llama.cpp decode.")
 @click.option("--explain", is_flag=True,
               help="Add, per supports/opposes verdict, the value concept the model itself writes (offline; "
                    "a GGUF evaluator trained with `train --concepts`).")
@@ -62,16 +57,11 @@ from clave_lite.core.prompt import MAX_WINDOWS
               help="With --ray: scoring actors (each loads the evaluator once).")
 @click.option("--cpus-per-actor", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --ray: CPUs each actor reserves; llama.cpp runs that many threads.")
-@threads_option
-@windows_option
-@gpu_option
-@provider_option
 @on_error_option
-def score(input_path: Path, model_path: Path | None, system_name: str | None, values: str | None,
-          output: Path | None, resume: bool, force: bool, batch_size: int, explain: bool, policy: Path | None,
-          rules: tuple[str, ...], keep: str | None, text_column: str, prompt_column: str, chunk_rows: int, ray_address: str | None,
-          actors: int, cpus_per_actor: int, threads: int | None, windows: int,
-          gpu_layers: int, provider: str, on_error: str) -> None:
+def score(input_path: Path, system_name: str | None, values: str | None,
+          output: Path | None, resume: bool, force: bool, explain: bool, policy: Path | None,
+          rules: tuple[str, ...], keep: str | None, text_column: str, prompt_column: str, chunk_rows: int,
+          ray_address: str | None, actors: int, cpus_per_actor: int, on_error: str, **model) -> None:
     """Score texts: per value, a label and the three probabilities.
 
     INPUT is JSONL (or .csv) with `text` and optional `id` and `prompt` ('-' or
@@ -95,17 +85,17 @@ def score(input_path: Path, model_path: Path | None, system_name: str | None, va
     from clave_lite.jobs.score import ScoreOptions, score_file
 
     if ray_address is not None:
-        _score_on_ray(input_path, output, ray_address, model_path, system_name, values, explain, text_column,
-                      prompt_column, batch_size, actors, cpus_per_actor, resume, policy, rules, keep)
+        _score_on_ray(input_path, output, ray_address, model["model"], system_name, values, explain, text_column,
+                      prompt_column, model["batch_size"], actors, cpus_per_actor, resume, policy, rules, keep)
         return
 
-    opts = ScoreOptions(input=input_path, model=model_path, system=system_name,
+    opts = ScoreOptions(input=input_path, system=system_name, **model,
                         values=tuple(v.strip() for v in values.split(",")) if values else (), output=output,
-                        resume=resume, force=force, batch_size=batch_size, explain=explain, policy=policy,
-                        rules=rules, threads=threads, windows=windows, command=shlex.join(["clave-lite", *sys.argv[1:]]),
+                        resume=resume, force=force, explain=explain, policy=policy,
+                        rules=rules, command=shlex.join(["clave-lite", *sys.argv[1:]]),
                         keep=tuple(k.strip() for k in keep.split(",") if k.strip()) if keep else (),
                         text_column=text_column, prompt_column=prompt_column, chunk_rows=chunk_rows,
-                        gpu_layers=gpu_layers, provider=provider, on_error=on_error)
+                        on_error=on_error)
     report = score_file(opts, Bars())
     skipped = report_problems(list(report.problems))
     if report.truncated:

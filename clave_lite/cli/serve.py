@@ -11,25 +11,14 @@ from clave_lite import errors
 from clave_lite.cli.app import (
     Bars,
     cli,
-    gpu_option,
-    model_option,
-    provider_option,
-    threads_option,
-    windows_option,
 )
 from clave_lite.cli.options import build, flags_from
 from clave_lite.jobs.serve_options import ServeOptions
 
 
 @cli.command()
-@model_option
-@flags_from(ServeOptions)
-@threads_option
-@windows_option
-@gpu_option
-@provider_option
-def serve(model_path: Path | None, threads: int | None, windows: int, gpu_layers: int, provider: str,
-          **fields) -> None:
+@flags_from(ServeOptions, exclude=("batch_size",))  # its evaluator options too; --max-batch sizes a decode
+def serve(**fields) -> None:
     """Serve the evaluator over HTTP: POST /v1/moderations (OpenAI's shape), POST /v1/score,
     POST /beta/litellm_basic_guardrail_api (LiteLLM), GET /v1/models, /health, /ready,
     /metrics, /docs. Needs the serve extra.
@@ -49,8 +38,6 @@ def serve(model_path: Path | None, threads: int | None, windows: int, gpu_layers
     from clave_lite.jobs.server import serve as run
 
     opts = build(ServeOptions, fields)
-    opts = ServeOptions(**{**opts.__dict__, "model": model_path, "threads": threads, "windows": windows, "gpu_layers": gpu_layers,
-                           "provider": provider})
     click.echo(f"clave-lite serve: http://{opts.host}:{opts.port}/v1/moderations (Ctrl-C or SIGTERM to stop)",
                err=True)
     sys.exit(run(opts, Bars()))

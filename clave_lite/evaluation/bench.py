@@ -29,7 +29,7 @@ import numpy as np
 
 from clave_lite.core.prompt import EncodedText
 from clave_lite.progress import SILENT, Progress
-from clave_lite.runtime.evaluator import Evaluator
+from clave_lite.runtime.evaluator import BATCH_SIZE, Evaluator
 from clave_lite.runtime.llamacpp import usable_cpus
 
 ISA_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
@@ -125,7 +125,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
-def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None, batch_size: int = 8,
+def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None, batch_size: int = BATCH_SIZE,
               threads: int | None = None, reference_texts: int = 3, latency_texts: int = 10,
               provider: str = "cpu", progress: Progress = SILENT) -> dict[str, Any]:
     """Measure one evaluator on ``texts`` (all values of ``system``); see the module docstring."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clave_lite.build.loading import ModelOptions
 from clave_lite.core.jsonl import check_output, write_jsonl_atomic
 from clave_lite.core.tuples import LabelledTuple, read_tuples
 from clave_lite.core.valuesystem import resolve_system
@@ -24,12 +25,10 @@ from clave_lite.evaluation.metrics import PairedDifference
 from clave_lite.progress import SILENT, Progress
 
 
-@dataclass(frozen=True)
-class EvalOptions:
+@dataclass(frozen=True, kw_only=True)
+class EvalOptions(ModelOptions):
     data: Path
     """Labelled tuples (JSONL/CSV) to measure on."""
-    model: Path | None = None
-    """Evaluator file or ONNX directory; None: the embedded default."""
     backend: str = "auto"
     reference: str | None = None
     """Also run this backend (``torch``) on the same file and report agreement."""
@@ -44,8 +43,6 @@ class EvalOptions:
     baselines: tuple[str, ...] = ()
     train: Path | None = None
     """The tuples the trained baselines learn from."""
-    threads: int | None = None
-    provider: str = "cpu"
     on_error: str = "stop"
 
 
@@ -109,7 +106,8 @@ def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
     from clave_lite.build.loading import load_evaluator
 
     name = system.name if system else None  # a --system FILE is known by its name
-    with load_evaluator(opts.model, opts.backend, opts.threads, provider=opts.provider, progress=progress) as evaluator:
+    with load_evaluator(opts.model, opts.backend, opts.threads, opts.gpu_layers, opts.provider, progress,
+                        opts.windows) as evaluator:
         anchors: dict[str, Any] = {}
         anchor_pairs = {}
         train = read_tuples(opts.train, system, opts.on_error)[0] if opts.train and baseline_names else None
@@ -117,7 +115,7 @@ def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
             progress.note(f"baseline: {b}")
             anchor_pairs[b] = join(gold, baseline_mod.run(b, train, gold, evaluator, name))
             anchors[b] = compute(anchor_pairs[b])
-        scored = predict(evaluator, gold, name, progress=progress)
+        scored = predict(evaluator, gold, name, progress=progress, batch_size=opts.batch_size)
         mine = join(gold, scored.predictions)
         paired = {b: tuple(paired_differences(pairs, mine)) for b, pairs in anchor_pairs.items()}
         part_pairs = {part: join(gold, preds) for part, preds in scored.parts.items()}
@@ -162,5 +160,6 @@ def inject_file(opts: EvalOptions, progress: Progress = SILENT) -> tuple[dict[st
     from clave_lite.build.loading import load_evaluator
 
     system, gold, problems = read_gold(opts)
-    with load_evaluator(opts.model, opts.backend, opts.threads, provider=opts.provider, progress=progress) as evaluator:
+    with load_evaluator(opts.model, opts.backend, opts.threads, opts.gpu_layers, opts.provider, progress,
+                        opts.windows) as evaluator:
         return flip_rates(evaluator, gold, system.name if system else None, progress=progress), problems

@@ -12,7 +12,7 @@ from clave_lite.core.tuples import LabelledTuple
 from clave_lite.errors import DataError
 from clave_lite.evaluation import metrics
 from clave_lite.progress import SILENT, Progress
-from clave_lite.runtime.evaluator import Evaluator
+from clave_lite.runtime.evaluator import BATCH_SIZE, Evaluator
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Scored:
 
 
 def predict(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | None = None,
-            progress: Progress = SILENT, batch_size: int = 8) -> Scored:
+            progress: Progress = SILENT, batch_size: int = BATCH_SIZE) -> Scored:
     """Score each distinct text once, on exactly the values it is labelled with.
 
     Texts labelled on the same values are scored together, so all-values data (FULCRA,

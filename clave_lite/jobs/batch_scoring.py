@@ -16,12 +16,13 @@ text decoded alone; on CPU not slower: docs/benchmarks.md).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Sequence
 
 from clave_lite.core.prompt import with_prompt
 from clave_lite.errors import DataError, UsageError, require
 from clave_lite.build.loading import ModelOptions
+from clave_lite.runtime.evaluator import BATCH_SIZE
 
 SYSTEM_COLUMN = "system"
 TRUNCATED_COLUMN = "truncated_tokens"
@@ -40,7 +41,7 @@ class Scored:
     """The :class:`~clave_lite.runtime.evaluator.TextScore` (a policy decides on it)."""
 
 
-def score_texts(evaluator: Any, texts: Sequence[str], values: Sequence[str], system: str, batch_size: int = 8,
+def score_texts(evaluator: Any, texts: Sequence[str], values: Sequence[str], system: str, batch_size: int = BATCH_SIZE,
                 explain: bool = False) -> Iterator[Scored]:
     """Score ``texts`` on ``values`` of ``system``, in consecutive batches of ``batch_size``."""
     for text, result in zip(texts, evaluator.iter_scores(list(texts), list(values), system, batch_size)):
@@ -61,7 +62,6 @@ class TableOptions(ModelOptions):
     text_column: str = "text"
     prompt_column: str = "prompt"
     """When the table has it: the prompt each text answers (the text is judged in its dialogue)."""
-    batch_size: int = 8
     explain: bool = False
     on_error: str = "stop"
     """A row whose text is missing or empty: ``stop`` (a DataError naming the row) or ``skip``
@@ -74,7 +74,7 @@ _SHARED_LOCK = threading.Lock()
 
 def shared_evaluator(opts: ModelOptions) -> Any:
     """The evaluator for ``opts``, loaded once per process and reused by every batch."""
-    key = ModelOptions(opts.model, opts.threads, opts.gpu_layers, opts.provider, opts.windows)
+    key = replace(opts.model_options(), batch_size=BATCH_SIZE)  # one evaluator, whatever the batch size
     with _SHARED_LOCK:
         if key not in _SHARED:
             _SHARED[key] = key.load()

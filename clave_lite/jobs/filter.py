@@ -36,7 +36,6 @@ class FilterOptions(ModelOptions):
     force: bool = False
     system: str | None = None
     values: tuple[str, ...] = ()
-    batch_size: int = 8
     on_error: str = "stop"
     on_truncated: str | None = None
     text_field: str = "text"

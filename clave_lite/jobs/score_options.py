@@ -19,7 +19,6 @@ class ScoreOptions(ModelOptions):
     """JSONL to write line by line; None: stdout."""
     resume: bool = False
     force: bool = False
-    batch_size: int = 8
     explain: bool = False
     policy: Path | None = None
     """A policy file (:mod:`clave_lite.jobs.policy`): each line then says ``flagged`` and the

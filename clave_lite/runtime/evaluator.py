@@ -21,6 +21,8 @@ from clave_lite.formats.manifest import Manifest, read_gguf_manifest
 from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.backends.base import Backend, Generates, TokenLogits
 
+BATCH_SIZE = 8
+"""Texts per decode unless a caller says otherwise."""
 BACKENDS = ("auto", "gguf", "onnx", "torch")
 """``auto`` picks by the path: an ONNX evaluator directory (or its ``model.onnx``) → onnx, else gguf."""
 
@@ -200,7 +202,7 @@ class Evaluator:
         return sys_, chosen
 
     def score(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
-              batch_size: int = 8, prompt: str | Sequence[str | None] | None = None) -> list[TextScore]:
+              batch_size: int = BATCH_SIZE, prompt: str | Sequence[str | None] | None = None) -> list[TextScore]:
         """Label every text on every chosen value (default: all values of the system). A single
         string is one text, not a sequence of characters. ``prompt``: the user turn the texts
         answer (one for all, or one per text, None where there is none); each answer is then
@@ -216,7 +218,7 @@ class Evaluator:
         return list(self.iter_scores(texts, values, system, batch_size))
 
     def iter_scores(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
-                    batch_size: int = 8) -> Iterator[TextScore]:
+                    batch_size: int = BATCH_SIZE) -> Iterator[TextScore]:
         if isinstance(texts, str):
             texts = [texts]
         sys_, chosen = self.resolve_values(system, values)
@@ -240,7 +242,7 @@ class Evaluator:
             yield TextScore(scores, unread)
 
     def raw_logits(self, texts: Sequence[str], values: Sequence[str], system: str | None = None,
-                   batch_size: int = 8) -> np.ndarray:
+                   batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Label logits before biases, ``[n_texts, n_values, 3]`` (for tuning decisions), of the
         head and tail of each text: what training reads."""
         sys_, chosen = self.resolve_values(system, values)
@@ -307,7 +309,7 @@ class Evaluator:
                 yield ws, z
 
     def token_logits(self, items: Sequence[tuple[str, Sequence[Value]]], token_ids: Sequence[int],
-                     lines: Sequence[str | None] = (None,), batch_size: int = 8) -> Iterator[np.ndarray]:
+                     lines: Sequence[str | None] = (None,), batch_size: int = BATCH_SIZE) -> Iterator[np.ndarray]:
         """Per ``(text, values)``, the logits of ``token_ids`` after each value line at each
         value's verdict position: ``[n_values, n_lines, len(token_ids)]``. What ``clave-lite
         adapt`` fits a head on."""
