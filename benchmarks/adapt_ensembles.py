@@ -7,8 +7,12 @@ out-of-fold figure on the outer folds (for reading: the best row is optimistic b
 fixed ensembles, which choose nothing, so their out-of-fold figure is honest as it stands. The
 objective is the system's (macro-F1, or value-F1 for a system without `opposes`).
 """
-import argparse, json, pickle
+import argparse
+import json
+import pickle
+
 import numpy as np
+
 from clave_lite.adapt import job, readout
 from clave_lite.adapt.folds import assign_folds
 from clave_lite.core.labels import LABELS

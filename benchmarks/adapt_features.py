@@ -4,8 +4,10 @@
     python benchmarks/adapt_features.py MODEL.gguf OUT.pkl --system csv12 \\
         --labels ../shared/data/valuecsv/calibration.jsonl --group-regex ''     # ValueCSV, a group per text
 """
-import argparse, pickle
+import argparse
+import pickle
 from pathlib import Path
+
 from clave_lite.adapt import job
 from clave_lite.adapt.folds import group_keys
 from clave_lite.progress import Silent

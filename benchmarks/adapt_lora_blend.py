@@ -6,10 +6,13 @@ equal-weight sum of log-probabilities, fixed before either figure was read (noth
 FEATS.pkl from benchmarks/adapt_features.py, LORA.npz from adapt_lora_folds.py --save, on the same
 SYSTEM / LABELS and fold seed (the npz carries its folds; they are checked to be adapt's).
 """
-import argparse, pickle
+import argparse
+import pickle
+
 import numpy as np
 from _adapt_common import show
 from scipy.special import log_softmax
+
 from clave_lite.adapt import job, readout
 from clave_lite.adapt.folds import group_keys
 from clave_lite.adapt.options import AdaptOptions

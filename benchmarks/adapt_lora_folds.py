@@ -14,7 +14,10 @@ fixed ensemble (template + definition lines) on the fold LoRA model's hidden sta
 tuples (which that LoRA trained on) and reports it, and its equal-log-probability blend with the LoRA's
 label tokens (fixed before any figure), on the held-out fold.
 """
-import argparse, json, tempfile, time
+import argparse
+import json
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +29,7 @@ from clave_lite.adapt.folds import assign_folds, group_keys
 from clave_lite.adapt.options import AdaptOptions
 from clave_lite.build.default_model import default_dir
 from clave_lite.core.labels import LABELS
-from clave_lite.core.prompt import PromptEncoder, TEMPLATES_V2
+from clave_lite.core.prompt import TEMPLATES_V2, PromptEncoder
 from clave_lite.evaluation import metrics
 from clave_lite.export.adapt_train import read_hidden
 from clave_lite.export.dataset import build_examples

@@ -5,11 +5,14 @@ fixed in advance, nothing tuned), out of fold on the same group folds.
 
 FEATS.pkl from benchmarks/adapt_features.py on the same SYSTEM / LABELS (tuples in the same order).
 """
-import argparse, pickle
+import argparse
+import pickle
+
 import numpy as np
 from _adapt_common import show
 from scipy.special import log_softmax
 from sklearn.linear_model import LogisticRegression
+
 from clave_lite.adapt import job, readout
 from clave_lite.adapt.folds import assign_folds, group_keys
 from clave_lite.adapt.options import AdaptOptions

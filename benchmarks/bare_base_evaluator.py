@@ -4,8 +4,10 @@ measure adaptation from a model that never saw any value system's labels (ValueC
 
     python benchmarks/bare_base_evaluator.py [EVALUATOR.gguf] OUT.gguf    # default: the embedded default's manifest
 """
-import dataclasses, sys
+import dataclasses
+import sys
 from pathlib import Path
+
 from clave_lite.build.default_model import default_evaluator_path
 from clave_lite.build.ggufio import copy_with_strings
 from clave_lite.formats.base_models import base_path

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from clave_lite.build.lexical import fit_lexical
+from clave_lite.build.loading import load_evaluator
 from clave_lite.core.labels import LABELS
 from clave_lite.core.tuples import read_tuples
 from clave_lite.core.valuesystem import resolve_system
 from clave_lite.evaluation.metrics import Pair, compute, paired_differences
 from clave_lite.evaluation.run import predict
 from clave_lite.formats.lexical import LexicalModel, pool
-from clave_lite.build.loading import load_evaluator
 
 WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0)
 

@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+from clave_lite.build.loading import load_evaluator
 from clave_lite.core.prompt import MAX_WINDOWS
 from clave_lite.core.tuples import read_tuples
 from clave_lite.evaluation.metrics import Pair, macro_f1
-from clave_lite.build.loading import load_evaluator
 
 
 def main(tuples_path: str, out_path: str, model: str | None = None) -> None:

@@ -26,7 +26,7 @@ def _worker(args: tuple[str, str, int, int, str]) -> float:
     torch.set_num_threads(threads)
     from clave_lite.adapt import job
     from clave_lite.adapt.options import AdaptOptions
-    from clave_lite.core.prompt import PromptEncoder, TEMPLATES_V2
+    from clave_lite.core.prompt import TEMPLATES_V2, PromptEncoder
     from clave_lite.export.dataset import build_examples
     from clave_lite.export.torch_model import load_base
     from clave_lite.export.train import TrainConfig, _batch_loss, add_lora, make_batches

@@ -70,9 +70,8 @@ def default_model(tmp_path_factory):
     """The embedded default evaluator, built once per test session (about 80 s) into a home of
     its own, with every socket forbidden while it builds (merging + quantizing is the export
     path of the default). Returns ``(home, gguf_path, socket_attempts_during_the_build)``."""
-    from support.netguard import forbid_network
-
     from clave_lite.build.default_model import default_evaluator_path, has_default
+    from support.netguard import forbid_network
 
     if not has_default():
         pytest.skip("this checkout ships no default adapter")

@@ -22,9 +22,9 @@ def default_scores(default_model):
     import os
 
     from click.testing import CliRunner
-    from support.netguard import forbid_network
 
     from clave_lite.cli import cli
+    from support.netguard import forbid_network
 
     home, path, build_attempts = default_model
     assert build_attempts == []  # building it (merge + quantize) opened no socket

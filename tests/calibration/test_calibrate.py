@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.llm_servers import FakeLLM, LlamaServer, Reply, concept_answer
 
 from clave_lite.calibration import selection
 from clave_lite.calibration.cache import AnswerCache, cache_key
@@ -33,6 +32,7 @@ from clave_lite.calibration.prompt import (
 from clave_lite.core.valuesystem import load_system
 from clave_lite.errors import DataError, LLMError
 from clave_lite.runtime import embedders
+from support.llm_servers import FakeLLM, LlamaServer, Reply, concept_answer
 
 SECRET = "sk-test-0123456789abcdef"
 

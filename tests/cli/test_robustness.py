@@ -514,10 +514,9 @@ def test_crafted_gguf_files_are_a_model_error_with_a_reason(run_cli, tmp_path, c
 def test_markers_that_are_not_control_tokens_are_a_model_error(run_cli, tmp_path):
     """A v3 template names control-token markers; a vocabulary without them (SmolLM2 has no
     Gemma turn markers) is refused at load (exit 4), not an internal error mid-run."""
-    from support.tiny_models import smollm2_file
-
     from clave_lite.build.ggufio import copy_with_strings
     from clave_lite.formats.manifest import MANIFEST_KEY
+    from support.tiny_models import smollm2_file
 
     manifest = _manifest_dict()
     manifest["template"].update(open_marker="<start_of_turn>", close_marker="<end_of_turn>")

@@ -55,10 +55,9 @@ def test_train_and_held_out_injections_are_disjoint():
 
 def test_template_v3_markers_are_control_tokens_no_text_can_produce():
     pytest.importorskip("llama_cpp")
-    from support.tiny_models import smollm2_file
-
     from clave_lite.core.prompt import PromptEncoder, with_markers
     from clave_lite.runtime.llamacpp import LlamaModel
+    from support.tiny_models import smollm2_file
 
     vocab = LlamaModel(smollm2_file(), vocab_only=True)
     template = with_markers("short", vocab.tokenize)

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from support.tiny_models import smollm2_file
 
 from clave_lite.evaluation.bench import (
     Goal,
@@ -15,6 +14,7 @@ from clave_lite.evaluation.bench import (
     machine_facts,
     transformer_params,
 )
+from support.tiny_models import smollm2_file
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "responses.jsonl"

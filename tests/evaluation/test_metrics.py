@@ -18,7 +18,7 @@ from clave_lite.evaluation.metrics import (
     macro_f1,
 )
 
-S, O, U = "supports", "opposes", "unrelated"
+S, O, U = "supports", "opposes", "unrelated"  # noqa: E741 (the labels' initials)
 
 # Two values, three labels, seven (gold, pred) pairs:
 #   A1 S→S  A2 S→U  A3 U→S  A4 O→O

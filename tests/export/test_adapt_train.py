@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+
 from support import toy_system
 
 pytest.importorskip("torch")

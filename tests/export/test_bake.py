@@ -14,8 +14,6 @@ import pytest
 torch = pytest.importorskip("torch")  # the bake extra
 pytest.importorskip("peft")
 
-from support.tiny_models import build_tiny, gemma_file, smollm2_file
-
 from clave_lite.build import ggufio
 from clave_lite.build.merge import build_evaluator
 from clave_lite.core import injections
@@ -31,6 +29,7 @@ from clave_lite.export.train import TrainConfig, train
 from clave_lite.formats.manifest import Manifest, read_gguf_manifest
 from clave_lite.runtime.evaluator import Evaluator
 from clave_lite.runtime.llamacpp import LlamaModel
+from support.tiny_models import build_tiny, gemma_file, smollm2_file
 
 TEXTS = [
     "I can't help you break into your neighbour's house; that would hurt them and it's illegal.",

@@ -9,10 +9,10 @@ import sys
 
 import numpy as np
 import pytest
-from support.tiny_models import build_tiny, smollm2_file
 
 from clave_lite.core.valuesystem import load_system
 from clave_lite.runtime.evaluator import Evaluator
+from support.tiny_models import build_tiny, smollm2_file
 
 TEXTS = ["I won't help you steal; it hurts people.", "Sure, here's how to cheat on the exam.",
          "Helping my neighbours makes our street a better place."]

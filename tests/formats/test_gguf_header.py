@@ -2,9 +2,9 @@
 
 import gguf
 import pytest
-from support.tiny_models import smollm2_file
 
 from clave_lite.formats.gguf_header import ArrayInfo, HeaderError, read_header
+from support.tiny_models import smollm2_file
 
 
 @pytest.mark.slow  # seconds to minutes on 2 cores: left out of the quick loop

@@ -15,10 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support.llm_servers import FakeLLM, Reply, concept_answer, free_port
-from support.serve_process import EXAMPLES, Server
 
 from clave_lite.evaluation.serve_bench import wait_ready
+from support.llm_servers import FakeLLM, Reply, concept_answer, free_port
+from support.serve_process import EXAMPLES, Server
 
 pytest.importorskip("fastapi")
 # not imported: importing litellm fetches its price list from the internet

@@ -8,8 +8,8 @@ import pytest
 
 from clave_lite.core.valuesystem import load_system
 from clave_lite.errors import DataError, UsageError
-from clave_lite.runtime.evaluator import ValueScore
 from clave_lite.jobs.policy import DEFAULT_RULE, load_policy, parse_rule
+from clave_lite.runtime.evaluator import ValueScore
 
 
 def vs(value, label, sup, opp):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from support.llm_servers import free_port
 from support.serve_process import EXAMPLES, Server
 

@@ -15,6 +15,7 @@ import ast
 from pathlib import Path
 
 import pytest
+
 from support import REPO
 
 RANKS = {

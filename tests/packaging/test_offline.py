@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.netguard import forbid_network, forbid_unpickling
 
 from clave_lite.cli import cli
+from support.netguard import forbid_network, forbid_unpickling
 
 REPO = Path(__file__).resolve().parents[2]
 GOLD = [("I won't help you steal; it would hurt people.", "supports"),
@@ -42,9 +42,9 @@ def tiny_run(tmp_path_factory):
     """A training run directory of a tiny model with the real SmolLM2 vocabulary (seconds)."""
     pytest.importorskip("torch")
     from click.testing import CliRunner
-    from support.tiny_models import build_tiny, smollm2_file
 
     from clave_lite.core.valuesystem import load_system
+    from support.tiny_models import build_tiny, smollm2_file
 
     folder = tmp_path_factory.mktemp("offline-tiny")
     base = build_tiny(smollm2_file(), folder / "tiny.gguf")

@@ -9,9 +9,8 @@ import pytest
 pytest.importorskip("matplotlib")
 pytest.importorskip("jinja2")
 
-from support.browser import assert_page_loads, assert_self_contained  # noqa: E402
-
 from clave_lite.core.valuesystem import load_system  # noqa: E402
+from support.browser import assert_page_loads, assert_self_contained  # noqa: E402
 
 TEXTS = ["I always keep my promises to my friends.", "Stealing from the shop was easy and fun.",
          "We should protect the forest for our children.", "He obeyed every rule his parents set.",

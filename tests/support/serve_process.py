@@ -36,7 +36,7 @@ class Server:
                     return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise AssertionError(self.proc.stderr.read())
+                    raise AssertionError(self.proc.stderr.read()) from None
                 time.sleep(0.3)
         raise AssertionError("server did not come up")
 
