@@ -53,20 +53,26 @@ _LAZY = {
     "build_report": ("clave_lite.report.job", "build_report"),
 }
 
-__all__ = ["LABELS", "__version__", "ClaveError", "DataError", "ValueSystemError", "ModelError", "UsageError",
-           "UnknownNameError", "LLMError", "MissingDependencyError", "QualityGateError", *_LAZY]
+__all__ = [
+    "LABELS", "__version__",
+    "ClaveError", "DataError", "ValueSystemError", "ModelError", "UsageError", "UnknownNameError", "LLMError",
+    "MissingDependencyError", "QualityGateError",
+    "Evaluator", "load_evaluator", "load_system",
+    "ScoreOptions", "score_file", "FilterOptions", "filter_texts", "load_policy",
+    "EvalOptions", "evaluate_file", "AdaptOptions", "adapt", "ReportOptions", "build_report",
+]
 
 if TYPE_CHECKING:
     from clave_lite.adapt.job import adapt
     from clave_lite.adapt.options import AdaptOptions
+    from clave_lite.build.loading import load_evaluator
     from clave_lite.core.valuesystem import load_system
     from clave_lite.evaluation.job import EvalOptions, evaluate_file
-    from clave_lite.report.job import ReportOptions, build_report
-    from clave_lite.runtime.evaluator import Evaluator
-    from clave_lite.build.loading import load_evaluator
     from clave_lite.jobs.filter import FilterOptions, filter_texts
     from clave_lite.jobs.policy import load_policy
     from clave_lite.jobs.score import ScoreOptions, score_file
+    from clave_lite.report.job import ReportOptions, build_report
+    from clave_lite.runtime.evaluator import Evaluator
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from clave_lite.version import __version__
 from clave_lite.build.merge import build_evaluator
 from clave_lite.core.prompt import PromptEncoder, with_markers
 from clave_lite.core.tuples import LabelledTuple, read_tuples
@@ -28,6 +27,7 @@ from clave_lite.formats.base_models import base_path, card
 from clave_lite.formats.manifest import Manifest
 from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.llamacpp import LlamaModel, usable_cpus
+from clave_lite.version import __version__
 
 if TYPE_CHECKING:  # torch is imported by train_run only: GGUF export and tuning need none
     from clave_lite.export.train import TrainConfig

@@ -20,7 +20,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -89,6 +89,8 @@ class FeatureCache:
         path = self.directory / f"chunk-{time.time_ns()}-{os.getpid()}-{self._written}.npz"
         tmp = path.with_name(f".{path.name}.tmp")
         with open(tmp, "wb") as fh:
-            np.savez(fh, keys=np.array(list(rows)), **{f"f{i}": a for i, a in enumerate(rows.values())})
+            # Any: numpy's stub would match a str-keyed dict of arrays against savez(allow_pickle: bool)
+            arrays: dict[str, Any] = {f"f{i}": a for i, a in enumerate(rows.values())}
+            np.savez(fh, keys=np.array(list(rows)), **arrays)
         tmp.replace(path)
         self._written += 1

@@ -199,8 +199,8 @@ def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[La
     """Load the evaluator to adapt and read the features; returns (features, basis, value lines,
     label token ids, the evaluator file)."""
     from clave_lite.adapt.basis import hidden_basis
-    from clave_lite.runtime.backends.gguf import GGUFBackend
     from clave_lite.build.loading import load_evaluator
+    from clave_lite.runtime.backends.gguf import GGUFBackend
 
     # after inputs() checked everything: the default evaluator is built (about a minute, said) only now
     evaluator = load_evaluator(opts.model, n_threads=opts.threads, progress=progress)
@@ -257,9 +257,10 @@ def lexical_on_folds(system: ValueSystem, tuples: Sequence[LabelledTuple], outer
     oof = np.zeros((len(tuples), len(LABELS)))
     for f in np.unique(outer):
         test_idx = np.flatnonzero(outer == f)
-        model = fit_lexical([tuples[i] for i in np.flatnonzero(outer != f)], values)
+        model = fit_lexical([tuples[int(i)] for i in np.flatnonzero(outer != f)], values)
         for i in test_idx:
-            oof[i] = model.probs(tuples[i].text, [tuples[i].value])[0]
+            t = tuples[int(i)]
+            oof[i] = model.probs(t.text, [t.value])[0]
     return Lexical(oof)
 
 

@@ -12,12 +12,11 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
-from clave_lite.progress import SILENT, Progress
 from clave_lite.errors import ModelError, Remedy
 from clave_lite.formats.manifest import Manifest
 from clave_lite.paths import file_lock, subdir
+from clave_lite.progress import SILENT, Progress
 
 DEFAULT_QUANT = "q8_0"
 
@@ -35,9 +34,9 @@ def has_default() -> bool:
 
 def default_evaluator_path(progress: Progress = SILENT) -> Path:
     """Path of the built default evaluator, building it first if needed (~1 minute)."""
-    from clave_lite.formats.base_models import base_path
     from clave_lite.build.lexical import read_layers
     from clave_lite.build.merge import build_evaluator
+    from clave_lite.formats.base_models import base_path
 
     d = default_dir()
     if not has_default():

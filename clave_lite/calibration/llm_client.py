@@ -27,6 +27,7 @@ import json
 import os
 import random
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -34,8 +35,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from clave_lite.version import __version__
 from clave_lite.errors import LLMError
+from clave_lite.version import __version__
 
 API_KEY_ENVS = ("CLAVE_LITE_LLM_API_KEY", "OPENAI_API_KEY")
 RESPONSE_FORMATS = ("auto", "json_schema", "json_object", "none")
@@ -191,6 +192,8 @@ def _handlers(deadline: _Deadline) -> list[urllib.request.BaseHandler]:
             return self.do_open(_HTTP, req)
 
     class HTTPSHandler(urllib.request.HTTPSHandler):
+        _context: ssl.SSLContext | None  # set by urllib's HTTPSHandler.__init__; not in its type stubs
+
         def https_open(self, req):
             return self.do_open(_HTTPS, req, context=self._context)
 

@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Hashable, cast
 
 from clave_lite.calibration.cache import AnswerCache, cache_key
 from clave_lite.calibration.concepts import Concept, write_pool
@@ -114,7 +114,9 @@ def make_plan(opts: CalibrateOptions, system: ValueSystem, progress: Progress) -
     label_order = {lab: n for n, lab in enumerate(system.labels)}
     groups = dict(sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 1 << 30), label_order.get(kv[0][1], 9))))
     texts = [t.text for _, t in rows]
-    chosen = select(groups, texts, opts.budget, opts.embedder, opts.seed, progress)
+    # select() only reads the groups: its Hashable keys are our (value, label) pairs
+    chosen = select(cast("dict[Hashable, list[int]]", groups), texts, opts.budget, opts.embedder, opts.seed,
+                    progress)
     samples = []
     for _, pick in interleave(chosen):
         line, t = rows[pick.index]
@@ -281,6 +283,7 @@ def dry_run(opts: CalibrateOptions, progress: Progress = SILENT) -> DryRunReport
     system = load_system(opts.system)
     cache = AnswerCache(opts.cache_dir)
     rf = run_file(opts.output)
+    problems: list[Problem]
     if opts.resume and rf.exists() and not opts.force:
         samples, problems = _load_plan(json.loads(rf.read_text(encoding="utf-8")), opts, system, rf), []
     else:

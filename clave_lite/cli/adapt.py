@@ -172,7 +172,9 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
 
         require("torch", "bake")
         require("peft", "bake")
-        from clave_lite.export.adapt_train import adapt_lora as run_adapt  # noqa: F811
+        from clave_lite.export.adapt_train import adapt_lora
+
+        run_adapt = adapt_lora
     report = run_adapt(opts, Bars())
     if as_json:
         emit_json(report.to_dict())

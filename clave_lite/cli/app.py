@@ -14,9 +14,9 @@ from typing import Any, Callable
 import click
 
 from clave_lite import errors
-from clave_lite.version import __version__
 from clave_lite.core.jsonl import ON_ERROR_CHOICES
 from clave_lite.errors import Remedy
+from clave_lite.version import __version__
 
 DEBUG_ENV = "CLAVE_LITE_DEBUG"
 

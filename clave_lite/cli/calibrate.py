@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from clave_lite import errors
-from clave_lite.calibration.options import CalibrateOptions
+from clave_lite.calibration.options import CalibrateOptions, DryRunReport
 from clave_lite.cli.app import (
     Bars,
     cli,
@@ -48,7 +48,7 @@ def calibrate(dry_run: bool, as_json: bool, **fields: Any) -> None:
     skipped = report_problems(list(report.problems))
     if as_json:
         emit_json(report.to_dict())
-    elif dry_run:
+    elif isinstance(report, DryRunReport):  # dry_run
         click.echo(f"dry run: {report.samples} samples in {report.groups} (value, label) groups, "
                    f"{report.cached} already cached; {report.calls} calls to pay for "
                    f"(at most {report.max_calls} with JSON repairs), about {report.prompt_tokens_estimate} "

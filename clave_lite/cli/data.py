@@ -84,12 +84,13 @@ def convert(fmt: str, inputs: tuple[Path, ...], output: Path, force: bool, on_er
     tuples, problems = CONVERTERS[fmt](list(inputs), on_error)
     count = write_jsonl_atomic(output, (t.to_dict() for t in tuples))
     skipped = report_problems(problems)
+    labels = dict(Counter(t.label for t in tuples))
     summary = {
         "format": fmt,
         "output": str(output),
         "tuples": count,
         "texts": len({t.key for t in tuples}),
-        "labels": dict(Counter(t.label for t in tuples)),
+        "labels": labels,
         "skipped_lines": skipped,
         "notes": sum(p.kind == "note" for p in problems),
     }
@@ -97,7 +98,7 @@ def convert(fmt: str, inputs: tuple[Path, ...], output: Path, force: bool, on_er
         click.echo(json.dumps(summary, ensure_ascii=False), err=str(output) == "-")
     else:
         click.echo(f"wrote {count} tuples ({summary['texts']} texts) to {output}; labels: "
-                   + ", ".join(f"{k} {v}" for k, v in sorted(summary["labels"].items())), err=True)
+                   + ", ".join(f"{k} {v}" for k, v in sorted(labels.items())), err=True)
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
 

@@ -34,7 +34,7 @@ def system_detail(system: ValueSystem) -> str:
     if system.source:
         out.append(f"source: {system.source}")
     out.append("")
-    groups = [g.name for g in system.groups] or [None]
+    groups: list[str | None] = [g.name for g in system.groups] or [None]
     for group in groups:
         if group:
             desc = next(g.description for g in system.groups if g.name == group)

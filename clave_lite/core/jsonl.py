@@ -91,7 +91,7 @@ def iter_lines(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[st
     if str(path) == "-":
         stdin = getattr(sys.stdin, "buffer", None)
         handle: IO[bytes] = stdin if stdin is not None else io.BytesIO(sys.stdin.read().encode("utf-8"))
-        context = contextlib.nullcontext(handle)  # never close the process's stdin
+        context: contextlib.AbstractContextManager[IO[bytes]] = contextlib.nullcontext(handle)  # never close stdin
     else:
         check_input(path)
         handle = Path(path).open("rb")
@@ -199,9 +199,8 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = (), force: boo
     """Before any work: ``path`` may be written. Never an input file; an existing non-empty
     file only with ``force``; and its folder must accept a new file (a read-only or missing
     folder is reported now, not after an hour of scoring). ``-`` (stdout) always passes."""
-    from clave_lite.errors import UsageError
-
     from clave_lite.core.files import refuse_overlap
+    from clave_lite.errors import UsageError
 
     if str(path) == "-":
         return

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypedDict
 
 from clave_lite.core.labels import LABELS
 
@@ -67,10 +67,19 @@ class PromptTemplate:
         return cls(**known)
 
 
-_V2 = dict(prefix="Judge the human values in the response between the markers.\n<response>\n",
-           after_text="\n</response>\n", escape=True, version=2)
-_V3 = dict(prefix="Judge the human values in the response between the markers.\n", after_text="\n",
-           escape=True, version=3)
+class _LayoutFields(TypedDict):
+    """The layout fields a template version sets (the ``value`` line is per template)."""
+
+    prefix: str
+    after_text: str
+    escape: bool
+    version: int
+
+
+_V2 = _LayoutFields(prefix="Judge the human values in the response between the markers.\n<response>\n",
+                    after_text="\n</response>\n", escape=True, version=2)
+_V3 = _LayoutFields(prefix="Judge the human values in the response between the markers.\n", after_text="\n",
+                    escape=True, version=3)
 TEMPLATES: dict[str, PromptTemplate] = {
     # the value's name only: ~7 tokens per value instead of ~35, so a training pair costs about
     # a third (measured in docs/training.md); the definitions still travel in the evaluator
@@ -227,13 +236,14 @@ class PromptEncoder:
         self._prefix = tokenize(template.prefix, True)
         self._after = tokenize(template.after_text, False)
         if template.open_marker or template.close_marker:
-            ids = [control_token(tokenize, m) for m in (template.open_marker, template.close_marker)]
-            if None in ids:
+            open_id = control_token(tokenize, template.open_marker)
+            close_id = control_token(tokenize, template.close_marker)
+            if open_id is None or close_id is None:
                 raise ValueError(f"template markers {template.open_marker!r} / {template.close_marker!r} are not "
                                  "control tokens of this vocabulary")
-            self._prefix = self._prefix + [ids[0]]
-            self._after = [ids[1]] + self._after
-            self.marker_ids = tuple(ids)
+            self._prefix = self._prefix + [open_id]
+            self._after = [close_id] + self._after
+            self.marker_ids = (open_id, close_id)
         self._suffix_cache: dict[tuple[str, str], list[int]] = {}
         self.label_ids: list[int] = []
         for label in LABELS:

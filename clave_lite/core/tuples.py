@@ -27,7 +27,7 @@ def normalize_label(raw: Any) -> str | None:
     if isinstance(raw, bool):
         return None
     if isinstance(raw, (int, float)):
-        raw = {1: "1", -1: "-1", 0: "0"}.get(raw) if float(raw).is_integer() else None
+        raw = {1: "1", -1: "-1", 0: "0"}.get(int(raw)) if float(raw).is_integer() else None
         if raw is None:
             return None
     if not isinstance(raw, str):

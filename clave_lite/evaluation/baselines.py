@@ -147,14 +147,15 @@ def zeroshot(test: Sequence[LabelledTuple], evaluator, system: str | None) -> li
 
 def run(name: str, train: Sequence[LabelledTuple] | None, test: Sequence[LabelledTuple],
         evaluator=None, system: str | None = None) -> list[LabelledTuple]:
-    if name in NEEDS_TRAIN and not train:
-        raise DataError(f"baseline {name!r} is trained: pass --train FILE (labelled tuples of the same system)")
-    if name == "majority":
-        return majority(train, test)
-    if name == "tfidf":
-        return tfidf(train, test)
-    if name == "minilm":
-        return minilm(train, test)
+    if name in NEEDS_TRAIN:
+        if not train:
+            raise DataError(f"baseline {name!r} is trained: pass --train FILE (labelled tuples of the same system)")
+        if name == "majority":
+            return majority(train, test)
+        if name == "tfidf":
+            return tfidf(train, test)
+        if name == "minilm":
+            return minilm(train, test)
     if name == "zeroshot":
         if evaluator is None:
             raise DataError("baseline 'zeroshot' reads out the evaluator's base model: it needs --model")

@@ -14,6 +14,7 @@ embedding matrix is a lookup on input and is multiplied only at the label positi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -105,7 +106,7 @@ def transformer_params(gguf_path: Path) -> int | None:
         d, layers, ff = hp("embedding_length"), hp("block_count"), hp("feed_forward_length")
         heads, kv_heads = hp("attention.head_count"), hp("attention.head_count_kv") or hp("attention.head_count")
         head_dim = hp("attention.key_length") or (d // heads if d and heads else None)
-        if None in (d, layers, ff, heads, kv_heads, head_dim):
+        if d is None or layers is None or ff is None or heads is None or kv_heads is None or head_dim is None:
             return None
         attention = d * heads * head_dim * 2 + d * kv_heads * head_dim * 2  # q, o and k, v
         return layers * (attention + 3 * d * ff)
@@ -149,7 +150,7 @@ def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None,
         progress.note(f"bench: {len(texts)} texts x 1 value")
         t_one, _ = _timed(lambda: ev.score(texts, names[:1], sys_.name, batch_size))
         progress.note("bench: latency, one response at a time")
-        latencies = [_timed(lambda t=t: ev.score([t], names, sys_.name, batch_size=1))[0]
+        latencies = [_timed(functools.partial(ev.score, [t], names, sys_.name, batch_size=1))[0]
                      for t in texts[:latency_texts]]
         rss = peak_rss_mib()
         params = transformer_params(_params_source(model_path))

@@ -101,9 +101,9 @@ def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
     if opts.predictions is not None:
         pred, more = read_tuples(opts.predictions, system, opts.on_error)
         return EvalReport(compute(join(gold, pred)), problems=tuple(problems + more))
+    from clave_lite.build.loading import load_evaluator
     from clave_lite.evaluation import baselines as baseline_mod
     from clave_lite.evaluation.run import evaluate, predict
-    from clave_lite.build.loading import load_evaluator
 
     name = system.name if system else None  # a --system FILE is known by its name
     with load_evaluator(opts.model, opts.backend, opts.threads, opts.gpu_layers, opts.provider, progress,
@@ -156,8 +156,8 @@ def _check_baselines(opts: EvalOptions) -> list[str]:
 
 def inject_file(opts: EvalOptions, progress: Progress = SILENT) -> tuple[dict[str, Any], list[Problem]]:
     """Verdict flip rates under prompt-injection attacks (:mod:`clave_lite.evaluation.injection`)."""
-    from clave_lite.evaluation.injection import flip_rates
     from clave_lite.build.loading import load_evaluator
+    from clave_lite.evaluation.injection import flip_rates
 
     system, gold, problems = read_gold(opts)
     with load_evaluator(opts.model, opts.backend, opts.threads, opts.gpu_layers, opts.provider, progress,

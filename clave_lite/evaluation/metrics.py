@@ -191,8 +191,9 @@ def paired_differences(pairs_a: Sequence[Pair], pairs_b: Sequence[Pair], toleran
     out = []
     for name in fa:  # the same gold, so the same figures
         d = fb[name][1:] - fa[name][1:]
+        lo, hi = _percentiles(d, level)
         out.append(PairedDifference(name, float(fa[name][0]), float(fb[name][0]), float(fb[name][0] - fa[name][0]),
-                                    tuple(_percentiles(d, level)), float((d >= -tolerance).mean()), tolerance,
+                                    (lo, hi), float((d >= -tolerance).mean()), tolerance,
                                     len(keys)))
     return out
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clave_lite.version import __version__
 from clave_lite.core.labels import LABELS
 from clave_lite.core.prompt import PromptTemplate
 from clave_lite.core.valuesystem import ValueSystem, parse_system
 from clave_lite.errors import DataError, ModelError
 from clave_lite.formats.head import Head
 from clave_lite.formats.lexical import LexicalModel
+from clave_lite.version import __version__
 
 MANIFEST_KEY = "clave_lite.manifest"
 FORMAT_KEY = "clave_lite.format_version"

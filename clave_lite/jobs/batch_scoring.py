@@ -19,9 +19,9 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Sequence
 
+from clave_lite.build.loading import ModelOptions
 from clave_lite.core.prompt import with_prompt
 from clave_lite.errors import DataError, UsageError, require
-from clave_lite.build.loading import ModelOptions
 from clave_lite.runtime.evaluator import BATCH_SIZE
 
 SYSTEM_COLUMN = "system"
@@ -120,7 +120,7 @@ class TableScorer:
     def score_table(self, table: Any, first_row: int = 0) -> Any:
         """``table`` with the score columns appended; ``first_row``: the table's offset in its
         input, for error messages."""
-        pa = require("pyarrow", "parquet")
+        require("pyarrow", "parquet")
         col = self.opts.text_column
         if col not in table.column_names:
             raise DataError(f"no column {col!r} to score (columns: {', '.join(table.column_names)})")

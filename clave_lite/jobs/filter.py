@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from clave_lite.build.loading import ModelOptions
 from clave_lite.core.jsonl import ProblemLog, check_output
 from clave_lite.errors import Problem
 from clave_lite.progress import SILENT, Progress
-from clave_lite.build.loading import ModelOptions
 from clave_lite.runtime.texts import Fields, TextRecord, read_texts
 
 

@@ -26,7 +26,6 @@ from clave_lite.core.files import refuse_overlap
 from clave_lite.core.jsonl import write_text_atomic
 from clave_lite.core.prompt import MAX_WINDOWS, with_prompt
 from clave_lite.errors import DataError, Problem, Remedy, UsageError, require
-from clave_lite.progress import SILENT, Progress
 from clave_lite.jobs.ledger import (
     ScoreReport,
     check_resumable,
@@ -39,6 +38,7 @@ from clave_lite.jobs.ledger import (
     state_path,
 )
 from clave_lite.jobs.score_options import ScoreOptions
+from clave_lite.progress import SILENT, Progress
 
 CHUNK_ROWS = 256
 PARTS_SUFFIX = ".parts"

@@ -14,13 +14,13 @@ from typing import Any, Sequence
 from clave_lite.core.jsonl import ProblemLog
 from clave_lite.core.prompt import MAX_WINDOWS
 from clave_lite.errors import Remedy, UsageError
-from clave_lite.progress import SILENT, Progress
 from clave_lite.jobs.batch_scoring import score_texts
 from clave_lite.jobs.ledger import ScoreReport, input_digest, run_state
 from clave_lite.jobs.output import ScoreOutput
 from clave_lite.jobs.parquet import is_parquet, score_parquet
 from clave_lite.jobs.policy import Policy, load_policy
 from clave_lite.jobs.score_options import ScoreOptions
+from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.texts import Fields, read_texts
 
 __all__ = ["ScoreOptions", "ScoreReport", "score_file", "score_record"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from clave_lite.options import option
 from clave_lite.build.loading import ModelOptions
+from clave_lite.options import option
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

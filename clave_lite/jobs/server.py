@@ -524,7 +524,7 @@ def _protocol(header_timeout: float) -> type:
             if waiting_for_head and not self.transport.is_closing():
                 self.transport.close()
 
-        def connection_made(self, transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._arm()
 
@@ -581,7 +581,8 @@ def serve(opts: ServeOptions, progress=None) -> int:
 
     # uvicorn re-raises a captured SIGTERM after shutting down (exit -15); a service manager
     # wants a clean exit 0 after a graceful stop, so clave-lite handles the signals itself.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    # a deliberate monkeypatch: any no-op context manager does, not only uvicorn's generator-based one
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run()

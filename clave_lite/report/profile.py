@@ -11,9 +11,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from statistics import NormalDist
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any, Sequence
 
 import numpy as np
@@ -222,7 +222,9 @@ def _line(obj: dict, scores: dict, group: str, where: str) -> ScoreLine:
             raise DataError(f"{where}: scores[{value!r}]: probabilities must be numbers between 0 and 1, "
                             f"got {probs[value]}")
     text = obj.get("text") if isinstance(obj.get("text"), str) else None
-    expl = obj.get("explanations") if isinstance(obj.get("explanations"), dict) else {}
+    expl = obj.get("explanations")
+    if not isinstance(expl, dict):
+        expl = {}
     return ScoreLine(str(obj.get("id")), group, labels, probs, text, {str(k): str(v) for k, v in expl.items()})
 
 

@@ -18,7 +18,6 @@ from clave_lite.core.valuesystem import Value, ValueSystem
 from clave_lite.errors import DataError, ModelError
 from clave_lite.formats.lexical import pool
 from clave_lite.formats.manifest import Manifest, read_gguf_manifest
-from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.backends.base import Backend, Generates, TokenLogits
 
 BATCH_SIZE = 8
@@ -134,7 +133,7 @@ class Evaluator:
         """``text`` once per window, then one suffix per (value, line), value-major: what a head
         reads (``None`` = the template's own value line)."""
         for line in lines:
-            if line not in self._line_encoders:
+            if line is not None and line not in self._line_encoders:  # None is the template's own line
                 self._line_encoders[line] = PromptEncoder(replace(self.manifest.template, value=line),
                                                           self.backend.tokenize)
         suffixes = [self._line_encoders[line].value_suffix(v.name, v.definition) for v in values for line in lines]
@@ -230,7 +229,7 @@ class Evaluator:
             for k, (v, row) in enumerate(zip(chosen, logits)):
                 label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name),
                                       self.manifest.temperature(sys_.name))
-                if p_lexical is None:
+                if lexical is None or p_lexical is None:
                     scores.append(ValueScore(v.name, label, probs))
                     continue
                 pooled = pool(np.array([probs[lab] for lab in LABELS]), p_lexical[k], lexical.pool_weight,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from clave_lite.errors import ModelError
 from clave_lite.runtime import cpu
 
 _SILENCED = False
+_LOG_CALLBACK: Any = None  # the ctypes callback, kept referenced while llama.cpp may call it
 
 
 def _silence_native_logs() -> None:

@@ -13,7 +13,7 @@ import io
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from clave_lite.core.jsonl import ProblemLog, check_input, iter_lines
 from clave_lite.core.prompt import with_prompt
@@ -81,7 +81,8 @@ def _lines(path: str | Path, source: str, log: ProblemLog) -> Iterator[tuple[int
     import sys
 
     if str(path) == "-":
-        context = contextlib.nullcontext(getattr(sys.stdin, "buffer", sys.stdin))
+        stdin = getattr(sys.stdin, "buffer", sys.stdin)
+        context: contextlib.AbstractContextManager[IO[Any]] = contextlib.nullcontext(stdin)
     else:
         check_input(path)
         context = Path(path).open("rb")

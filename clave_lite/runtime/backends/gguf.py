@@ -40,7 +40,8 @@ class GGUFBackend:
         self.model = LlamaModel(self.path, n_gpu_layers=n_gpu_layers)
         self.n_threads = n_threads or usable_cpus()
         self.label_token_ids = list(label_token_ids)
-        self.ctx = self.batch = None
+        self.ctx: LlamaContext | None = None
+        self.batch: LlamaBatch | None = None
         self._open_context(n_ctx)
 
     def _open_context(self, n_ctx: int) -> None:
@@ -88,6 +89,7 @@ class GGUFBackend:
         """Logits of ``token_ids`` at each value's verdict position: ``[n_values, len(token_ids)]``
         per text (the label tokens, or the tokens a fitted head reads, :mod:`clave_lite.formats.head`)."""
         self._fit(items)
+        assert self.ctx is not None and self.batch is not None  # opened in __init__
         ids = list(token_ids)
         results: list[np.ndarray] = [np.zeros((len(it.suffixes), len(ids))) for it in items]
         for group in self._groups(items):
@@ -120,6 +122,7 @@ class GGUFBackend:
         need = item.n_tokens + sum(len(lead) for lead in leads) + n * max_tokens
         if need > self.n_ctx:
             self._open_context(1 << (need - 1).bit_length())
+        assert self.ctx is not None and self.batch is not None  # opened in __init__
         self.batch.reset()
         for pos, tok in enumerate(item.shared):
             self.batch.add(tok, pos, list(range(n)), False)
