@@ -19,12 +19,16 @@ from clave_lite.cli.app import Bars, cli, emit_json, json_option
 @click.option("--title", default=None, help="The page's title.")
 @click.option("--force", is_flag=True, help="Write into a non-empty folder that is not a clave-lite report.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap intervals.")
+@click.option("--pair-by", default=None, metavar="FIELD",
+              help="The field naming the prompt each answer replies to (id, or a field kept with `score --keep`): "
+                   "groups are compared on the prompts both answered, with a paired interval.")
 @json_option
 def report(scores: tuple[Path, ...], by: str | None, output: Path, title: str | None, force: bool, seed: int,
-           as_json: bool) -> None:
+           pair_by: str | None, as_json: bool) -> None:
     """Draw value profiles from score files: per value, the share of answers that
     support / oppose it per group (95 % intervals), differences between groups
-    (bootstrap, corrected for the number of comparisons), probability
+    (Newcombe intervals, corrected for the number of comparisons; paired on the
+    prompts both groups answered with --pair-by), probability
     distributions and the strongest examples, with the evaluator and command that
     produced the scores. Needs the report extra: pip install 'clave-lite[report]'.
 
@@ -35,10 +39,12 @@ def report(scores: tuple[Path, ...], by: str | None, output: Path, title: str | 
       clave-lite score answers.jsonl --keep model,text -o scores.jsonl
       clave-lite report scores.jsonl --by model -o profile/
       clave-lite report gpt4.jsonl llama.jsonl -o profile/    # one group per file
+      clave-lite report gpt4.jsonl llama.jsonl --pair-by prompt -o profile/   # same prompts, paired
     """
     from clave_lite.report.job import ReportOptions, build_report
 
-    result = build_report(ReportOptions(scores=scores, output=output, by=by, title=title, force=force, seed=seed),
+    result = build_report(ReportOptions(scores=scores, output=output, by=by, title=title, force=force, seed=seed,
+                                        pair_by=pair_by),
                           Bars())
     if as_json:
         emit_json(result.to_dict())

@@ -38,6 +38,9 @@ class ReportOptions:
     force: bool = False
     """Write into a non-empty folder that is not a clave-lite report."""
     seed: int = 0
+    pair_by: str | None = None
+    """The field naming the prompt each answer replies to (``id``, or one kept with ``score
+    --keep``): groups are then compared on the prompts both answered, paired."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def build_report(opts: ReportOptions, progress: Progress = SILENT) -> ReportResu
     require("matplotlib", "report")
     require("jinja2", "report")
     previous = prepare_folder(opts.output, "profile", opts.force)
-    prof = build_profiles(opts.scores, opts.by, opts.seed)
+    prof = build_profiles(opts.scores, opts.by, opts.seed, opts.pair_by)
     if len(prof.values) == 0:
         raise DataError("the score files score no values")
     out = opts.output
@@ -126,7 +129,7 @@ def build_report(opts: ReportOptions, progress: Progress = SILENT) -> ReportResu
     examples = {v: [e for e in prof.examples if e.value == v] for v in prof.values}
     differs = [d for d in prof.differences if d.differs]
     html = render("profile", title=opts.title or f"Value profile: {', '.join(prof.groups)}", p=prof, figs=figs,
-                  examples=examples, differs=differs, top=TOP_EXAMPLES,
+                  examples=examples, differs=differs, top=TOP_EXAMPLES, pair_by=opts.pair_by,
                   has_text=any(line.text for line in prof.lines))
     page = _finish(out, "profile", html, list(figs.values()),
                    {**prof.to_dict(), "previous_figures": previous.get("figures", [])})

@@ -83,16 +83,19 @@ group(s){% if p.by %} by <code>{{ p.by }}</code>{% endif %}.</p>
 <h2>Differences between groups</h2>
 {{ figure(figs.differences, "Difference in shares (row group minus column group), with a 95 % interval (thick) and the interval corrected for all " ~ p.differences|length ~ " comparisons (thin).") }}
 <p>{{ differs|length }} of {{ p.differences|length }} differences hold after the Bonferroni correction
-(Newcombe's score interval for a difference of two shares, at 1 − 0.05/{{ p.differences|length }}: with no real
-difference, at most 5 % of such reports would show any; answers to the same prompts are not paired, so the
-intervals are if anything too wide).</p>
+{% if p.differences and p.differences[0].paired %}(each pair of groups compared on the prompts both answered, paired by
+<code>{{ pair_by }}</code>: Newcombe's interval for paired shares, at 1 − 0.05/{{ p.differences|length }}: with no real
+difference, at most 5 % of such reports would show any).{% else %}(Newcombe's score interval for a difference of two
+shares, at 1 − 0.05/{{ p.differences|length }}: with no real difference, at most 5 % of such reports would show any;
+answers to the same prompts are not paired here, so the intervals are if anything too wide: <code>--pair-by FIELD</code>
+pairs them).{% endif %}</p>
 <table id="differences"><thead><tr><th>groups</th><th>value</th><th>label</th><th>difference</th><th>95 % interval</th>
-<th>corrected interval</th><th>differs</th></tr></thead><tbody>
+<th>corrected interval</th><th>differs</th><th>pairs</th></tr></thead><tbody>
 {% for d in p.differences %}<tr class="{{ 'differs' if d.differs }}"><td>{{ d.a }} − {{ d.b }}</td><td>{{ d.value }}</td>
 <td>{{ d.label }}</td><td class="num">{{ "%+.1f"|format(100 * d.diff) }} pt</td>
 <td class="num">[{{ "%+.1f"|format(100 * d.lo) }}, {{ "%+.1f"|format(100 * d.hi) }}]</td>
 <td class="num">[{{ "%+.1f"|format(100 * d.lo_adj) }}, {{ "%+.1f"|format(100 * d.hi_adj) }}]</td>
-<td>{{ "yes" if d.differs else "no" }}</td></tr>
+<td>{{ "yes" if d.differs else "no" }}</td><td class="num">{{ d.paired or "" }}</td></tr>
 {% endfor %}</tbody></table>
 {% endif %}
 

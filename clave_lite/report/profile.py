@@ -36,6 +36,9 @@ class ScoreLine:
     """value → (p_supports, p_opposes)."""
     text: str | None = None
     explanations: dict[str, str] = field(default_factory=dict)
+    key: str | None = None
+    """What pairs it with other groups' answers (``report --pair-by FIELD``): the prompt it
+    answers; None when not paired."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ class Difference:
     lo_adj: float
     hi_adj: float
     """The interval at 1 − 0.05/m, m = the number of comparisons (Bonferroni)."""
+    paired: int = 0
+    """Answers to the same prompts compared pairwise (``--pair-by``): how many pairs; 0: the two
+    groups compared as independent samples."""
 
     @property
     def differs(self) -> bool:
@@ -92,7 +98,8 @@ class Difference:
 
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "value": self.value, "label": self.label, "diff": self.diff,
-                "ci95": [self.lo, self.hi], "ci_bonferroni": [self.lo_adj, self.hi_adj], "differs": self.differs}
+                "ci95": [self.lo, self.hi], "ci_bonferroni": [self.lo_adj, self.hi_adj], "differs": self.differs,
+                "paired": self.paired}
 
 
 @dataclass(frozen=True)
@@ -154,9 +161,12 @@ def wilson(k: int, n: int, z: float = 1.959964) -> Share:
     return Share(k, n, min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
-def read_scores(paths: Sequence[str | Path], by: str | None = None) -> tuple[str, list[ScoreLine], list[SourceFile]]:
+def read_scores(paths: Sequence[str | Path], by: str | None = None,
+                pair_by: str | None = None) -> tuple[str, list[ScoreLine], list[SourceFile]]:
     """Every line of every score file, grouped by the input field ``by`` (kept with
-    ``score --keep``); without ``by``, one group per file (or one group for one file)."""
+    ``score --keep``); without ``by``, one group per file (or one group for one file).
+    ``pair_by``: the field (``id``, or one kept with ``--keep``) naming the prompt each line
+    answers, which pairs lines across groups."""
     from clave_lite.jobs.ledger import finished_run
 
     if not paths:
@@ -200,7 +210,13 @@ def read_scores(paths: Sequence[str | Path], by: str | None = None) -> tuple[str
                     group = MISSING_GROUP
                 else:
                     group, with_field = str(obj[by]), with_field + 1
-                lines.append(_line(obj, scores, group, where))
+                key = None
+                if pair_by is not None:
+                    if obj.get(pair_by) is None:
+                        raise DataError(f"{where}: no field {pair_by!r} to pair answers by", remedies=(
+                            Remedy("keep", pair_by, "when scoring to carry it"),))
+                    key = json.dumps(obj[pair_by], ensure_ascii=False, sort_keys=True)
+                lines.append(_line(obj, scores, group, where, key))
         if by is not None and with_field == 0 and len(lines) > n_before:
             raise DataError(f"{p}: no line has the field {by!r} to group by", remedies=(
                 Remedy("keep", by, "when scoring (`clave-lite score ... --keep " + by + "`) to carry it"),))
@@ -210,7 +226,7 @@ def read_scores(paths: Sequence[str | Path], by: str | None = None) -> tuple[str
     return str(system), lines, sources
 
 
-def _line(obj: dict, scores: dict, group: str, where: str) -> ScoreLine:
+def _line(obj: dict, scores: dict, group: str, where: str, key: str | None = None) -> ScoreLine:
     labels, probs = {}, {}
     for value, s in scores.items():
         try:
@@ -225,11 +241,12 @@ def _line(obj: dict, scores: dict, group: str, where: str) -> ScoreLine:
     expl = obj.get("explanations")
     if not isinstance(expl, dict):
         expl = {}
-    return ScoreLine(str(obj.get("id")), group, labels, probs, text, {str(k): str(v) for k, v in expl.items()})
+    return ScoreLine(str(obj.get("id")), group, labels, probs, text, {str(k): str(v) for k, v in expl.items()}, key)
 
 
-def build_profiles(paths: Sequence[str | Path], by: str | None = None, seed: int = 0) -> Profiles:
-    system, lines, sources = read_scores(paths, by)
+def build_profiles(paths: Sequence[str | Path], by: str | None = None, seed: int = 0,
+                   pair_by: str | None = None) -> Profiles:
+    system, lines, sources = read_scores(paths, by, pair_by)
     values = list(dict.fromkeys(v for line in lines for v in line.labels))
     groups = list(dict.fromkeys(line.group for line in lines))
     if MISSING_GROUP in groups:  # last, however the files are ordered
@@ -247,9 +264,9 @@ def build_profiles(paths: Sequence[str | Path], by: str | None = None, seed: int
                                          wilson(int(hits[g, v, "opposes"].sum()), len(scored)),
                                          float(ps[:, 0].mean()) if len(ps) else 0.0,
                                          float(ps[:, 1].mean()) if len(ps) else 0.0))
-    return Profiles(system, by, tuple(groups), tuple(values), tuple(profiles),
-                    tuple(differences(groups, values, hits, seed)), tuple(top_examples(lines, values)),
-                    tuple(sources), tuple(lines))
+    diffs = paired_differences(groups, values, lines) if pair_by else differences(groups, values, hits, seed)
+    return Profiles(system, by, tuple(groups), tuple(values), tuple(profiles), tuple(diffs),
+                    tuple(top_examples(lines, values)), tuple(sources), tuple(lines))
 
 
 def newcombe(ka: int, na: int, kb: int, nb: int, z: float = 1.959964) -> tuple[float, float]:
@@ -285,6 +302,56 @@ def differences(groups: Sequence[str], values: Sequence[str], hits: dict[tuple[s
                 lo, hi = newcombe(ka, len(xa), kb, len(xb))
                 lo_a, hi_a = newcombe(ka, len(xa), kb, len(xb), z_adj)
                 out.append(Difference(a, b, v, label, float(xa.mean() - xb.mean()), lo, hi, lo_a, hi_a))
+    return out
+
+
+def newcombe_paired(both: int, only_a: int, only_b: int, neither: int, z: float = 1.959964) -> tuple[float, float]:
+    """Newcombe's interval for the difference of two proportions measured on the same subjects
+    (Newcombe 1998, "Improved confidence intervals for the difference between binomial
+    proportions based on paired data", method 10): the Wilson intervals of both shares, joined
+    with the correlation of the pairs (its continuity-corrected phi), so it stays sound at 0 % or
+    100 % and is narrower than the unpaired interval when the two groups agree on most prompts."""
+    n = both + only_a + only_b + neither
+    a, b = wilson(both + only_a, n, z), wilson(both + only_b, n, z)
+    d = a.p - b.p
+    margins = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
+    cross = both * neither - only_a * only_b
+    phi = 0.0
+    if margins > 0:
+        phi = (max(cross - n / 2, 0.0) if cross > 0 else cross) / math.sqrt(margins)
+    lo = d - math.sqrt(max(0.0, (a.p - a.lo) ** 2 - 2 * phi * (a.p - a.lo) * (b.hi - b.p) + (b.hi - b.p) ** 2))
+    hi = d + math.sqrt(max(0.0, (a.hi - a.p) ** 2 - 2 * phi * (a.hi - a.p) * (b.p - b.lo) + (b.p - b.lo) ** 2))
+    return max(-1.0, lo), min(1.0, hi)
+
+
+def paired_differences(groups: Sequence[str], values: Sequence[str], lines: Sequence[ScoreLine]) -> list[Difference]:
+    """As :func:`differences`, but each pair of groups is compared on the prompts both answered
+    (matched by :attr:`ScoreLine.key`), with Newcombe's paired interval; Bonferroni over all
+    comparisons, as there."""
+    pairs = [(a, b) for a, b in itertools.combinations([g for g in groups if g != MISSING_GROUP], 2)]
+    m = len(pairs) * len(values) * 2
+    if not m:
+        return []
+    z_adj = NormalDist().inv_cdf(1 - 0.05 / (2 * m))
+    by_group: dict[str, dict[str, ScoreLine]] = {}
+    for line in lines:
+        if line.key is not None:
+            by_group.setdefault(line.group, {}).setdefault(line.key, line)
+    out = []
+    for a, b in pairs:
+        la, lb = by_group.get(a, {}), by_group.get(b, {})
+        keys = [k for k in la if k in lb]
+        for v in values:
+            matched = [(la[k], lb[k]) for k in keys if v in la[k].labels and v in lb[k].labels]
+            if not matched:
+                continue
+            for label in ("supports", "opposes"):
+                xa = np.array([x.labels[v] == label for x, _ in matched])
+                xb = np.array([y.labels[v] == label for _, y in matched])
+                cells = (int((xa & xb).sum()), int((xa & ~xb).sum()), int((~xa & xb).sum()), int((~xa & ~xb).sum()))
+                lo, hi = newcombe_paired(*cells)
+                lo_a, hi_a = newcombe_paired(*cells, z=z_adj)
+                out.append(Difference(a, b, v, label, float(xa.mean() - xb.mean()), lo, hi, lo_a, hi_a, len(matched)))
     return out
 
 

@@ -211,3 +211,67 @@ def test_dollar_signs_in_names_are_drawn_as_text(run_cli, tmp_path):
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = run_cli("report", src, "--by", "model", "-o", tmp_path / "rep")
     assert result.exit_code == 0, result.output
+
+
+def _paired_lines(rng, groups, prompts, values, shared=0.7, shift=0.0):
+    """Answers of ``groups`` to the same prompts: each prompt has its own tendency (shared by
+    every group, so answers to one prompt agree more often than chance), group 0 shifted."""
+    from clave_lite.report.profile import ScoreLine
+
+    lines = []
+    base = rng.choice(["supports", "opposes", "unrelated"], size=(prompts, len(values)), p=[0.3, 0.1, 0.6])
+    for gi, g in enumerate(groups):
+        own = rng.choice(["supports", "opposes", "unrelated"], size=(prompts, len(values)),
+                         p=[0.3 + (shift if gi == 0 else 0), 0.1, 0.6 - (shift if gi == 0 else 0)])
+        keep = rng.random((prompts, len(values))) < shared
+        labels = np.where(keep, base, own)
+        for i in range(prompts):
+            lines.append(ScoreLine(f"{g}-{i}", g, {v: str(labels[i, k]) for k, v in enumerate(values)},
+                                   {v: (0.5, 0.1) for v in values}, key=str(i)))
+    return lines
+
+
+@pytest.mark.parametrize(("groups", "prompts"), [(3, 30), (12, 15), (2, 300)])
+def test_paired_comparisons_keep_the_family_wise_error_at_5_percent(groups, prompts):
+    """No real difference, answers to one prompt correlated across groups: at most 5 % of 200
+    simulated reports show any difference (Newcombe's paired interval, Bonferroni)."""
+    from clave_lite.report.profile import paired_differences
+
+    rng = np.random.default_rng(1)
+    names, values = [f"g{i}" for i in range(groups)], ["Security", "Benevolence"]
+    errors = sum(any(d.differs for d in paired_differences(names, values, _paired_lines(rng, names, prompts, values)))
+                 for _ in range(200))
+    assert errors / 200 <= 0.05, errors
+
+
+def test_pairing_finds_a_difference_the_independent_comparison_misses():
+    """Two models answering the same 60 prompts, one supporting Security on 10 more of them: the
+    paired interval resolves it; treated as independent samples, the same shares do not."""
+    from clave_lite.report.profile import newcombe, newcombe_paired
+
+    both, only_a, only_b, neither = 20, 10, 0, 30  # a: 30/60, b: 20/60, agreeing on 50 prompts
+    lo, hi = newcombe_paired(both, only_a, only_b, neither)
+    assert 0 < lo < 1 / 6 < hi
+    lo_i, hi_i = newcombe(both + only_a, 60, both + only_b, 60)
+    assert lo_i < 0 < hi_i
+    zero_lo, zero_hi = newcombe_paired(0, 0, 0, 10)
+    assert zero_lo < 0 < zero_hi  # 0 % vs 0 %: an interval, not a point
+
+
+def test_report_pairs_answers_to_the_same_prompts(run_cli, tmp_path):
+    rows = {"gpt": ["supports", "supports", "unrelated", "supports"], "mistral": ["unrelated"] * 4}
+    files = []
+    for model, labels in rows.items():
+        f = tmp_path / f"{model}.jsonl"
+        f.write_text("".join(json.dumps({"id": f"{model}-{i}", "prompt": f"question {i}", "system": "schwartz10",
+                                         "scores": {"Security": {"label": lab, "p_supports": 0.6, "p_opposes": 0.1,
+                                                                 "p_unrelated": 0.3}}}) + "\n"
+                             for i, lab in enumerate(labels)))
+        files.append(f)
+    result = run_cli("report", *files, "--pair-by", "prompt", "-o", tmp_path / "rep", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert {d["paired"] for d in report["differences"]} == {4}
+    assert "paired by" in (tmp_path / "rep" / "index.html").read_text()
+    missing = run_cli("report", *files, "--pair-by", "question", "-o", tmp_path / "rep2")
+    assert missing.exit_code == 3 and "no field 'question'" in missing.stderr
