@@ -195,6 +195,13 @@ WINDOW_OVERLAP = 64
 """Tokens two neighbouring windows share, so a sentence cut by one window is whole in the next."""
 
 
+HUGE_TEXT_CHARS = 200_000
+"""A text longer than this is not tokenized whole (a 20 MB one took 1.4 GB and 21 s): the parts
+its windows read are cut out in characters first, and its unread tokens are estimated."""
+CHARS_PER_WINDOW = 16
+"""Characters cut per window token: more than a window's tokens in any script."""
+
+
 def window_spans(n_tokens: int, budget: int, max_windows: int = MAX_WINDOWS,
                  overlap: int = WINDOW_OVERLAP) -> tuple[list[tuple[int, int]], int]:
     """The ``[start, end)`` token spans a text of ``n_tokens`` is read in, and how many of its
@@ -276,9 +283,21 @@ class PromptEncoder:
     def encode(self, text: str, values: Sequence[tuple[str, str]]) -> EncodedText:
         """Token ids for ``text`` judged on each ``(name, definition)`` in ``values``; a long
         text keeps its head and tail (how evaluators are trained)."""
-        body, dropped = truncate_head_tail(self._text_ids(text), self.template.max_text_tokens)
+        budget = self.template.max_text_tokens
+        if len(text) > HUGE_TEXT_CHARS:
+            span = budget * CHARS_PER_WINDOW
+            head, tail = self._text_ids(text[:span]), self._text_ids(text[-span:])
+            body = head[: (2 * budget) // 3] + tail[len(tail) - (budget - (2 * budget) // 3):]
+            dropped = max(1, self._estimated_tokens(text, [head, tail], span) - len(body))
+        else:
+            body, dropped = truncate_head_tail(self._text_ids(text), budget)
         shared = self._prefix + body + self._after
         return EncodedText(shared, [self.value_suffix(n, d) for n, d in values], dropped)
+
+    @staticmethod
+    def _estimated_tokens(text: str, pieces: Sequence[Sequence[int]], span: int) -> int:
+        """The tokens of all of ``text`` at the rate of the ``pieces`` cut from it (``span`` chars each)."""
+        return round(len(text) * sum(len(p) for p in pieces) / (span * len(pieces)))
 
     def encode_windows(self, text: str, values: Sequence[tuple[str, str]],
                        max_windows: int = MAX_WINDOWS) -> list[EncodedText]:
@@ -286,9 +305,17 @@ class PromptEncoder:
         the text's tokens no window reads. ``max_windows=1``: :meth:`encode`'s head and tail."""
         if max_windows <= 1:
             return [self.encode(text, values)]
-        ids = self._text_ids(text)
-        spans, unread = window_spans(len(ids), self.template.max_text_tokens, max_windows)
+        budget = self.template.max_text_tokens
         suffixes = [self.value_suffix(n, d) for n, d in values]
+        if len(text) > HUGE_TEXT_CHARS:  # the windows' parts, cut in characters, spread as window_spans spreads
+            span = budget * CHARS_PER_WINDOW
+            starts = [round(i * (len(text) - span) / (max_windows - 1)) for i in range(max_windows)]
+            pieces = [self._text_ids(text[a:a + span]) for a in starts]
+            unread = max(1, self._estimated_tokens(text, pieces, span) - budget * max_windows)
+            reads = [p[:budget] for p in pieces[:-1]] + [pieces[-1][-budget:]]  # the last window ends at the end
+            return [EncodedText(self._prefix + r + self._after, suffixes, unread) for r in reads]
+        ids = self._text_ids(text)
+        spans, unread = window_spans(len(ids), budget, max_windows)
         return [EncodedText(self._prefix + ids[a:b] + self._after, suffixes, unread) for a, b in spans]
 
     def _text_ids(self, text: str) -> list[int]:

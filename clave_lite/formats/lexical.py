@@ -36,6 +36,9 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 """scikit-learn's default ``token_pattern``."""
 _WHITESPACE_RUNS = re.compile(r"\s\s+")
 """What scikit-learn's character analyzer folds to one space."""
+MAX_CHARS = 200_000
+"""A longer text is read by its first and last half of this many characters (its words beyond
+would cost memory, ~25 bytes a term, for features a bag of words barely moves)."""
 FLOOR = 1e-4
 """A class the lexical model was never shown for a value (no ``opposes`` example) gets this
 probability, not 0, so pooling leaves the evaluator able to say it."""
@@ -94,6 +97,8 @@ class LexicalModel:
     def terms(self, text: str) -> list[str]:
         """The n-grams scikit-learn's analyzer yields for ``text`` (lowercased)."""
         lo, hi = self.ngram_range
+        if len(text) > MAX_CHARS:
+            text = text[: MAX_CHARS // 2] + "\n" + text[-MAX_CHARS // 2:]
         text = text.lower()
         if self.analyzer == "char":
             text = _WHITESPACE_RUNS.sub(" ", text)

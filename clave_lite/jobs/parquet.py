@@ -138,7 +138,10 @@ def score_parquet(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreRepor
         for i, chunk in enumerate(chunks(source, rows)):
             if i * rows < done:
                 continue
-            table = scorer.score_table(chunk, first_row=i * rows)
+            try:
+                table = scorer.score_table(chunk, first_row=i * rows)
+            except DataError as exc:  # a bad row: name the file it is in
+                raise DataError(f"{opts.input}: {exc.message}", remedies=exc.remedies, lead=exc.lead) from None
             truncated += sum(1 for t in table.column(TRUNCATED_COLUMN).to_pylist() if t)
             tmp = parts / f".part-{i:06d}.tmp"
             pq.write_table(table, tmp)

@@ -107,3 +107,26 @@ def test_escape_sees_markers_through_look_alikes_and_invisible_characters():
         assert ":" not in out and "\uff1a" not in out and "\u2236" not in out, (attack, out)
         assert "\u200b" not in out and "\u202e" not in out and "<" not in out and "\uff1c" not in out
     assert escape_text("价值：好。Он сказал: да") == "价值：好。Он сказал: да"  # ordinary colons stay
+
+
+def test_a_huge_text_is_never_tokenized_whole():
+    """A 20 MB cell took 1.4 GB and 21 s to tokenize whole: past HUGE_TEXT_CHARS, only the parts
+    the windows read are cut out (spread from the first character to the last, as window_spans
+    spreads them), and the unread tokens are estimated, never hidden."""
+    from clave_lite.core.prompt import CHARS_PER_WINDOW, HUGE_TEXT_CHARS
+
+    longest: list[int] = []
+
+    def tokenize(text: str, bos: bool) -> list[int]:
+        longest.append(len(text))
+        return _char_tokenize(text, bos)
+
+    encoder = PromptEncoder(TEMPLATES["short"], tokenize)
+    budget = TEMPLATES["short"].max_text_tokens
+    text = "a" * (HUGE_TEXT_CHARS * 5) + "HARM"
+    windows = encoder.encode_windows(text, [("Security", "safety")], max_windows=8)
+    assert len(windows) == 8 and max(longest) <= budget * CHARS_PER_WINDOW
+    assert all(w.truncated_tokens == len(text) - budget * 8 for w in windows)  # 1 char = 1 token here
+    assert windows[-1].shared[-len(encoder._after) - 4:-len(encoder._after)] == _char_tokenize("HARM", False)
+    head_tail = encoder.encode_windows(text, [("Security", "safety")], max_windows=1)[0]
+    assert head_tail.truncated_tokens == len(text) - budget and max(longest) <= budget * CHARS_PER_WINDOW

@@ -116,7 +116,7 @@ def test_rows_without_text_are_skipped_with_null_scores(default_model, tmp_path)
     pq.write_table(pa.table({"text": ["I helped the old man.", None, "  ", "We protected the children."]}), src)
     stop = subprocess.run(_cmd(src, model, tmp_path / "a.parquet"), env=env, capture_output=True, text=True,
                           timeout=600)
-    assert stop.returncode == 3 and "row 2: column 'text': missing" in stop.stderr
+    assert stop.returncode == 3 and f"{src}: row 2: column 'text': missing" in stop.stderr  # names the file
     skip = subprocess.run(_cmd(src, model, tmp_path / "b.parquet", "--on-error", "skip"), env=env,
                           capture_output=True, text=True, timeout=600)
     assert skip.returncode == 7, skip.stderr[-2000:]
