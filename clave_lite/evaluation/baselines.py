@@ -130,7 +130,7 @@ def zeroshot(test: Sequence[LabelledTuple], evaluator, system: str | None) -> li
     from clave_lite.runtime.backends.gguf import GGUFBackend
     from clave_lite.runtime.evaluator import Evaluator
 
-    manifest = dataclasses.replace(evaluator.manifest, biases={})
+    manifest = dataclasses.replace(evaluator.manifest, biases={}, lexical={})  # the bare model alone
     card = manifest.base_model or {}
     if card.get("name"):
         base = base_path(card["name"])

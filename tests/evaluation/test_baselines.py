@@ -63,6 +63,11 @@ def test_eval_prints_the_evaluator_beside_its_anchors(run_cli, default_model, sh
         assert abs(d["difference"] - (report["macro_f1"] - report["baselines"][name]["macro_f1"])) < 1e-3
         assert d["interval"][0] <= d["difference"] <= d["interval"][1] and d["texts"] == 12
     assert set(report["evaluator_minus_baseline"]) == set(report["baselines"])
+    # the default's verdicts are its hybrid's: both halves reported from the same pass, paired
+    assert set(report["components"]) == {"evaluator", "lexical"}
+    for half, diffs in report["hybrid_minus_component"].items():
+        d = {x["figure"]: x for x in diffs}["macro_f1"]
+        assert abs(d["difference"] - (report["macro_f1"] - report["components"][half]["macro_f1"])) < 1e-3
     table = run_cli("eval", dev, "--model", default_model[1], "--limit", "12", "--baselines", "majority",
                     "--train", train)
     assert table.exit_code == 0 and "beside the anchors" in table.stdout and "majority" in table.stdout
