@@ -48,7 +48,8 @@ _LAZY = {
     "EvalOptions": ("clave_lite.evaluation.job", "EvalOptions"),
     "evaluate_file": ("clave_lite.evaluation.job", "evaluate_file"),
     "AdaptOptions": ("clave_lite.adapt.options", "AdaptOptions"),
-    "adapt": ("clave_lite.adapt.job", "adapt"),
+    "adapt_evaluator": ("clave_lite.adapt.job", "adapt"),  # `adapt` is the subpackage's name
+    "adapt_lora": ("clave_lite.export.adapt_train", "adapt_lora"),  # the bake extra (torch)
     "ReportOptions": ("clave_lite.report.job", "ReportOptions"),
     "build_report": ("clave_lite.report.job", "build_report"),
 }
@@ -59,15 +60,16 @@ __all__ = [
     "MissingDependencyError", "QualityGateError",
     "Evaluator", "load_evaluator", "load_system",
     "ScoreOptions", "score_file", "FilterOptions", "filter_texts", "load_policy",
-    "EvalOptions", "evaluate_file", "AdaptOptions", "adapt", "ReportOptions", "build_report",
+    "EvalOptions", "evaluate_file", "AdaptOptions", "adapt_evaluator", "adapt_lora", "ReportOptions", "build_report",
 ]
 
 if TYPE_CHECKING:
-    from clave_lite.adapt.job import adapt
+    from clave_lite.adapt.job import adapt as adapt_evaluator
     from clave_lite.adapt.options import AdaptOptions
     from clave_lite.build.loading import load_evaluator
     from clave_lite.core.valuesystem import load_system
     from clave_lite.evaluation.job import EvalOptions, evaluate_file
+    from clave_lite.export.adapt_train import adapt_lora
     from clave_lite.jobs.filter import FilterOptions, filter_texts
     from clave_lite.jobs.policy import load_policy
     from clave_lite.jobs.score import ScoreOptions, score_file

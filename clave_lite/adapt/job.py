@@ -37,7 +37,7 @@ from clave_lite.core.files import staged
 from clave_lite.core.labels import LABELS
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.core.valuesystem import ValueSystem
-from clave_lite.errors import DataError, ModelError, UsageError, require
+from clave_lite.errors import DataError, ModelError, Remedy, UsageError, require
 from clave_lite.progress import Progress, Silent
 
 DEFINITION_LINE = "Value: {name}: {definition}\nVerdict:"
@@ -388,6 +388,10 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     from clave_lite.evaluation.thresholds import fit_temperature, objective
 
     progress = progress or Silent()
+    if opts.train_epochs > 0:
+        raise UsageError("train_epochs > 0 asks for the LoRA path, which needs torch: call "
+                         "clave_lite.adapt_lora(opts) (the bake extra); adapt() fits a readout on the evaluator "
+                         "as it is", remedies=(Remedy("train_epochs", 0, "for the readout path"),))
     if opts.readout not in READOUTS:
         raise UsageError(f"unknown readout {opts.readout!r}; one of {', '.join(READOUTS)}")
     if opts.lines not in LINES:

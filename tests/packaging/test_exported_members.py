@@ -9,7 +9,7 @@ PUBLIC = [
     "MissingDependencyError", "QualityGateError",
     "Evaluator", "load_evaluator", "load_system",
     "ScoreOptions", "score_file", "FilterOptions", "filter_texts", "load_policy",
-    "EvalOptions", "evaluate_file", "AdaptOptions", "adapt", "ReportOptions", "build_report",
+    "EvalOptions", "evaluate_file", "AdaptOptions", "adapt_evaluator", "adapt_lora", "ReportOptions", "build_report",
 ]
 
 
@@ -18,8 +18,22 @@ def test_all_is_pinned():
 
 
 def test_every_public_name_resolves():
+    import importlib.util
+
     for name in clave_lite.__all__:
+        if name == "adapt_lora" and importlib.util.find_spec("torch") is None:
+            continue  # the bake extra
         assert getattr(clave_lite, name) is not None, name
+
+
+def test_adapt_refuses_the_lora_options_instead_of_ignoring_them(tmp_path):
+    import pytest
+
+    from clave_lite import AdaptOptions, UsageError, adapt_evaluator
+
+    opts = AdaptOptions(system="schwartz10", labels=tmp_path / "l.jsonl", output=tmp_path / "o.gguf", train_epochs=3)
+    with pytest.raises(UsageError, match="adapt_lora"):
+        adapt_evaluator(opts)
 
 
 def test_the_version_lives_in_its_own_module():
