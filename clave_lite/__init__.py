@@ -52,6 +52,10 @@ _LAZY = {
     "adapt_lora": ("clave_lite.export.adapt_train", "adapt_lora"),  # the bake extra (torch)
     "ReportOptions": ("clave_lite.report.job", "ReportOptions"),
     "build_report": ("clave_lite.report.job", "build_report"),
+    "ConvertOptions": ("clave_lite.datasets.jobs", "ConvertOptions"),
+    "convert_file": ("clave_lite.datasets.jobs", "convert_file"),
+    "SplitOptions": ("clave_lite.datasets.jobs", "SplitOptions"),
+    "split_file": ("clave_lite.datasets.jobs", "split_file"),
 }
 
 __all__ = [
@@ -61,6 +65,7 @@ __all__ = [
     "Evaluator", "load_evaluator", "load_system",
     "ScoreOptions", "score_file", "FilterOptions", "filter_texts", "load_policy",
     "EvalOptions", "evaluate_file", "AdaptOptions", "adapt_evaluator", "adapt_lora", "ReportOptions", "build_report",
+    "ConvertOptions", "convert_file", "SplitOptions", "split_file",
 ]
 
 if TYPE_CHECKING:
@@ -68,6 +73,7 @@ if TYPE_CHECKING:
     from clave_lite.adapt.options import AdaptOptions
     from clave_lite.build.loading import load_evaluator
     from clave_lite.core.valuesystem import load_system
+    from clave_lite.datasets.jobs import ConvertOptions, SplitOptions, convert_file, split_file
     from clave_lite.evaluation.job import EvalOptions, evaluate_file
     from clave_lite.export.adapt_train import adapt_lora
     from clave_lite.jobs.filter import FilterOptions, filter_texts

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 import click
@@ -77,28 +76,15 @@ def convert(fmt: str, inputs: tuple[Path, ...], output: Path, force: bool, on_er
     Example:
       clave-lite convert fulcra ../shared/data/fulcra/dev.jsonl -o dev.jsonl
     """
-    from clave_lite.core.jsonl import check_output, write_jsonl_atomic
-    from clave_lite.datasets.convert import CONVERTERS
+    from clave_lite.datasets.jobs import ConvertOptions, convert_file
 
-    check_output(output, inputs, force)
-    tuples, problems = CONVERTERS[fmt](list(inputs), on_error)
-    count = write_jsonl_atomic(output, (t.to_dict() for t in tuples))
-    skipped = report_problems(problems)
-    labels = dict(Counter(t.label for t in tuples))
-    summary = {
-        "format": fmt,
-        "output": str(output),
-        "tuples": count,
-        "texts": len({t.key for t in tuples}),
-        "labels": labels,
-        "skipped_lines": skipped,
-        "notes": sum(p.kind == "note" for p in problems),
-    }
+    report = convert_file(ConvertOptions(fmt, inputs, output, force, on_error))
+    skipped = report_problems(list(report.problems))
     if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False), err=str(output) == "-")
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False), err=str(output) == "-")
     else:
-        click.echo(f"wrote {count} tuples ({summary['texts']} texts) to {output}; labels: "
-                   + ", ".join(f"{k} {v}" for k, v in sorted(labels.items())), err=True)
+        click.echo(f"wrote {report.tuples} tuples ({report.texts} texts) to {output}; labels: "
+                   + ", ".join(f"{k} {v}" for k, v in report.labels.items()), err=True)
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
 
@@ -127,25 +113,15 @@ def split(data: Path, n_texts: int, exclude_keys: Path | None, seed: int, output
       clave-lite split touche-train.jsonl --validation-texts 500 \\
         --exclude-keys models/default/train_keys.json -o touche-fit.jsonl --validation touche-val.jsonl
     """
-    from clave_lite.core.files import refuse_overlap
-    from clave_lite.core.jsonl import check_output, write_jsonl_atomic
-    from clave_lite.core.tuples import read_tuples
-    from clave_lite.datasets.splits import carve, read_seen_keys
+    from clave_lite.datasets.jobs import SplitOptions, split_file
 
-    refuse_overlap([("-o", output), ("--validation", val_out)], [data, exclude_keys])
-    for path in (output, val_out):
-        check_output(path, [data], force)
-    tuples, problems = read_tuples(data, None, on_error)
-    result = carve(tuples, n_texts, seed, read_seen_keys(exclude_keys) if exclude_keys else None)
-    write_jsonl_atomic(output, (t.to_dict() for t in result.train))
-    write_jsonl_atomic(val_out, (t.to_dict() for t in result.validation))
-    summary = {"input": str(data), "seed": seed, **result.to_dict()}
+    report = split_file(SplitOptions(data, n_texts, output, val_out, exclude_keys, seed, force, on_error))
     if as_json:
-        emit_json(summary)
+        emit_json(report.to_dict())
     else:
-        click.echo(f"train: {summary['train_texts']} texts → {output}; validation: "
-                   f"{summary['validation_texts']} texts → {val_out}", err=True)
-    if report_problems(problems):
+        click.echo(f"train: {report.train_texts} texts → {output}; validation: "
+                   f"{report.validation_texts} texts → {val_out}", err=True)
+    if report_problems(list(report.problems)):
         sys.exit(errors.EXIT_PARTIAL)
 
 

@@ -10,6 +10,7 @@ PUBLIC = [
     "Evaluator", "load_evaluator", "load_system",
     "ScoreOptions", "score_file", "FilterOptions", "filter_texts", "load_policy",
     "EvalOptions", "evaluate_file", "AdaptOptions", "adapt_evaluator", "adapt_lora", "ReportOptions", "build_report",
+    "ConvertOptions", "convert_file", "SplitOptions", "split_file",
 ]
 
 
