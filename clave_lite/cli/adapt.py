@@ -98,13 +98,11 @@ def _render_adapt(report) -> None:
               show_default=True, envvar="CLAVE_LITE_ADAPT_TRAIN_EPOCHS",
               help="0: the readout (no training). More: fine-tune a LoRA on your tuples for this many epochs, "
                    "once per fold for the estimate and once on all of them; slower, and better on gert10 "
-                   "(docs/calibrate.md). Needs `pip install 'clave-lite[bake]'`. Measured on gert10, 2 Xeon cores: "
-                   "'--train-epochs 3 --folds 3' +0.18 over TF-IDF in 13.5 min; '--train-epochs 4' (5 folds) "
-                   "+0.20 in 30 min. "
+                   "(measured figures and times: docs/adapt.md). Needs `pip install 'clave-lite[bake]'`. "
                    "[env CLAVE_LITE_ADAPT_TRAIN_EPOCHS]")
 @click.option("--train-layers", type=click.IntRange(min=1), default=AdaptOptions.train_layers,
-              help="With --train-epochs: LoRA on the top N decoder layers only (faster, and weaker: the top 6 "
-                   "of 18 lost 0.19 macro-F1 on gert10). Default: every layer.")
+              help="With --train-epochs: LoRA on the top N decoder layers only (faster, and weaker: "
+                   "docs/adapt.md). Default: every layer.")
 @click.option("--train-lr", type=click.FloatRange(min=0, min_open=True), default=AdaptOptions.train_lr,
               show_default=True, help="With --train-epochs: the LoRA learning rate.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=AdaptOptions.precision,
@@ -127,15 +125,15 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
 
     By default reads every labelled text once with the evaluator, fits linear readouts of its
     hidden state (per value and shared, averaged; no model training), and writes a copy of the
-    evaluator that carries your system. Needs `pip install 'clave-lite[adapt]'`; 4 min for
-    gert10's 1,000 short tuples on 2 cores (measured). What it reads is kept (--cache-dir): an
+    evaluator that carries your system, with a lexical layer (TF-IDF + LR) fitted on your
+    tuples pooled into its verdicts. Needs `pip install 'clave-lite[adapt]'`; minutes on 2
+    cores for 1,000 short tuples (docs/adapt.md). What it reads is kept (--cache-dir): an
     interrupted run resumes where it stopped, and a rerun with another --seed or --readout
     reads nothing.
 
     With --train-epochs N it fine-tunes a LoRA on your tuples instead: once per fold (the
     estimate) and once on all of them, merged into a new q8_0 file that carries only your
-    system. Slower (13.5 min with --train-epochs 3 --folds 3 on 2 Xeon cores) and clearly
-    better on gert10 (docs/calibrate.md). Needs `pip install 'clave-lite[bake]'`.
+    system. Slower, and better on gert10 (docs/adapt.md). Needs `pip install 'clave-lite[bake]'`.
 
     Either way it prints the fold estimate next to the evaluator as it was and TF-IDF +
     logistic regression on the same folds, so you know whether to trust it.
@@ -145,7 +143,7 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
       clave-lite adapt --system gert10.yaml --labels calibration.jsonl \\
         --group-regex '^([^-]+)' -o gert10.gguf
       clave-lite score texts.jsonl --model gert10.gguf
-      clave-lite adapt ... --train-epochs 3 --folds 3 -o gert10-lora.gguf   # LoRA, ~15 min
+      clave-lite adapt ... --train-epochs 3 --folds 3 -o gert10-lora.gguf   # LoRA
     """
     from clave_lite.adapt import adapt as run_adapt
     from clave_lite.paths import subdir
