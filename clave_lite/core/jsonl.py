@@ -21,13 +21,20 @@ from clave_lite.errors import DataError, Problem, Remedy, one_line
 ON_ERROR_CHOICES = ("stop", "skip")
 
 
+def check_on_error(on_error: str) -> str:
+    """The one check of an ``on_error`` choice (a usage error, as a bad flag is)."""
+    from clave_lite.errors import UsageError
+
+    if on_error not in ON_ERROR_CHOICES:
+        raise UsageError(f"on_error must be one of {', '.join(ON_ERROR_CHOICES)}, got {on_error!r}")
+    return on_error
+
+
 class ProblemLog:
     """Collects defects; in ``stop`` mode the first one becomes a :class:`DataError`."""
 
     def __init__(self, on_error: str = "stop") -> None:
-        if on_error not in ON_ERROR_CHOICES:
-            raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}")
-        self.on_error = on_error
+        self.on_error = check_on_error(on_error)
         self.problems: list[Problem] = []
 
     def add(self, problem: Problem) -> None:

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Sequence
 
 from clave_lite.build.loading import ModelOptions
+from clave_lite.core.jsonl import check_on_error
 from clave_lite.core.prompt import with_prompt
-from clave_lite.errors import DataError, UsageError, require
+from clave_lite.errors import DataError, require
 from clave_lite.runtime.evaluator import BATCH_SIZE
 
 SYSTEM_COLUMN = "system"
@@ -96,8 +97,7 @@ class TableScorer:
     a pandas DataFrame in, a DataFrame out. The evaluator is loaded once per process."""
 
     def __init__(self, opts: TableOptions, evaluator: Any | None = None) -> None:
-        if opts.on_error not in ("stop", "skip"):
-            raise UsageError(f"on_error must be stop or skip, got {opts.on_error!r}")
+        check_on_error(opts.on_error)
         self.opts = opts
         self.evaluator = evaluator if evaluator is not None else shared_evaluator(opts)
         sys_, chosen = self.evaluator.resolve_values(opts.system, list(opts.values) or None)

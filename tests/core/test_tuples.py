@@ -197,7 +197,9 @@ def test_directory_is_a_data_error(tmp_path):
 
 def test_bad_on_error_mode_is_rejected(tmp_path):
     path = _write_lines(tmp_path / "ok.jsonl", [GOOD1])
-    with pytest.raises(ValueError):
+    from clave_lite.errors import UsageError
+
+    with pytest.raises(UsageError, match="on_error must be one of stop, skip"):  # one check, everywhere
         read_tuples(path, on_error="ignore")
 
 
