@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter, defaultdict
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.errors import DataError, require
+
+if TYPE_CHECKING:
+    from clave_lite.runtime.evaluator import Evaluator
 
 BASELINES = ("majority", "tfidf", "minilm", "zeroshot")
 NEEDS_TRAIN = ("majority", "tfidf", "minilm")
@@ -146,7 +149,7 @@ def zeroshot(test: Sequence[LabelledTuple], evaluator, system: str | None) -> li
 
 
 def run(name: str, train: Sequence[LabelledTuple] | None, test: Sequence[LabelledTuple],
-        evaluator=None, system: str | None = None) -> list[LabelledTuple]:
+        evaluator: Evaluator | None = None, system: str | None = None) -> list[LabelledTuple]:
     if name in NEEDS_TRAIN:
         if not train:
             raise DataError(f"baseline {name!r} is trained: pass --train FILE (labelled tuples of the same system)")

@@ -23,7 +23,7 @@ from clave_lite.build.loading import ModelOptions
 from clave_lite.core.jsonl import check_on_error
 from clave_lite.core.prompt import with_prompt
 from clave_lite.errors import DataError, require
-from clave_lite.runtime.evaluator import BATCH_SIZE
+from clave_lite.runtime.evaluator import BATCH_SIZE, Evaluator
 
 SYSTEM_COLUMN = "system"
 TRUNCATED_COLUMN = "truncated_tokens"
@@ -42,7 +42,7 @@ class Scored:
     """The :class:`~clave_lite.runtime.evaluator.TextScore` (a policy decides on it)."""
 
 
-def score_texts(evaluator: Any, texts: Sequence[str], values: Sequence[str], system: str, batch_size: int = BATCH_SIZE,
+def score_texts(evaluator: Evaluator, texts: Sequence[str], values: Sequence[str], system: str, batch_size: int = BATCH_SIZE,
                 explain: bool = False) -> Iterator[Scored]:
     """Score ``texts`` on ``values`` of ``system``, in consecutive batches of ``batch_size``."""
     for text, result in zip(texts, evaluator.iter_scores(list(texts), list(values), system, batch_size)):
@@ -96,7 +96,7 @@ class TableScorer:
     """Adds score columns to tables: a pyarrow Table (or RecordBatch) in, a pyarrow Table out;
     a pandas DataFrame in, a DataFrame out. The evaluator is loaded once per process."""
 
-    def __init__(self, opts: TableOptions, evaluator: Any | None = None) -> None:
+    def __init__(self, opts: TableOptions, evaluator: Evaluator | None = None) -> None:
         check_on_error(opts.on_error)
         self.opts = opts
         self.evaluator = evaluator if evaluator is not None else shared_evaluator(opts)

@@ -23,9 +23,12 @@ import threading
 import time
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from clave_lite.errors import ClaveError
+
+if TYPE_CHECKING:
+    from clave_lite.runtime.evaluator import Evaluator
 
 
 class QueueFull(ClaveError):
@@ -66,7 +69,7 @@ def _resolve(future: Future, result: Any = None, error: BaseException | None = N
 class Batcher:
     """Scores ``(texts, values)`` jobs from many threads on one evaluator, in shared batches."""
 
-    def __init__(self, evaluator: Any, system: str, max_batch: int = 16, max_queue: int = 64,
+    def __init__(self, evaluator: Evaluator, system: str, max_batch: int = 16, max_queue: int = 64,
                  on_failure: Callable[[BaseException], None] | None = None) -> None:
         self.evaluator, self.system, self.max_batch = evaluator, system, max_batch
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)

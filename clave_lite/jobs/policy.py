@@ -30,13 +30,16 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import yaml
 
 from clave_lite.core.valuesystem import ValueSystem
 from clave_lite.core.yamlfile import load_yaml
 from clave_lite.errors import DataError, Remedy, UsageError, check_keys
+
+if TYPE_CHECKING:
+    from clave_lite.runtime.evaluator import Evaluator
 
 _RULE_KEYS = {"name", "value", "values", "group", "label", "require", "min_p"}
 _TOP_KEYS = {"name", "system", "rules", "on_truncated"}
@@ -136,7 +139,7 @@ class Policy:
             bound.append(Rule(r.name, tuple(values), r.group, r.label, r.require, r.min_p))
         return Policy(self.name, system.name, tuple(bound), self.source, self.on_truncated)
 
-    def resolve(self, evaluator: Any, system: str | None = None, values: Sequence[str] = ()):
+    def resolve(self, evaluator: Evaluator, system: str | None = None, values: Sequence[str] = ()):
         """What a job scores under this policy: ``(bound policy, system, chosen values)``; the
         system is the one asked for, else the policy's, else the evaluator's first."""
         sys_, chosen = evaluator.resolve_values(system or self.system, list(values) or None)

@@ -43,7 +43,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -56,6 +56,9 @@ from clave_lite.errors import ClaveError, UsageError
 from clave_lite.jobs.batcher import Batcher, QueueFull, ShuttingDown, WorkerDied
 from clave_lite.jobs.serve_options import LOOPBACK, ServeOptions
 from clave_lite.jobs.server_metrics import Metrics
+
+if TYPE_CHECKING:
+    from clave_lite.runtime.evaluator import Evaluator
 
 API_KEY_ENV = "CLAVE_LITE_API_KEY"
 OPENAI_CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
@@ -259,7 +262,7 @@ class Gate:
 class Service:
     """What the endpoints share: the evaluator, its system and policy, the batcher, the limits."""
 
-    def __init__(self, evaluator: Any, opts: ServeOptions, on_failure=None) -> None:
+    def __init__(self, evaluator: Evaluator, opts: ServeOptions, on_failure=None) -> None:
         from clave_lite.jobs.policy import load_policy
 
         policy = load_policy(opts.policy, opts.rules, opts.on_truncated)
