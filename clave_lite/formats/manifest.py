@@ -164,20 +164,17 @@ def _check(m: Manifest, where: str) -> None:
     names = {s.name for s in m.systems}
     if m.default_system not in names:
         raise ModelError(f"{where}: damaged clave-lite manifest (default system '{m.default_system}' is not in it)")
-    unknown = sorted(set(m.heads) - names)
-    if unknown:
-        raise ModelError(f"{where}: damaged clave-lite manifest (a head for unknown system '{unknown[0]}')")
+    covered = {"head": {k: set(h.weights) for k, h in m.heads.items()},
+               "lexical layer": {k: set(x.values) for k, x in m.lexical.items()}}
+    for what, per_system in covered.items():  # a per-system part covers exactly its system's values
+        unknown = sorted(set(per_system) - names)
+        if unknown:
+            raise ModelError(f"{where}: damaged clave-lite manifest (a {what} for unknown system '{unknown[0]}')")
+        for s in m.systems:
+            if s.name in per_system and per_system[s.name] != set(s.value_names):
+                raise ModelError(f"{where}: damaged clave-lite manifest (the {what} of '{s.name}' does not cover "
+                                 "exactly its values)")
     for s in m.systems:
-        if s.name in m.heads and set(m.heads[s.name].weights) != set(s.value_names):
-            raise ModelError(f"{where}: damaged clave-lite manifest (the head of '{s.name}' does not cover "
-                             "exactly its values)")
-    unknown = sorted(set(m.lexical) - names)
-    if unknown:
-        raise ModelError(f"{where}: damaged clave-lite manifest (a lexical layer for unknown system '{unknown[0]}')")
-    for s in m.systems:
-        if s.name in m.lexical and set(m.lexical[s.name].values) != set(s.value_names):
-            raise ModelError(f"{where}: damaged clave-lite manifest (the lexical layer of '{s.name}' does not "
-                             "cover exactly its values)")
         if s.name in m.lexical and any(c not in s.labels for vw in m.lexical[s.name].values.values()
                                        for c in vw.classes):
             raise ModelError(f"{where}: damaged clave-lite manifest (the lexical layer of '{s.name}' has labels "
