@@ -34,7 +34,7 @@ tuples = [LabelledTuple(text="", value=v, label=g) for v, g in zip(P["value"], g
 
 def _metrics(logits, rows, intervals=True):
     return metrics.compute(job._pairs([tuples[i] for i in rows], job._decide(logits, allowed), [groups[i] for i in rows]),
-                           intervals=intervals)
+                           intervals=intervals).to_dict()
 
 
 def score(logits, rows):  # the objective adapt's folds use

@@ -102,7 +102,7 @@ for f in range(a.folds) if a.only_fold is None else [a.only_fold]:
         data = readout.Data(feats, y, vidx, len(values), np.array(groups))
         z_read[te] = data.fit(ens, train_rows).logits(data.x(ens)[te], vidx[te])
     m = metrics.compute(job._pairs([tuples[i] for i in te], job._decide(z[te], system.labels),
-                                   [groups[i] for i in te]), intervals=False)
+                                   [groups[i] for i in te]), intervals=False).to_dict()
     per_fold.append({"fold": f, "train_tuples": len(train_rows), "test_tuples": len(te),
                      "macro_f1": round(m["macro_f1"], 4), "train_seconds": summary["seconds"],
                      "final_loss": summary["final_loss"]})
@@ -119,7 +119,7 @@ if a.readout:  # the blend's argmax is that of the summed log-probabilities: one
     rows_out += [("lora_readout", job._decide(z_read, system.labels)),
                  ("lora_plus_readout", job._decide(log_softmax(z, axis=1) + log_softmax(z_read, axis=1), system.labels))]
 for name, labels in rows_out:
-    m = metrics.compute(job._pairs(tuples, labels, groups))
+    m = metrics.compute(job._pairs(tuples, labels, groups)).to_dict()
     out[name] = {"macro_f1": round(m["macro_f1"], 4), "interval": m["intervals"]["macro_f1"],
                  "per_class_f1": {k: round(v, 4) for k, v in m["per_class_f1"].items()}}
 if a.save:

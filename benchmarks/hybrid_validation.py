@@ -60,7 +60,7 @@ def main() -> None:
     headline = ("macro_f1", "value_f1_mean", "touche_f1", "accuracy", "per_class_f1", "intervals")
 
     def figures(p: list[Pair]) -> dict:
-        m = compute(p)
+        m = compute(p).to_dict()
         return {k: m[k] for k in headline}
 
     out = {"train": args.train.name, "validation": args.validation.name, "system": sys_.name,

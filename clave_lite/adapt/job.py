@@ -19,7 +19,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from clave_lite.core.valuesystem import ValueSystem
 from clave_lite.errors import DataError, ModelError, Remedy, UsageError, require
 from clave_lite.progress import Progress, Silent
 
+if TYPE_CHECKING:
+    from clave_lite.evaluation.metrics import Metrics
+
 DEFINITION_LINE = "Value: {name}: {definition}\nVerdict:"
 FEATURE_BATCH = 32
 """Texts per decode while reading features: labelled tuples are short, so more of them fit."""
@@ -49,28 +52,27 @@ FEATURE_BATCH = 32
 class Estimate:
     """One evaluator's figures on the pooled out-of-fold predictions."""
     name: str
-    metrics: dict[str, Any]
+    metrics: Metrics
 
     @property
     def macro_f1(self) -> float:
-        return float(self.metrics["macro_f1"])
+        return float(self.metrics.macro_f1)
 
     def f1(self, label: str) -> float | None:
-        return self.metrics["per_class_f1"].get(label)
+        return self.metrics.per_class_f1.get(label)
 
     def figure(self, name: str = "macro_f1") -> float | None:
-        value = self.metrics.get(name)
-        return None if value is None else float(value)
+        return self.metrics.figure(name)
 
     def interval(self, name: str = "macro_f1") -> list[float] | None:
-        return self.metrics.get("intervals", {}).get(name)
+        return self.metrics.interval(name)
 
     def to_dict(self) -> dict[str, Any]:
         m = self.metrics
-        return {"name": self.name, "macro_f1": round(m["macro_f1"], 4), "accuracy": round(m["accuracy"], 4),
-                "value_f1_mean": None if m["value_f1_mean"] is None else round(m["value_f1_mean"], 4),
-                "per_class_f1": {k: round(v, 4) for k, v in m["per_class_f1"].items()},
-                "intervals": m.get("intervals", {}), "n": m["n"], "groups": m["texts"]}
+        return {"name": self.name, "macro_f1": round(m.macro_f1, 4), "accuracy": round(m.accuracy, 4),
+                "value_f1_mean": None if m.value_f1_mean is None else round(m.value_f1_mean, 4),
+                "per_class_f1": {k: round(v, 4) for k, v in m.per_class_f1.items()},
+                "intervals": m.intervals, "n": m.n, "groups": m.texts}
 
 
 @dataclass(frozen=True)
@@ -357,12 +359,14 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
     alpha = best_alpha(np.arange(len(tuples)))
 
     def reweighted(name: str, pred: list[str]) -> Estimate:
-        figure = weighted_macro_f1(gold, pred, weights)
-        return Estimate(name, {"macro_f1": figure, "accuracy": float(np.average(np.array(gold) == np.array(pred),
-                                                                                weights=weights)),
-                               "value_f1_mean": None, "per_class_f1": {},
-                               "intervals": {"macro_f1": weighted_interval(gold, pred, weights, groups)},
-                               "n": len(gold), "texts": len(set(groups))})
+        from clave_lite.evaluation.metrics import Metrics
+
+        return Estimate(name, Metrics(
+            n=len(gold), texts=len(set(groups)),
+            accuracy=float(np.average(np.array(gold) == np.array(pred), weights=weights)),
+            macro_f1=weighted_macro_f1(gold, pred, weights), value_f1_mean=None, touche_f1=None, per_class_f1={},
+            gold_label_counts={}, confusion={}, per_value={}, values_without_supports=[],
+            intervals={"macro_f1": weighted_interval(gold, pred, weights, groups)}))
 
     added = [reweighted("adapted@corpus", shifted),
              reweighted("adapted-unshifted@corpus", decide(0.0, np.arange(len(tuples)))),
@@ -410,7 +414,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     def score(logits: np.ndarray, rows: np.ndarray) -> float:
         sub = [tuples[i] for i in rows]
         result = metrics.compute(_pairs(sub, _decide(logits, system.labels), [groups[i] for i in rows]),
-                                 intervals=False)[goal]
+                                 intervals=False).figure(goal)
         return -1.0 if result is None else float(result)
 
     cands = readout.candidates(list(lines))

@@ -59,7 +59,7 @@ def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str 
         toward = sum(a.label != b.label and b.label == target for a, b in pairs)
         flipped, to_target, total = flipped + changed, to_target + toward, total + len(gold)
         report["attacks"][name] = {"family": family, "flip_rate": changed / len(gold), "to_target": toward / len(gold),
-                                   "accuracy": evaluate(attacked_gold, scored, intervals=False)["accuracy"]}
+                                   "accuracy": evaluate(attacked_gold, scored, intervals=False).accuracy}
         fam = report["families"].setdefault(family, {"flipped": 0, "to_target": 0, "decisions": 0})
         fam["flipped"] += changed
         fam["to_target"] += toward
@@ -74,7 +74,7 @@ def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str 
     control_gold = _attacked(gold, injections.BENIGN, names)
     control = predict(evaluator, control_gold, system)
     report["control"] = {"flip_rate": sum(a.label != b.label for a, b in zip(clean.predictions, control.predictions))
-                         / len(gold), "accuracy": evaluate(control_gold, control, intervals=False)["accuracy"], "text": injections.BENIGN}
+                         / len(gold), "accuracy": evaluate(control_gold, control, intervals=False).accuracy, "text": injections.BENIGN}
     return report
 
 

@@ -2,7 +2,7 @@
 
 >>> report = evaluate_file(EvalOptions(data=Path("dev.jsonl"), baselines=("tfidf",),
 ...                                    train=Path("train.jsonl")))          # doctest: +SKIP
->>> report.metrics["macro_f1"], report.baselines["tfidf"]["macro_f1"]       # doctest: +SKIP
+>>> report.metrics.macro_f1, report.baselines["tfidf"].macro_f1           # doctest: +SKIP
 
 Three jobs share these options: scoring a model against labels (:func:`evaluate_file`),
 prompt-injection flip rates (:func:`inject_file`) and the side-by-side comparison
@@ -21,7 +21,7 @@ from clave_lite.core.tuples import LabelledTuple, read_tuples
 from clave_lite.core.valuesystem import resolve_system
 from clave_lite.errors import Problem, Remedy, UsageError
 from clave_lite.evaluation.compare import limit_texts
-from clave_lite.evaluation.metrics import PairedDifference
+from clave_lite.evaluation.metrics import Metrics, PairedDifference
 from clave_lite.progress import SILENT, Progress
 
 
@@ -48,11 +48,11 @@ class EvalOptions(ModelOptions):
 
 @dataclass(frozen=True)
 class EvalReport:
-    metrics: dict[str, Any]
-    """:func:`clave_lite.evaluation.metrics.compute` of the evaluator (plus ``calibration``)."""
+    metrics: Metrics
+    """:func:`clave_lite.evaluation.metrics.compute` of the evaluator (with ``calibration``)."""
     model: str | None = None
     backend: str | None = None
-    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baselines: dict[str, Metrics] = field(default_factory=dict)
     train_data: str | None = None
     reference_model: str | None = None
     agreement: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -60,7 +60,7 @@ class EvalReport:
     paired: dict[str, tuple[PairedDifference, ...]] = field(default_factory=dict)
     """Per baseline: the evaluator minus that baseline on each headline figure, with a paired
     bootstrap interval over the same texts (:func:`clave_lite.evaluation.metrics.paired_differences`)."""
-    components: dict[str, dict[str, Any]] = field(default_factory=dict)
+    components: dict[str, Metrics] = field(default_factory=dict)
     """Where the evaluator's verdicts are a hybrid's (it carries a lexical layer): the metrics of
     each half alone, ``evaluator`` (the LM) and ``lexical`` (its TF-IDF + LR), from the same pass."""
     components_paired: dict[str, tuple[PairedDifference, ...]] = field(default_factory=dict)
@@ -68,15 +68,15 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``eval --json`` object: the metrics at the top level, as before this type existed."""
-        out = dict(self.metrics)
+        out = self.metrics.to_dict()
         if self.model is not None:
             out.update(model=self.model, backend=self.backend)
         if self.baselines:
-            out.update(baselines=self.baselines, train_data=self.train_data)
+            out.update(baselines={b: m.to_dict() for b, m in self.baselines.items()}, train_data=self.train_data)
         if self.paired:
             out["evaluator_minus_baseline"] = {b: [d.to_dict() for d in ds] for b, ds in self.paired.items()}
         if self.components:
-            out["components"] = self.components
+            out["components"] = {c: m.to_dict() for c, m in self.components.items()}
             out["hybrid_minus_component"] = {c: [d.to_dict() for d in ds] for c, ds in self.components_paired.items()}
         if self.reference_model is not None:
             out.update(reference_model=self.reference_model, agreement=self.agreement)
@@ -108,7 +108,7 @@ def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
     name = system.name if system else None  # a --system FILE is known by its name
     with load_evaluator(opts.model, opts.backend, opts.threads, opts.gpu_layers, opts.provider, progress,
                         opts.windows) as evaluator:
-        anchors: dict[str, Any] = {}
+        anchors: dict[str, Metrics] = {}
         anchor_pairs = {}
         train = read_tuples(opts.train, system, opts.on_error)[0] if opts.train and baseline_names else None
         for b in baseline_names:  # before the evaluator's pass: a failing anchor then costs seconds, not a run

@@ -223,8 +223,54 @@ def expected_calibration_error(probs, gold_index, n_bins: int = 10) -> float:
     return float(sum(b["n"] / total * abs(b["accuracy"] - b["confidence"]) for b in bins))
 
 
-def compute(pairs: Sequence[Pair], intervals: bool = True) -> dict[str, Any]:
-    """All metrics for already-joined pairs; the dict is what ``eval --json`` prints."""
+@dataclass(frozen=True)
+class Metrics:
+    """What :func:`compute` measures on (gold, prediction) pairs; ``to_dict()`` is the JSON
+    ``eval --json`` prints."""
+
+    n: int
+    texts: int
+    accuracy: float
+    macro_f1: float
+    value_f1_mean: float | None
+    """The mean F1 of ``supports`` over the values that have gold ``supports``."""
+    touche_f1: float | None
+    per_class_f1: dict[str, float]
+    gold_label_counts: dict[str, int]
+    confusion: dict[str, dict[str, int]]
+    per_value: dict[str, dict[str, Any]]
+    values_without_supports: list[str]
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    """95 % bootstrap intervals over texts, by figure name."""
+    calibration: dict[str, Any] | None = None
+    """The calibration error of the probabilities (:func:`clave_lite.evaluation.run.evaluate`)."""
+
+    def figure(self, name: str) -> float | None:
+        """A headline figure by name: ``macro_f1``, ``value_f1_mean``, ``touche_f1``, ``accuracy``,
+        ``f1_opposes`` (any label's ``f1_LABEL``)."""
+        if name.startswith("f1_"):
+            return self.per_class_f1.get(name[3:])
+        value = {"macro_f1": self.macro_f1, "value_f1_mean": self.value_f1_mean, "touche_f1": self.touche_f1,
+                 "accuracy": self.accuracy}[name]
+        return None if value is None else float(value)
+
+    def interval(self, name: str) -> list[float] | None:
+        return self.intervals.get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"n": self.n, "texts": self.texts, "accuracy": self.accuracy, "macro_f1": self.macro_f1,
+               "value_f1_mean": self.value_f1_mean, "touche_f1": self.touche_f1, "per_class_f1": self.per_class_f1,
+               "gold_label_counts": self.gold_label_counts, "confusion": self.confusion, "per_value": self.per_value,
+               "values_without_supports": self.values_without_supports}
+        if self.intervals:
+            out["intervals"] = self.intervals
+        if self.calibration is not None:
+            out["calibration"] = self.calibration
+        return out
+
+
+def compute(pairs: Sequence[Pair], intervals: bool = True) -> Metrics:
+    """All metrics for already-joined pairs."""
     if not pairs:
         raise DataError("no (gold, prediction) pairs to evaluate")
     by_value: dict[str, list[Pair]] = {}
@@ -251,22 +297,20 @@ def compute(pairs: Sequence[Pair], intervals: bool = True) -> dict[str, Any]:
         else:
             without.append(value)
     gold_counts = Counter(p.gold for p in pairs)
-    result = {
-        "n": len(pairs),
-        "texts": len({p.key for p in pairs}),
-        "accuracy": accuracy(pairs),
-        "macro_f1": macro_f1(pairs),
-        "value_f1_mean": sum(supports_f1) / len(supports_f1) if supports_f1 else None,
-        "touche_f1": touche_f1(per_value),
-        "per_class_f1": {label: class_f1(pairs, label)[2] for label in LABELS if gold_counts[label]},
-        "gold_label_counts": {label: gold_counts[label] for label in LABELS},
-        "confusion": confusion(pairs),
-        "per_value": per_value,
-        "values_without_supports": without,
-    }
-    if intervals:
-        result["intervals"] = bootstrap_intervals(pairs)
-    return result
+    return Metrics(
+        n=len(pairs),
+        texts=len({p.key for p in pairs}),
+        accuracy=accuracy(pairs),
+        macro_f1=macro_f1(pairs),
+        value_f1_mean=sum(supports_f1) / len(supports_f1) if supports_f1 else None,
+        touche_f1=touche_f1(per_value),
+        per_class_f1={label: class_f1(pairs, label)[2] for label in LABELS if gold_counts[label]},
+        gold_label_counts={label: gold_counts[label] for label in LABELS},
+        confusion=confusion(pairs),
+        per_value=per_value,
+        values_without_supports=without,
+        intervals=bootstrap_intervals(pairs) if intervals else {},
+    )
 
 
 def join(gold: Sequence[LabelledTuple], predicted: Sequence[LabelledTuple]) -> list[Pair]:

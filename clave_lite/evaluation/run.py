@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -94,15 +94,15 @@ def check_against(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: s
 
 
 def evaluate(gold: Sequence[LabelledTuple], scored: Scored,
-             temperature: Callable[[str | None], float] | None = None, intervals: bool = True) -> dict[str, Any]:
+             temperature: Callable[[str | None], float] | None = None, intervals: bool = True) -> metrics.Metrics:
     """Metrics, intervals and the calibration error; with ``temperature`` (the evaluator's per
     system), also the ECE the probabilities had before it (``ece_untempered``)."""
     if not gold:
         raise DataError("no labelled tuples to evaluate")
     result = metrics.compute(metrics.join(gold, scored.predictions), intervals=intervals)
     gold_index = [LABELS.index(t.label) for t in gold]
-    result["calibration"] = {"ece": metrics.expected_calibration_error(scored.probs, gold_index), "bins": 10,
-                             "reliability": metrics.reliability(scored.probs, gold_index)}
+    calibration: dict[str, Any] = {"ece": metrics.expected_calibration_error(scored.probs, gold_index), "bins": 10,
+                                   "reliability": metrics.reliability(scored.probs, gold_index)}
     if temperature is not None:
         t = np.array([temperature(g.system) for g in gold])[:, None]
         if np.any(t != 1.0):
@@ -110,9 +110,9 @@ def evaluate(gold: Sequence[LabelledTuple], scored: Scored,
                 z = np.where(scored.probs > 0, np.log(np.clip(scored.probs, 1e-300, 1)) * t, -np.inf)
             z = z - z.max(axis=1, keepdims=True)
             raw = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-            result["calibration"]["ece_untempered"] = metrics.expected_calibration_error(raw, gold_index)
-            result["calibration"]["temperatures"] = sorted({float(x) for x in t[:, 0]})
-    return result
+            calibration["ece_untempered"] = metrics.expected_calibration_error(raw, gold_index)
+            calibration["temperatures"] = sorted({float(x) for x in t[:, 0]})
+    return replace(result, calibration=calibration)
 
 
 def agreement(a: Scored, b: Scored) -> dict[str, float]:

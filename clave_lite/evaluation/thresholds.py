@@ -36,7 +36,7 @@ def _score(logits: np.ndarray, gold: Sequence[str], values: Sequence[str], allow
     z = np.where(allowed, logits + bias, -np.inf)
     pred = z.argmax(axis=1)
     pairs = [Pair(v, g, LABELS[p]) for v, g, p in zip(values, gold, pred)]
-    result = compute(pairs, intervals=False)[metric]
+    result = compute(pairs, intervals=False).figure(metric)
     return -1.0 if result is None else float(result)
 
 

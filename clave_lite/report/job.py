@@ -151,8 +151,8 @@ def write_eval_report(folder: Path, data: Path, evaluation: Any | None = None, i
     ev = previous.get("eval")
     inj = previous.get("inject")
     if evaluation is not None:
-        ev = {"metrics": evaluation.metrics, "model": evaluation.model, "backend": evaluation.backend,
-              "baselines": evaluation.baselines, "data": str(data)}
+        ev = {"metrics": evaluation.metrics.to_dict(), "model": evaluation.model, "backend": evaluation.backend,
+              "baselines": {b: m.to_dict() for b, m in evaluation.baselines.items()}, "data": str(data)}
     if inject is not None:
         inj = {**inject, "data": str(data)}
     figs: dict[str, str] = {}

@@ -58,7 +58,7 @@ def test_macro_f1_counts_only_classes_present_in_gold():
     # supports: tp 1, fp 0, fn 0 → F1 1; unrelated: tp 0, fn 1 → F1 0
     # macro over {supports, unrelated} = (1 + 0) / 2 = 0.5   (not (1 + 0 + 0) / 3)
     assert macro_f1(pairs) == pytest.approx(0.5)
-    assert compute(pairs)["per_class_f1"] == {S: 1.0, U: 0.0}
+    assert compute(pairs).to_dict()["per_class_f1"] == {S: 1.0, U: 0.0}
     assert macro_f1([]) == 0.0
 
 
@@ -72,7 +72,7 @@ def test_confusion_counts():
 
 
 def test_compute_on_the_example():
-    m = compute(EXAMPLE)
+    m = compute(EXAMPLE).to_dict()
     assert m["n"] == 7
     assert m["accuracy"] == pytest.approx(3 / 7)
     assert m["macro_f1"] == pytest.approx(1.4 / 3)
@@ -118,7 +118,7 @@ def test_value_f1_mean_averages_over_values():
         # X: gold S {1}, pred S {1} → F1 1
         Pair("X", S, S),
     ]
-    m = compute(pairs)
+    m = compute(pairs).to_dict()
     # (2/3 + 0 + 1) / 3 = 5/9
     assert m["value_f1_mean"] == pytest.approx(5 / 9)
     assert m["values_without_supports"] == []
@@ -126,7 +126,7 @@ def test_value_f1_mean_averages_over_values():
 
 
 def test_value_f1_mean_is_none_when_no_value_has_supports():
-    m = compute([Pair("A", U, S), Pair("B", O, O)])
+    m = compute([Pair("A", U, S), Pair("B", O, O)]).to_dict()
     assert m["value_f1_mean"] is None
     assert m["values_without_supports"] == ["A", "B"]
 
@@ -242,7 +242,7 @@ def test_touche_f1_is_f1_of_macro_precision_and_recall():
     # value A: P 1.0 R 0.5; value B: P 0.5 R 1.0 → mean F1 0.667, but All-F1 = F1(0.75, 0.75) = 0.75
     pairs = [Pair("A", "supports", "supports", "1"), Pair("A", "supports", "unrelated", "2"),
              Pair("B", "supports", "supports", "1"), Pair("B", "unrelated", "supports", "2")]
-    r = compute(pairs)
+    r = compute(pairs).to_dict()
     assert abs(r["value_f1_mean"] - 2 / 3) < 1e-9 and abs(r["touche_f1"] - 0.75) < 1e-9
 
 
@@ -255,7 +255,7 @@ def test_bootstrap_intervals_resample_texts_and_bracket_the_figure():
     labels = ("supports", "opposes", "unrelated")
     pairs = [Pair(v, g, g if rng.random() < 0.7 else rng.choice(labels), f"t{t}")
              for t in range(300) for v, g in (("A", rng.choice(labels)), ("B", rng.choice(labels)))]
-    r = compute(pairs)
+    r = compute(pairs).to_dict()
     for name in ("accuracy", "macro_f1", "value_f1_mean", "touche_f1", "f1_opposes"):
         lo, hi = r["intervals"][name]
         figure = r[name] if name != "f1_opposes" else r["per_class_f1"]["opposes"]
@@ -281,7 +281,7 @@ def test_paired_differences_cancel_the_texts_and_refuse_other_tuples():
     assert same["macro_f1"].share_within_tolerance == 1.0
     better = {d.figure: d for d in paired_differences(noisy, perfect, tolerance=0.01)}
     d = better["macro_f1"]
-    assert d.b == 1.0 and abs(d.a - compute(noisy)["macro_f1"]) < 1e-9  # the points are the full-sample figures
+    assert d.b == 1.0 and abs(d.a - compute(noisy).to_dict()["macro_f1"]) < 1e-9  # the points are the full-sample figures
     assert d.interval[0] > 0 and d.share_within_tolerance == 1.0 and d.texts == 60
     assert {"macro_f1", "accuracy", "value_f1_mean", "touche_f1"} <= set(better)
     assert d.to_dict()["interval"] == list(d.interval)
