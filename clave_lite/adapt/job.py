@@ -247,8 +247,9 @@ class Lexical:
         return [LABELS[int(np.argmax(pool(pe, pl, self.weight, allowed)))] for pe, pl in zip(p, self.oof)]
 
     def own_labels(self) -> list[str]:
-        """The lexical half alone: TF-IDF + LR, as ``eval --baselines tfidf`` fits it."""
-        return [LABELS[int(i)] for i in self.oof.argmax(axis=1)]
+        """The lexical half alone: TF-IDF + LR, as ``eval --baselines tfidf`` fits it (a value with
+        no lexical evidence in a fold: ``unrelated``)."""
+        return [LABELS[int(i)] for i in np.nan_to_num(self.oof, nan=0.0).argmax(axis=1)]
 
 
 def lexical_on_folds(system: ValueSystem, tuples: Sequence[LabelledTuple], outer: np.ndarray) -> Lexical:
@@ -259,7 +260,7 @@ def lexical_on_folds(system: ValueSystem, tuples: Sequence[LabelledTuple], outer
     oof = np.zeros((len(tuples), len(LABELS)))
     for f in np.unique(outer):
         test_idx = np.flatnonzero(outer == f)
-        model = fit_lexical([tuples[int(i)] for i in np.flatnonzero(outer != f)], values)
+        model = fit_lexical([tuples[int(i)] for i in np.flatnonzero(outer != f)], values, labels=system.labels)
         for i in test_idx:
             t = tuples[int(i)]
             oof[i] = model.probs(t.text, [t.value])[0]
@@ -270,7 +271,8 @@ def fit_lexical_layer(system: ValueSystem, tuples: Sequence[LabelledTuple], labe
     """The lexical layer written into the adapted evaluator: fitted on every labelled tuple."""
     from clave_lite.build.lexical import fit_lexical
 
-    return fit_lexical(tuples, [v.name for v in system.values], trained_on={"files": [Path(labels_file).name]})
+    return fit_lexical(tuples, [v.name for v in system.values], trained_on={"files": [Path(labels_file).name]},
+                       labels=system.labels)
 
 
 def inputs(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple], list[str], np.ndarray]:

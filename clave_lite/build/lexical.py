@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from clave_lite.core.labels import LABELS
 from clave_lite.core.tuples import LabelledTuple
 from clave_lite.errors import DataError, require
 from clave_lite.formats.lexical import LexicalModel, ValueWeights
@@ -34,10 +35,12 @@ def is_chinese(texts: Sequence[str]) -> bool:
 
 
 def fit_lexical(tuples: Sequence[LabelledTuple], values: Sequence[str], pool_weight: float = 0.5,
-                min_df: int = MIN_DF, trained_on: Mapping[str, Any] | None = None) -> LexicalModel:
+                min_df: int = MIN_DF, trained_on: Mapping[str, Any] | None = None,
+                labels: Sequence[str] = LABELS) -> LexicalModel:
     """One TF-IDF (word 1-2-grams, or character 1-2-grams for Chinese) over the distinct texts, and
-    one class-balanced logistic regression per value on that value's tuples. Every value in
-    ``values`` needs tuples of at least two labels."""
+    one class-balanced logistic regression per value on that value's tuples. A value whose tuples
+    carry fewer than two labels gets a uniform distribution over ``labels`` (the system's): the
+    pooled verdict is then the evaluator's."""
     require("sklearn", "baselines")
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -57,19 +60,27 @@ def fit_lexical(tuples: Sequence[LabelledTuple], values: Sequence[str], pool_wei
     for value in values:
         rows = by_value.get(value, [])
         classes = sorted({t.label for t in rows})
-        if len(classes) < 2:
-            raise DataError(f"the lexical layer needs at least two labels for value '{value}' "
-                            f"(it has {len(rows)} tuples: {', '.join(classes) or 'none'})")
+        if len(classes) < 2:  # nothing to tell apart: uniform over the labels, so pooling leaves the evaluator's
+            uniform = tuple(labels)
+            fitted[value] = ValueWeights(uniform, np.zeros((1 if len(uniform) == 2 else len(uniform), len(vocab_of(vectorizer)))),
+                                         np.zeros(1 if len(uniform) == 2 else len(uniform)))
+            continue
         solver = "liblinear" if len(classes) == 2 else "lbfgs"  # liblinear: seconds on sparse TF-IDF
         clf = LogisticRegression(solver=solver, max_iter=1000, class_weight="balanced", C=1.0)
         clf.fit(x[[index[t.text] for t in rows]], [t.label for t in rows])
         coef, intercept = np.asarray(clf.coef_, dtype=np.float64), np.asarray(clf.intercept_, dtype=np.float64)
         fitted[value] = ValueWeights(tuple(str(c) for c in clf.classes_), coef, intercept)
+    vocab = vocab_of(vectorizer)
+    return LexicalModel(analyzer, (1, 2), tuple(vocab), np.asarray(vectorizer.idf_, dtype=np.float64), fitted,
+                        pool_weight, {"texts": len(texts), "tuples": len(tuples), **(trained_on or {})})
+
+
+def vocab_of(vectorizer: Any) -> list[str]:
+    """A fitted TfidfVectorizer's terms in feature order."""
     vocab = [""] * len(vectorizer.vocabulary_)
     for term, i in vectorizer.vocabulary_.items():
         vocab[i] = term
-    return LexicalModel(analyzer, (1, 2), tuple(vocab), np.asarray(vectorizer.idf_, dtype=np.float64), fitted,
-                        pool_weight, {"texts": len(texts), "tuples": len(tuples), **(trained_on or {})})
+    return vocab
 
 
 def fit_systems(files: Mapping[str, Sequence[str | Path]], pool_weight: float = 0.5) -> dict[str, LexicalModel]:
@@ -85,7 +96,7 @@ def fit_systems(files: Mapping[str, Sequence[str | Path]], pool_weight: float = 
         for path in paths:
             tuples += read_tuples(Path(path), system, "stop")[0]
         digest = hashlib.sha256("\n".join(f"{t.key}\t{t.value}\t{t.label}" for t in tuples).encode()).hexdigest()
-        layers[name] = fit_lexical(tuples, system.value_names, pool_weight,
+        layers[name] = fit_lexical(tuples, system.value_names, pool_weight, labels=system.labels,
                                    trained_on={"files": [Path(p).name for p in paths], "fingerprint": digest})
     return layers
 

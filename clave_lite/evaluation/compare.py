@@ -93,7 +93,7 @@ def run_one(spec: ModelSpec, data: Path, system: str | None, limit: int | None, 
     ev.close()
     np.save(out_npy, scored.probs)
     n_texts = len({t.key for t in gold})
-    return {"metrics": evaluate(gold, scored), "load_s": load_s, "seconds": seconds, "texts": n_texts,
+    return {"metrics": evaluate(gold, scored).to_dict(), "load_s": load_s, "seconds": seconds, "texts": n_texts,
             "responses_per_s": n_texts / seconds,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 

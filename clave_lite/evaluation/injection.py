@@ -48,7 +48,7 @@ def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str 
     progress.note("inject: clean")
     clean = predict(evaluator, gold, system)
     names = evaluator.manifest.system(gold[0].system or system).value_names
-    report: dict[str, Any] = {"clean": evaluate(gold, clean), "attacks": {}, "families": {}}
+    report: dict[str, Any] = {"clean": evaluate(gold, clean).to_dict(), "attacks": {}, "families": {}}
     flipped = to_target = total = 0
     for name, family, attack, target in attacks():
         progress.note(f"inject: {name}")

@@ -73,6 +73,11 @@ class ValueWeights:
     scikit-learn's one row ``[1, n_features]``: logits ``[0, weight @ x + intercept]``."""
     intercept: np.ndarray
 
+    @property
+    def informative(self) -> bool:
+        """False for a value fitted on one label only (all zeros: no lexical evidence)."""
+        return bool(self.weight.any() or self.intercept.any())
+
     def logits(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
         z = self.weight[:, idx] @ x + self.intercept
         return np.concatenate([[0.0], z]) if len(z) < len(self.classes) else z
@@ -121,11 +126,15 @@ class LexicalModel:
     # -- probabilities --------------------------------------------------------------------------
     def probs(self, text: str, values: Sequence[str]) -> np.ndarray:
         """``[len(values), 3]`` probabilities in :data:`LABELS` order; a label the value was not
-        fitted on gets :data:`FLOOR`."""
+        fitted on gets :data:`FLOOR`; a value with no lexical evidence (fitted on one label) a row of
+        NaN, which :func:`pool` reads as "the evaluator's alone"."""
         idx, x = self.features(text)
         out = np.full((len(values), len(LABELS)), FLOOR)
         for k, value in enumerate(values):
             vw = self.values[value]
+            if not vw.informative:
+                out[k] = np.nan
+                continue
             z = vw.logits(idx, x)
             p = np.exp(z - z.max())
             p /= p.sum()
@@ -190,8 +199,11 @@ class LexicalModel:
 
 def pool(p_evaluator: np.ndarray, p_lexical: np.ndarray, weight: float, allowed: Sequence[str]) -> np.ndarray:
     """Weighted geometric mean of two ``[3]`` distributions in :data:`LABELS` order, renormalised over
-    ``allowed`` labels (the system's)."""
+    ``allowed`` labels (the system's); a lexical row of NaN (no evidence) leaves the evaluator's."""
     mask = np.array([lab in allowed for lab in LABELS])
+    if np.isnan(p_lexical).any():
+        weight = 0.0
+        p_lexical = np.ones(len(LABELS))
     logp = (1.0 - weight) * np.log(np.maximum(p_evaluator, 1e-12)) + weight * np.log(np.maximum(p_lexical, FLOOR))
     logp = np.where(mask, logp, -np.inf)
     p = np.exp(logp - logp[mask].max())

@@ -229,7 +229,7 @@ class Evaluator:
             for k, (v, row) in enumerate(zip(chosen, logits)):
                 label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name),
                                       self.manifest.temperature(sys_.name))
-                if lexical is None or p_lexical is None:
+                if lexical is None or p_lexical is None or np.isnan(p_lexical[k]).any():  # no lexical evidence
                     scores.append(ValueScore(v.name, label, probs))
                     continue
                 pooled = pool(np.array([probs[lab] for lab in LABELS]), p_lexical[k], lexical.pool_weight,

@@ -251,7 +251,7 @@ def evaluator(default_model):
 @pytest.fixture
 def cli_on_loaded_evaluator(monkeypatch, evaluator, run_cli):
     """``score`` through the CLI, but on the already loaded evaluator (no 10 s load per call)."""
-    import clave_lite.runtime.evaluator as evaluator_module
+    import clave_lite.build.loading as evaluator_module
 
     class Shared:
         def __getattr__(self, name):

@@ -103,3 +103,20 @@ def test_a_damaged_layer_is_a_model_error(fulcra, damage, reason):
     damage(data)
     with pytest.raises(ModelError, match=f"lexical layer: .*{reason}"):
         LexicalModel.from_dict(data, "m.gguf")
+
+
+def test_a_value_with_one_label_leaves_the_verdict_to_the_evaluator(fulcra):
+    """A fold where a value's tuples are all `unrelated`: its lexical half is uniform, so pooling
+    changes nothing (adapt on small data must not fail or be pushed by it)."""
+    import dataclasses
+
+    from clave_lite.build.lexical import fit_lexical
+
+    only_unrelated = [dataclasses.replace(t, label="unrelated") if t.value == "Power" else t for t in fulcra]
+    model = LexicalModel.from_dict(json.loads(json.dumps(
+        fit_lexical(only_unrelated, ["Power", "Benevolence"], labels=("supports", "opposes", "unrelated")).to_dict())),
+        "test")
+    p = model.probs(fulcra[0].text, ["Power"])[0]
+    assert np.isnan(p).all() and not np.isnan(model.probs(fulcra[0].text, ["Benevolence"])).any()
+    p_eval = np.array([0.7, 0.1, 0.2])
+    assert np.allclose(pool(p_eval, p, 0.5, LABELS), p_eval)

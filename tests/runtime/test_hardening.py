@@ -371,10 +371,10 @@ def test_empty_input_says_no_texts(run_cli, default_model, tmp_path):
 
 
 def test_python_api_takes_one_string_and_the_default(default_model, monkeypatch):
-    from clave_lite.runtime.evaluator import Evaluator
+    from clave_lite import load_evaluator
 
     monkeypatch.setenv("CLAVE_LITE_HOME", str(default_model[0]))
-    with Evaluator.load() as ev:  # no path: the embedded default
+    with load_evaluator() as ev:  # no path: the embedded default
         one = ev.score("I won't help you hurt anyone.", values=["Security"])
         assert len(one) == 1 and one[0].scores[0].value == "Security"
         assert ev.score(["I won't help you hurt anyone."], values="Security")[0].to_dict() == one[0].to_dict()
