@@ -261,9 +261,11 @@ def lexical_on_folds(system: ValueSystem, tuples: Sequence[LabelledTuple], outer
     for f in np.unique(outer):
         test_idx = np.flatnonzero(outer == f)
         model = fit_lexical([tuples[int(i)] for i in np.flatnonzero(outer != f)], values, labels=system.labels)
-        for i in test_idx:
-            t = tuples[int(i)]
-            oof[i] = model.probs(t.text, [t.value])[0]
+        by_text: dict[str, list[int]] = {}
+        for i in test_idx:  # a text's features once, for all its values
+            by_text.setdefault(tuples[int(i)].text, []).append(int(i))
+        for text, rows in by_text.items():
+            oof[rows] = model.probs(text, [tuples[i].value for i in rows])
     return Lexical(oof)
 
 
