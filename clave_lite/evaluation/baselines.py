@@ -58,12 +58,6 @@ def majority(train: Sequence[LabelledTuple], test: Sequence[LabelledTuple]) -> l
     return _relabel(test, [per_value.get(t.value.casefold(), overall) for t in test])
 
 
-def _is_chinese(texts: Sequence[str]) -> bool:
-    sample = "".join(texts[:200])
-    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in sample)
-    return cjk > 0.3 * max(1, len(sample.replace(" ", "")))
-
-
 def _per_value_logreg(train: Sequence[LabelledTuple], test: Sequence[LabelledTuple],
                       features: Callable[[list[str]], np.ndarray]) -> list[LabelledTuple]:
     """One logistic regression per value on ``features`` of the unique texts."""
@@ -104,7 +98,9 @@ def tfidf_vectorizer(train_texts: Sequence[str]):
     or character 1-2-grams for Chinese."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    analyzer = "char" if _is_chinese(list(train_texts)) else "word"
+    from clave_lite.build.lexical import is_chinese
+
+    analyzer = "char" if is_chinese(list(train_texts)) else "word"
     return TfidfVectorizer(analyzer=analyzer, ngram_range=(1, 2), sublinear_tf=True).fit(train_texts)
 
 
