@@ -247,8 +247,9 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.system.labels)
     lexical = job.lexical_on_folds(s.system, s.tuples, s.outer)
     estimates = job.fold_estimates(s.system, s.tuples, s.groups, oof, as_is, lexical, temperature)
+    given, _ = job.corpus_prior(opts, s.system, s.tuples, [], None, progress) if opts.prevalence else (None, None)
     estimates, biases, prior_record = job.corpus_estimates(opts, s.system, s.tuples, s.groups, oof, temperature,
-                                                           estimates, lexical, shift_decisions=False)
+                                                           estimates, lexical, given, shift_decisions=False)
 
     adapter, summary_file = work / "final-adapter", work / "final.json"
     if summary_file.exists():
@@ -264,6 +265,15 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     gc.collect()
     progress.note(f"merging and writing {opts.output} (q8_0)")
     _write(opts, s, adapter, temperature, estimates, summary, biases, prior_record)
+    estimated = None
+    if opts.unlabelled:  # the final model decides as fitted (no shift on this path): it reads the corpus as written
+        shares, estimated = job.corpus_prior(opts, s.system, s.tuples, lexical.labels(oof, temperature, s.system.labels),
+                                             Path(opts.output), progress)
+        estimates, biases, prior_record = job.corpus_estimates(opts, s.system, s.tuples, s.groups, oof, temperature,
+                                                               estimates, lexical, shares, shift_decisions=False)
+        prior_record["prevalence_estimate"] = estimated.to_dict() if estimated else None
+        job.restamp_adapt_record(Path(opts.output), job.adapt_record(
+            opts, s.system, s.tuples, estimates, **_record_extra(s, summary), **prior_record))
     layers = "all layers" if s.config.top_layers is None else f"top {s.config.top_layers} layers"
     chosen = f"LoRA, {layers}, {s.config.epochs:g} epochs, lr {s.config.lr:g}"
     return job.AdaptReport(
@@ -272,21 +282,25 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
         temperature=temperature, objective=objective(s.system.labels),
         seconds={"folds": round(t_folds, 1), "per_fold": fold_seconds, "total": round(time.time() - t0, 1)},
         related_share=job.related_share(s.tuples), prevalence=prior_record.get("prevalence", {}),
-        shift_strength=prior_record.get("shift_strength"))
+        shift_strength=prior_record.get("shift_strength"), prevalence_estimate=estimated)
+
+
+def _record_extra(s: _Setup, summary: dict[str, Any]) -> dict[str, Any]:
+    """What the adapt record of a LoRA-adapted evaluator says about its training."""
+    from dataclasses import asdict
+
+    cfg = {k: v for k, v in asdict(s.config).items() if k != "target_modules"}
+    return {"mode": "lora", "from": s.source.name, "train": cfg, "train_seconds": summary["seconds"],
+            "final_loss": summary["final_loss"]}
 
 
 def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, estimates, summary,
            biases: dict[str, list[float]], prior_record: dict[str, Any]) -> None:
-    from dataclasses import asdict
-
     from clave_lite.build.merge import build_evaluator
     from clave_lite.formats.manifest import read_gguf_manifest
 
     m = read_gguf_manifest(s.source)
-    cfg = {k: v for k, v in asdict(s.config).items() if k != "target_modules"}
-    record = job.adapt_record(opts, s.system, s.tuples, estimates, mode="lora", **{"from": s.source.name},
-                              train=cfg, train_seconds=summary["seconds"], final_loss=summary["final_loss"],
-                              **prior_record)
+    record = job.adapt_record(opts, s.system, s.tuples, estimates, **_record_extra(s, summary), **prior_record)
     manifest = replace(m, systems=[s.system], default_system=s.system.name, heads={},
                        lexical={s.system.name: job.fit_lexical_layer(s.system, s.tuples, opts.labels)},
                        biases={s.system.name: biases} if biases else {},

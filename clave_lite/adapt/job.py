@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,6 +42,7 @@ from clave_lite.errors import DataError, ModelError, Remedy, UsageError, require
 from clave_lite.progress import Progress, Silent
 
 if TYPE_CHECKING:
+    from clave_lite.adapt.prior import PrevalenceEstimate
     from clave_lite.evaluation.metrics import Metrics
 
 DEFINITION_LINE = "Value: {name}: {definition}\nVerdict:"
@@ -105,6 +107,8 @@ class AdaptReport:
     estimates (and the evaluator's decisions) are for."""
     shift_strength: float | None = None
     """With ``--prevalence``: the share of the full prior shift the evaluator decides with."""
+    prevalence_estimate: PrevalenceEstimate | None = None
+    """With ``--unlabelled``: how ``prevalence`` was estimated from the corpus texts."""
 
     def estimate(self, name: str) -> Estimate:
         return next(e for e in self.estimates if e.name == name)
@@ -117,7 +121,8 @@ class AdaptReport:
                 "ablation": {k: round(v, 4) for k, v in self.ablation.items()},
                 "temperature": self.temperature, "objective": self.objective, "seconds": self.seconds,
                 "related_share": round(self.related_share, 4), "prevalence": self.prevalence,
-                "shift_strength": self.shift_strength}
+                "shift_strength": self.shift_strength,
+                "prevalence_estimate": None if self.prevalence_estimate is None else self.prevalence_estimate.to_dict()}
 
 
 def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
@@ -238,13 +243,17 @@ class Lexical:
 
     def labels(self, logits: np.ndarray, temperature: float, allowed: Sequence[str]) -> list[str]:
         """The hybrid's verdicts from the evaluator half's (biased) label logits ``[n, 3]``."""
+        return [LABELS[int(i)] for i in self.probs(logits, temperature, allowed).argmax(axis=1)]
+
+    def probs(self, logits: np.ndarray, temperature: float, allowed: Sequence[str]) -> np.ndarray:
+        """The hybrid's probabilities ``[n, 3]`` from the evaluator half's (biased) label logits."""
         from clave_lite.formats.lexical import pool
 
         mask = np.array([lab in allowed for lab in LABELS])
         z = np.where(mask, logits / temperature, -np.inf)
         p = np.exp(z - z.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
-        return [LABELS[int(np.argmax(pool(pe, pl, self.weight, allowed)))] for pe, pl in zip(p, self.oof)]
+        return np.stack([pool(pe, pl, self.weight, allowed) for pe, pl in zip(p, self.oof)])
 
     def own_labels(self) -> list[str]:
         """The lexical half alone: TF-IDF + LR, as ``eval --baselines tfidf`` fits it (a value with
@@ -282,12 +291,15 @@ def inputs(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple], list[s
     outer folds assigned (too few groups are refused here). Both adapt paths start with it."""
     from clave_lite.core.jsonl import check_output
 
-    check_output(opts.output, [opts.labels, opts.system] + ([opts.model] if opts.model else []), opts.force)
+    check_output(opts.output, [opts.labels, opts.system] + ([opts.model] if opts.model else [])
+                 + ([opts.unlabelled] if opts.unlabelled else []), opts.force)
     system, tuples = _read(opts)
     if opts.prevalence:  # a malformed --prevalence is refused before anything is read
         from clave_lite.adapt.prior import parse_prevalence
 
         parse_prevalence(opts.prevalence, [v.name for v in system.values])
+    if opts.unlabelled:
+        read_unlabelled(opts)  # an unreadable corpus is refused before the work, not after it
     groups = group_keys(tuples, opts.group_regex)
     return system, tuples, groups, assign_folds(groups, opts.folds, opts.seed)
 
@@ -307,27 +319,76 @@ def fold_estimates(system: ValueSystem, tuples: Sequence[LabelledTuple], groups:
             estimate("tfidf", lexical.own_labels())]
 
 
+def read_unlabelled(opts: AdaptOptions) -> list[str]:
+    """The corpus texts of ``opts.unlabelled`` (as ``score`` reads them: with a ``prompt``, the
+    dialogue), a seeded sample of ``opts.unlabelled_limit`` of them where there are more."""
+    import random
+
+    from clave_lite.core.jsonl import ProblemLog
+    from clave_lite.runtime.texts import read_texts
+
+    assert opts.unlabelled is not None
+    log = ProblemLog(opts.on_error)
+    texts = [r.text for r in read_texts(opts.unlabelled, log)]
+    if len(texts) < 20:
+        raise DataError(f"{opts.unlabelled}: {len(texts)} texts; at least 20 are needed to estimate the "
+                        "corpus's related share")
+    if len(texts) > opts.unlabelled_limit:
+        texts = random.Random(opts.seed).sample(texts, opts.unlabelled_limit)
+    return texts
+
+
+def corpus_prior(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple], sample_said: Sequence[str],
+                 scorer: Path | None, progress: Progress) -> tuple[dict[str, float] | None, PrevalenceEstimate | None]:
+    """The related share per value of the corpus to be scored: ``opts.prevalence`` as given, or
+    estimated from ``opts.unlabelled`` by the evaluator at ``scorer`` (the adapted one, deciding as
+    fitted) with ``sample_said``, its out-of-fold verdicts on the tuples; ``None`` without either."""
+    from clave_lite.adapt.prior import estimate_prevalence, parse_prevalence
+    from clave_lite.runtime.evaluator import Evaluator
+
+    values = [v.name for v in system.values]
+    if opts.prevalence:
+        return parse_prevalence(opts.prevalence, values), None
+    if not opts.unlabelled:
+        return None, None
+    assert scorer is not None, "the corpus prior needs the evaluator as fitted"
+    texts = read_unlabelled(opts)
+    corpus_value_of, corpus_said, p_related = [], [], []
+    progress.start(f"reading {len(texts)} unlabelled texts for the corpus prior", len(texts))
+    with Evaluator.load(scorer, "auto", opts.threads) as ev:
+        for result in ev.iter_scores(texts, system=system.name):
+            for s in result.scores:
+                corpus_value_of.append(s.value)
+                corpus_said.append(s.label)
+                p_related.append(1.0 - s.probs.get("unrelated", 0.0))
+            progress.advance()
+    progress.finish()
+    est = estimate_prevalence([t.value for t in tuples], [t.label for t in tuples], sample_said, corpus_value_of,
+                              corpus_said, p_related, len(texts))
+    return est.shares, est
+
+
 def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple],
                      groups: Sequence[str], oof: np.ndarray, temperature: float, estimates: list[Estimate],
-                     lexical: Lexical, shift_decisions: bool = True) -> tuple[list[Estimate], dict[str, list[float]], dict[str, Any]]:
-    """With ``opts.prevalence``: the estimates reweighted to the corpus prior (``adapted@corpus``
-    deciding with the prior-shift biases, ``adapted-unshifted@corpus`` without them,
-    ``tfidf@corpus``), the per-value decision biases, and their record; else nothing is added.
+                     lexical: Lexical, shares: dict[str, float] | None,
+                     shift_decisions: bool = True) -> tuple[list[Estimate], dict[str, list[float]], dict[str, Any]]:
+    """With ``shares`` (the corpus's related share per value: :func:`corpus_prior`): the estimates
+    reweighted to the corpus prior (``adapted@corpus`` deciding with the prior-shift biases,
+    ``adapted-unshifted@corpus`` without them, ``tfidf@corpus``), the per-value decision biases,
+    and their record; else nothing is added.
     Both adapt paths call it with their out-of-fold logits; the LoRA path with
     ``shift_decisions=False``: its final model is not its fold models, and a shift chosen on the
     folds' logits lowered its held-out figure (docs/calibrate.md), so only the estimate moves."""
     from clave_lite.adapt.prior import (
         corpus_weights,
-        parse_prevalence,
         prior_shift,
         weighted_interval,
         weighted_macro_f1,
     )
 
-    if not opts.prevalence:
+    if not shares:
         return estimates, {}, {}
     values = [v.name for v in system.values]
-    shares = parse_prevalence(opts.prevalence, values)
     value_of, gold = [t.value for t in tuples], [t.label for t in tuples]
     shift = prior_shift(oof, temperature, value_of, gold, system.labels, shares)
     weights = corpus_weights(value_of, gold, shift)
@@ -387,6 +448,18 @@ def adapt_record(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[Label
             "labels_sha256": hashlib.sha256(Path(opts.labels).read_bytes()).hexdigest(), "tuples": len(tuples),
             "folds": opts.folds, "group_regex": opts.group_regex, **extra,
             "fold_estimate": {e.name: e.to_dict() for e in estimates}}
+
+
+def restamp_adapt_record(path: Path, record: dict[str, Any]) -> None:
+    """Replace the adapt record in the manifest of the evaluator at ``path`` (weights untouched)."""
+    from clave_lite.build.ggufio import copy_with_strings
+    from clave_lite.formats.manifest import FORMAT_KEY, FORMAT_VERSION, MANIFEST_KEY, read_gguf_manifest
+
+    m = read_gguf_manifest(path)
+    m = replace(m, training={**m.training, "adapt": record})
+    with staged(path) as tmp:
+        copy_with_strings(path, tmp, {MANIFEST_KEY: m.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})
+        read_gguf_manifest(tmp)
 
 
 def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
@@ -451,10 +524,22 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         head = final.head(basis.token_ids, basis.project, value_lines, values)
     else:
         head = final.head(label_ids, None, value_lines, values)
+    layer = fit_lexical_layer(system, tuples, opts.labels)
+    sample_said = lexical.labels(oof, temperature, system.labels)
+    if opts.unlabelled:  # the corpus is read by the evaluator as fitted, without a prior shift
+        folder = Path(opts.output).resolve().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".clave-adapt-", dir=folder) as tmp:
+            scorer = Path(tmp) / "as-fitted.gguf"
+            _write(replace(opts, output=scorer), src, system, head, temperature, best, estimates, tuples, {}, {}, layer)
+            shares, estimated = corpus_prior(opts, system, tuples, sample_said, scorer, progress)
+    else:
+        shares, estimated = corpus_prior(opts, system, tuples, sample_said, None, progress)
     estimates, biases, prior_record = corpus_estimates(opts, system, tuples, groups, oof, temperature, estimates,
-                                                       lexical)
-    _write(opts, src, system, head, temperature, best, estimates, tuples, biases, prior_record,
-           fit_lexical_layer(system, tuples, opts.labels))
+                                                       lexical, shares)
+    if estimated is not None:
+        prior_record["prevalence_estimate"] = estimated.to_dict()
+    _write(opts, src, system, head, temperature, best, estimates, tuples, biases, prior_record, layer)
     return AdaptReport(
         output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),
         folds=opts.folds, readout=opts.readout, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates,
@@ -462,7 +547,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         temperature=temperature, objective=goal,
         seconds={"features": round(t_features, 1), "folds": round(t_folds, 1), "total": round(time.time() - t0, 1)},
         related_share=related_share(tuples), prevalence=prior_record.get("prevalence", {}),
-        shift_strength=prior_record.get("shift_strength"))
+        shift_strength=prior_record.get("shift_strength"), prevalence_estimate=estimated)
 
 
 def related_share(tuples: Sequence[LabelledTuple]) -> float:

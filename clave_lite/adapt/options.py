@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from clave_lite.errors import UsageError
+
 READOUTS = ("ensemble", "choose")
 """``ensemble``: the mean of every hidden-state readout, no choice (default); ``choose``: the
 best candidate by folds, reported by nested folds."""
@@ -48,3 +50,19 @@ class AdaptOptions:
     """The share of related (supports/opposes) pairs in the corpus to be scored: ``"0.17"``, or
     a default and per-value shares (``"0.1,Do not kill=0.02"``). Decisions and the estimate are
     then for that corpus (:mod:`clave_lite.adapt.prior`); None: for the labelled sample's mix."""
+    unlabelled: Path | None = None
+    """Texts of the corpus to be scored, without labels (JSONL with ``text`` and optional ``prompt``,
+    or CSV): the related share per value is estimated from the adapted evaluator's verdicts on them
+    (:func:`clave_lite.adapt.prior.estimate_prevalence`) and used as ``prevalence`` is. Not with
+    ``prevalence``."""
+    unlabelled_limit: int = 200
+    """At most this many texts of ``unlabelled`` are read (a seeded sample of them beyond it):
+    each costs one scoring of every value."""
+
+    def __post_init__(self) -> None:
+        if self.prevalence and self.unlabelled:
+            raise UsageError("give the corpus prior one way: prevalence (the share you know) or unlabelled "
+                             "(texts it is estimated from), not both")
+        if self.unlabelled_limit < 20:
+            raise UsageError(f"unlabelled_limit {self.unlabelled_limit}: at least 20 texts are needed to "
+                             "estimate a share")

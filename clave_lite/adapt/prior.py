@@ -18,12 +18,20 @@ outputs of a classifier to new a priori probabilities"):
   temperature), stored in the evaluator, so every path that scores with it decides so.
 - **Estimate.** Each labelled tuple is weighted by ``corpus prior / sample frequency`` of its
   true label, so the fold figures are those expected on a corpus with the stated prior.
+
+Without a stated share, the corpus's own texts tell it (``--unlabelled``): black-box shift
+estimation (Lipton, Wang & Smola, 2018, "Detecting and Correcting for Label Shift with Black Box
+Predictors"), per value in its two-class form. The evaluator's rate of *related* verdicts on the
+corpus texts is ``r = fpr + share * (tpr - fpr)``, where ``tpr`` and ``fpr`` are its related-verdict
+rates on the labelled tuples that are related and unrelated (out of fold, so unbiased); solved
+for ``share``. It uses verdicts only, never the probabilities, so it survives a miscalibrated
+evaluator; EM on the probabilities (Saerens et al.) is computed beside it for comparison.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -58,6 +66,90 @@ def parse_prevalence(spec: str, values: Sequence[str]) -> dict[str, float]:
     if missing and default is None:
         raise UsageError(f"prevalence gives no share for {', '.join(missing)}: add a default share, e.g. '0.2,...'")
     return {v: out.get(v, default) for v in values}  # type: ignore[misc]
+
+
+MIN_GAP = 0.2
+"""A value whose ``tpr - fpr`` on the labelled tuples is below this separates related from
+unrelated too poorly for its own estimate: it takes the estimate pooled over all values."""
+FLOOR = 0.01
+"""Estimated shares are kept within ``[FLOOR, 1 - FLOOR]``."""
+
+
+@dataclass(frozen=True)
+class PrevalenceEstimate:
+    """The share of related pairs per value in a corpus, estimated from the adapted evaluator's
+    verdicts on its texts (no labels) and its out-of-fold verdicts on the labelled tuples."""
+
+    texts: int
+    """Corpus texts read."""
+    shares: dict[str, float]
+    """Per value, the estimate the decisions and the ``@corpus`` figures use."""
+    called_related: dict[str, float]
+    """Per value, the share of corpus texts the evaluator called related (as fitted)."""
+    tpr: dict[str, float]
+    fpr: dict[str, float]
+    pooled: float
+    """One estimate over all values' pairs."""
+    em: dict[str, float]
+    """Per value, EM on the evaluator's probabilities (Saerens et al. 2002), for comparison only."""
+    pooled_for: list[str]
+    """Values whose own estimate was unusable (``tpr - fpr < MIN_GAP``): they take ``pooled``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        def r(d: dict[str, float]) -> dict[str, float]:
+            return {k: round(v, 4) for k, v in d.items()}
+
+        return {"method": "bbse", "texts": self.texts, "shares": r(self.shares),
+                "called_related": r(self.called_related), "tpr": r(self.tpr), "fpr": r(self.fpr),
+                "pooled": round(self.pooled, 4), "em": r(self.em), "pooled_for": self.pooled_for}
+
+
+def _solve(called: float, tpr: float, fpr: float) -> float:
+    return float(np.clip((called - fpr) / (tpr - fpr), FLOOR, 1 - FLOOR))
+
+
+def _em(p_related: np.ndarray, sample_share: float, steps: int = 200) -> float:
+    """Saerens et al.'s EM for the related share, from probabilities fitted at ``sample_share``."""
+    s = float(np.clip(sample_share, FLOOR, 1 - FLOOR))
+    share = s
+    for _ in range(steps):
+        a, b = p_related * share / s, (1 - p_related) * (1 - share) / (1 - s)
+        new = float(np.mean(a / np.maximum(a + b, 1e-12)))
+        if abs(new - share) < 1e-6:
+            break
+        share = new
+    return float(np.clip(share, FLOOR, 1 - FLOOR))
+
+
+def estimate_prevalence(value_of: Sequence[str], gold: Sequence[str], sample_said: Sequence[str],
+                        corpus_value_of: Sequence[str], corpus_said: Sequence[str],
+                        corpus_p_related: Sequence[float], texts: int) -> PrevalenceEstimate:
+    """``value_of``/``gold``/``sample_said``: each labelled tuple's value, label and out-of-fold
+    verdict; ``corpus_value_of``/``corpus_said``/``corpus_p_related``: each (corpus text, value)
+    pair's value, verdict and probability of a related label, from the evaluator as fitted."""
+    g_rel = np.array([x != "unrelated" for x in gold])
+    s_rel = np.array([x != "unrelated" for x in sample_said])
+    c_rel = np.array([x != "unrelated" for x in corpus_said])
+    v_s, v_c, p_c = np.asarray(value_of), np.asarray(corpus_value_of), np.asarray(corpus_p_related, dtype=float)
+
+    def rates(rows: np.ndarray) -> tuple[float, float]:
+        rel, unrel = rows & g_rel, rows & ~g_rel
+        return (float(s_rel[rel].mean()) if rel.any() else 1.0, float(s_rel[unrel].mean()) if unrel.any() else 0.0)
+
+    all_tpr, all_fpr = rates(np.ones(len(gold), dtype=bool))
+    pooled = _solve(float(c_rel.mean()), all_tpr, all_fpr) if all_tpr - all_fpr >= MIN_GAP else float(g_rel.mean())
+    shares, called, tprs, fprs, em, fallback = {}, {}, {}, {}, {}, []
+    for v in dict.fromkeys(corpus_value_of):
+        tpr, fpr = rates(v_s == v)
+        called[v], tprs[v], fprs[v] = float(c_rel[v_c == v].mean()), tpr, fpr
+        if tpr - fpr >= MIN_GAP:
+            shares[v] = _solve(called[v], tpr, fpr)
+        else:
+            shares[v] = pooled
+            fallback.append(v)
+        em[v] = _em(p_c[v_c == v], float(g_rel[v_s == v].mean()) if (v_s == v).any() else 0.5)
+    shares = {v: round(x, 4) for v, x in shares.items()}  # as reported and stored
+    return PrevalenceEstimate(texts, shares, called, tprs, fprs, pooled, em, fallback)
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,16 @@ def _render_adapt(report) -> None:
     goal = report.objective
     title = {"macro_f1": "macro-F1", "value_f1_mean": "value-F1"}.get(goal, goal)
     click.echo(f"  {'':22} {title:>8}  {'95 % interval':>15}  {'supports':>8}  {'opposes':>8}  {'unrelated':>9}")
-    click.echo(f"  on the labelled sample's mix ({report.related_share:.0%} of tuples related); a corpus with "
-               "fewer related pairs scores lower (--prevalence SHARE estimates it)")
+    click.echo(f"  on the labelled sample's mix ({report.related_share:.0%} of tuples related) only; a corpus with "
+               "fewer related pairs scores lower (--unlabelled CORPUS or --prevalence SHARE estimates it)")
     first_corpus = next((e for e in report.estimates if e.name.endswith("@corpus")), None)
     for e in report.estimates:
         if e is first_corpus:
             shares = sorted(set(report.prevalence.values()))
             said = f"{shares[0]:.0%}" if len(shares) == 1 else f"{shares[0]:.0%}-{shares[-1]:.0%} per value"
-            click.echo(f"  on a corpus with {said} related (--prevalence), the sample reweighted:")
+            how = "--prevalence" if report.prevalence_estimate is None else \
+                f"estimated from {report.prevalence_estimate.texts} unlabelled texts"
+            click.echo(f"  on a corpus with {said} related ({how}), the sample reweighted:")
         lo, hi = e.interval(goal) or (float("nan"), float("nan"))
         figure = e.figure(goal)
         cells = [f"{e.f1(lab):8.3f}" if e.f1(lab) is not None else f"{'-':>8}"
@@ -113,6 +115,14 @@ def _render_adapt(report) -> None:
                    "score, e.g. 0.15, or a default and per-value shares ('0.1,Do not kill=0.02'). The evaluator "
                    "then decides for that corpus, and the estimate is reweighted to it. Without it, decisions and "
                    "the estimate are for your labels' own mix, which is usually far more related than a corpus.")
+@click.option("--unlabelled", "unlabelled", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              metavar="CORPUS",
+              help="Texts of the corpus you will score, no labels needed (JSONL with 'text' and optional 'prompt', "
+                   "or CSV). adapt estimates from them the share of related pairs per value (black-box shift "
+                   "estimation: docs/adapt.md) and then decides and estimates for that corpus, as with "
+                   "--prevalence. Not with --prevalence.")
+@click.option("--unlabelled-limit", type=click.IntRange(min=20), default=AdaptOptions.unlabelled_limit,
+              show_default=True, help="With --unlabelled: read at most this many of its texts (a seeded sample).")
 @model_flags("threads")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file (never an input).")
 @on_error_option
@@ -120,7 +130,7 @@ def _render_adapt(report) -> None:
 def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path | None, folds: int,
           group_regex: str | None, seed: int, readout_mode: str, value_lines: str, cache_dir: Path | None,
           no_cache: bool, train_epochs: float, train_layers: int, train_lr: float, precision: str,
-          prevalence: str | None, threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
+          prevalence: str | None, unlabelled: Path | None, unlabelled_limit: int, threads: int | None, force: bool, on_error: str, as_json: bool) -> None:
     """Adapt an evaluator to a new value system from ~100 labelled tuples per value.
 
     By default reads every labelled text once with the evaluator, fits linear readouts of its
@@ -164,7 +174,8 @@ def adapt(system_path: Path, labels_path: Path, output: Path, model_path: Path |
     opts = AdaptOptions(system=system_path, labels=labels_path, output=output, model=model_path, folds=folds,
                         group_regex=group_regex, seed=seed, threads=threads, force=force, on_error=on_error,
                         readout=readout_mode, lines=value_lines, cache_dir=cache_dir, train_epochs=train_epochs,
-                        train_layers=train_layers, train_lr=train_lr, precision=precision, prevalence=prevalence)
+                        train_layers=train_layers, train_lr=train_lr, precision=precision, prevalence=prevalence,
+                        unlabelled=unlabelled, unlabelled_limit=unlabelled_limit)
     if train_epochs > 0:
         from clave_lite.errors import require
 

@@ -212,6 +212,31 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     assert more_unrelated >= as_fitted
     assert run_cli(*args[:6], prior_out, *args[7:], "--prevalence", "2", "--force").exit_code == 2
 
+    # --unlabelled: the corpus prior estimated from texts of the corpus, then used as --prevalence is
+    corpus = tmp_path / "corpus.jsonl"
+    neutral = ["I read a book about the {x}.", "The {x} is blue.", "We talk about the weather and the {x}."]
+    rows = [t.format(x=x) for t in neutral for x in toy_system.THINGS] + ["I steal the lamp.", "I lie to my friend."]
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in rows))
+    estimated_out = tmp_path / "toy3-estimated.gguf"
+    result = run_cli(*args[:6], estimated_out, *args[7:], "--unlabelled", corpus, "--json")
+    assert result.exit_code == 0, result.stderr
+    estimated = json.loads(result.stdout)
+    est = estimated["prevalence_estimate"]
+    assert est["method"] == "bbse" and est["texts"] == len(rows)
+    assert set(est["shares"]) == set(toy_system.ACTS) and estimated["prevalence"] == est["shares"]
+    assert all(0.01 <= x <= 0.99 for x in est["shares"].values())
+    assert "adapted@corpus" in [e["name"] for e in estimated["estimates"]]
+    with Evaluator.load(estimated_out, n_threads=2) as ev:
+        assert ev.manifest.training["adapt"]["prevalence_estimate"] == est
+    assert not list(tmp_path.glob(".clave-adapt-*"))  # the as-fitted copy that read the corpus is gone
+    result = run_cli(*args[:6], estimated_out, *args[7:], "--unlabelled", corpus, "--force")
+    assert result.exit_code == 0 and f"estimated from {len(rows)} unlabelled texts" in result.stdout
+    both = run_cli(*args[:6], estimated_out, *args[7:], "--unlabelled", corpus, "--prevalence", "0.1", "--force")
+    assert both.exit_code == 2 and "not both" in both.stderr
+    corpus.write_text('{"text": "too few"}\n')
+    few = run_cli(*args[:6], tmp_path / "never.gguf", *args[7:], "--unlabelled", corpus)
+    assert few.exit_code == 3 and "at least 20" in few.stderr and not (tmp_path / "never.gguf").exists()
+
     # --readout choose: one candidate per outer fold by inner folds, reported by nested folds
     chosen_out = tmp_path / "toy3-chosen.gguf"
     result = run_cli(*args[:6], chosen_out, *args[7:], "--readout", "choose")

@@ -7,6 +7,7 @@ import pytest
 
 from clave_lite.adapt.prior import (
     corpus_weights,
+    estimate_prevalence,
     parse_prevalence,
     prior_shift,
     weighted_macro_f1,
@@ -48,3 +49,48 @@ def test_weighted_macro_f1_is_macro_f1_at_unit_weights():
     assert weighted_macro_f1(gold, pred, np.ones(4)) == pytest.approx(np.mean([2 / 3, 0.0, 0.5]))
     # an unrelated tuple called supports costs more when unrelated tuples weigh more
     assert weighted_macro_f1(gold, pred, np.array([1, 1, 9, 9])) < weighted_macro_f1(gold, pred, np.ones(4))
+
+
+def test_the_corpus_share_is_solved_from_the_verdict_rates():
+    # on the labelled tuples: 8 of 10 related ones called related (tpr 0.8), 1 of 10 unrelated (fpr 0.1)
+    gold = ["supports"] * 5 + ["opposes"] * 5 + ["unrelated"] * 10
+    said = ["supports"] * 4 + ["unrelated"] + ["opposes"] * 4 + ["unrelated"] + ["supports"] + ["unrelated"] * 9
+    value_of = ["Do not kill"] * 20
+    # the corpus: 24 of 100 texts called related = 0.1 + share * (0.8 - 0.1), so share = 0.2
+    corpus_said = ["opposes"] * 24 + ["unrelated"] * 76
+    est = estimate_prevalence(value_of, gold, said, ["Do not kill"] * 100, corpus_said, [0.5] * 100, texts=100)
+    assert est.shares["Do not kill"] == pytest.approx(0.2)
+    assert est.called_related["Do not kill"] == pytest.approx(0.24)
+    assert (est.tpr["Do not kill"], est.fpr["Do not kill"]) == (pytest.approx(0.8), pytest.approx(0.1))
+    assert est.pooled == pytest.approx(0.2) and est.pooled_for == []
+    # fewer related verdicts than false alarms alone would give: the floor, not a negative share
+    est = estimate_prevalence(value_of, gold, said, ["Do not kill"] * 100, ["unrelated"] * 100, [0.1] * 100, 100)
+    assert est.shares["Do not kill"] == 0.01
+
+
+def test_a_value_that_cannot_tell_related_from_unrelated_takes_the_pooled_share():
+    gold = (["supports"] * 10 + ["unrelated"] * 10) * 2
+    good = ["supports"] * 9 + ["unrelated"] + ["supports"] + ["unrelated"] * 9  # tpr 0.9, fpr 0.1
+    blind = ["supports"] * 5 + ["unrelated"] * 5 + ["supports"] * 5 + ["unrelated"] * 5  # tpr = fpr = 0.5
+    value_of = ["A"] * 20 + ["B"] * 20
+    corpus_value_of = ["A"] * 50 + ["B"] * 50
+    corpus_said = ["supports"] * 13 + ["unrelated"] * 37 + ["supports"] * 25 + ["unrelated"] * 25
+    est = estimate_prevalence(value_of, gold, good + blind, corpus_value_of, corpus_said, [0.5] * 100, 100)
+    assert est.shares["A"] == pytest.approx((0.26 - 0.1) / 0.8)
+    assert est.pooled_for == ["B"] and est.shares["B"] == pytest.approx(est.pooled, abs=1e-4)
+
+
+def test_black_box_shift_estimation_recovers_a_shifted_prior_where_the_raw_rate_does_not():
+    # a classifier with tpr 0.75, fpr 0.15; labelled at half related, corpus 10 % related
+    rng = np.random.default_rng(0)
+
+    def verdicts(related: np.ndarray) -> list[str]:
+        hit = rng.random(len(related)) < np.where(related, 0.75, 0.15)
+        return ["supports" if h else "unrelated" for h in hit]
+
+    sample = rng.random(400) < 0.5
+    corpus = rng.random(5000) < 0.1
+    est = estimate_prevalence(["V"] * 400, ["supports" if r else "unrelated" for r in sample], verdicts(sample),
+                              ["V"] * 5000, verdicts(corpus), [0.5] * 5000, 5000)
+    assert est.called_related["V"] > 0.2  # the raw rate of related verdicts: twice the truth
+    assert est.shares["V"] == pytest.approx(0.1, abs=0.04)
