@@ -245,7 +245,7 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     t_folds = time.time() - t0
     gold = [t.label for t in s.tuples]
     temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.system.labels)
-    lexical = job.lexical_on_folds(s.system, s.tuples, s.outer)
+    lexical = job.lexical_on_folds(s.system, s.tuples, s.outer).calibrated(oof, temperature, gold, s.system.labels)
     estimates = job.fold_estimates(s.system, s.tuples, s.groups, oof, as_is, lexical, temperature)
     given, _ = job.corpus_prior(opts, s.system, s.tuples, [], None, progress) if opts.prevalence else (None, None)
     estimates, biases, prior_record = job.corpus_estimates(opts, s.system, s.tuples, s.groups, oof, temperature,
@@ -264,7 +264,7 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     del pristine
     gc.collect()
     progress.note(f"merging and writing {opts.output} (q8_0)")
-    _write(opts, s, adapter, temperature, estimates, summary, biases, prior_record)
+    _write(opts, s, adapter, temperature, estimates, summary, biases, prior_record, lexical.temperature)
     estimated = None
     if opts.unlabelled:  # the final model decides as fitted (no shift on this path): it reads the corpus as written
         shares, estimated = job.corpus_prior(opts, s.system, s.tuples, lexical.labels(oof, temperature, s.system.labels),
@@ -282,7 +282,8 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
         temperature=temperature, objective=objective(s.system.labels),
         seconds={"folds": round(t_folds, 1), "per_fold": fold_seconds, "total": round(time.time() - t0, 1)},
         related_share=job.related_share(s.tuples), prevalence=prior_record.get("prevalence", {}),
-        shift_strength=prior_record.get("shift_strength"), prevalence_estimate=estimated)
+        shift_strength=prior_record.get("shift_strength"), prevalence_estimate=estimated,
+        pool_temperature=lexical.temperature)
 
 
 def _record_extra(s: _Setup, summary: dict[str, Any]) -> dict[str, Any]:
@@ -295,14 +296,15 @@ def _record_extra(s: _Setup, summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, estimates, summary,
-           biases: dict[str, list[float]], prior_record: dict[str, Any]) -> None:
+           biases: dict[str, list[float]], prior_record: dict[str, Any], lexical_temperature: float) -> None:
     from clave_lite.build.merge import build_evaluator
     from clave_lite.formats.manifest import read_gguf_manifest
 
     m = read_gguf_manifest(s.source)
     record = job.adapt_record(opts, s.system, s.tuples, estimates, **_record_extra(s, summary), **prior_record)
     manifest = replace(m, systems=[s.system], default_system=s.system.name, heads={},
-                       lexical={s.system.name: job.fit_lexical_layer(s.system, s.tuples, opts.labels)},
+                       lexical={s.system.name: job.fit_lexical_layer(s.system, s.tuples, opts.labels,
+                                                                     lexical_temperature)},
                        biases={s.system.name: biases} if biases else {},
                        temperatures={s.system.name: temperature}, training={**m.training, "adapt": record})
     build_evaluator(s.source, adapter, manifest, opts.output, quant="q8_0")

@@ -109,6 +109,8 @@ class AdaptReport:
     """With ``--prevalence``: the share of the full prior shift the evaluator decides with."""
     prevalence_estimate: PrevalenceEstimate | None = None
     """With ``--unlabelled``: how ``prevalence`` was estimated from the corpus texts."""
+    pool_temperature: float = 1.0
+    """The temperature of the pooled (hybrid) probabilities, fitted on the folds."""
 
     def estimate(self, name: str) -> Estimate:
         return next(e for e in self.estimates if e.name == name)
@@ -121,7 +123,7 @@ class AdaptReport:
                 "ablation": {k: round(v, 4) for k, v in self.ablation.items()},
                 "temperature": self.temperature, "objective": self.objective, "seconds": self.seconds,
                 "related_share": round(self.related_share, 4), "prevalence": self.prevalence,
-                "shift_strength": self.shift_strength,
+                "shift_strength": self.shift_strength, "pool_temperature": self.pool_temperature,
                 "prevalence_estimate": None if self.prevalence_estimate is None else self.prevalence_estimate.to_dict()}
 
 
@@ -240,6 +242,8 @@ class Lexical:
     oof: np.ndarray
     """``[n_tuples, 3]``: each tuple's TF-IDF + LR probabilities from a fit on the other outer folds."""
     weight: float = 0.5
+    temperature: float = 1.0
+    """The pool's temperature (:func:`calibrated`): it moves probabilities, never verdicts."""
 
     def labels(self, logits: np.ndarray, temperature: float, allowed: Sequence[str]) -> list[str]:
         """The hybrid's verdicts from the evaluator half's (biased) label logits ``[n, 3]``."""
@@ -253,7 +257,22 @@ class Lexical:
         z = np.where(mask, logits / temperature, -np.inf)
         p = np.exp(z - z.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
-        return np.stack([pool(pe, pl, self.weight, allowed) for pe, pl in zip(p, self.oof)])
+        return np.stack([pool(pe, pl, self.weight, allowed, self.temperature) for pe, pl in zip(p, self.oof)])
+
+    def calibrated(self, logits: np.ndarray, temperature: float, gold: Sequence[str],
+                   allowed: Sequence[str]) -> "Lexical":
+        """This half with the pool's temperature that minimises the negative log-likelihood of the
+        pooled out-of-fold probabilities (where the lexical half has evidence; elsewhere the
+        verdict is the evaluator's, already tempered by ``temperature``)."""
+        from clave_lite.evaluation.thresholds import fit_temperature
+
+        rows = ~np.isnan(self.oof).any(axis=1)
+        if not rows.any():
+            return self
+        p = Lexical(self.oof[rows], self.weight).probs(logits[rows], temperature, allowed)
+        t, _, _ = fit_temperature(np.log(np.maximum(p, 1e-12)), [g for g, r in zip(gold, rows) if r],
+                                  np.zeros_like(p), allowed)
+        return replace(self, temperature=t)
 
     def own_labels(self) -> list[str]:
         """The lexical half alone: TF-IDF + LR, as ``eval --baselines tfidf`` fits it (a value with
@@ -278,12 +297,15 @@ def lexical_on_folds(system: ValueSystem, tuples: Sequence[LabelledTuple], outer
     return Lexical(oof)
 
 
-def fit_lexical_layer(system: ValueSystem, tuples: Sequence[LabelledTuple], labels_file: Path):
-    """The lexical layer written into the adapted evaluator: fitted on every labelled tuple."""
+def fit_lexical_layer(system: ValueSystem, tuples: Sequence[LabelledTuple], labels_file: Path,
+                      pool_temperature: float = 1.0):
+    """The lexical layer written into the adapted evaluator: fitted on every labelled tuple, pooled
+    at the temperature the folds chose (:meth:`Lexical.calibrated`)."""
     from clave_lite.build.lexical import fit_lexical
 
-    return fit_lexical(tuples, [v.name for v in system.values], trained_on={"files": [Path(labels_file).name]},
-                       labels=system.labels)
+    layer = fit_lexical(tuples, [v.name for v in system.values], trained_on={"files": [Path(labels_file).name]},
+                        labels=system.labels)
+    return replace(layer, pool_temperature=pool_temperature)
 
 
 def inputs(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple], list[str], np.ndarray]:
@@ -397,7 +419,8 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
     golds = np.array(gold)
 
     def decide(alpha: float, rows: np.ndarray) -> list[str]:  # the hybrid, its evaluator half shifted
-        return Lexical(lexical.oof[rows], lexical.weight).labels(oof[rows] + alpha * full[rows], temperature,
+        half = Lexical(lexical.oof[rows], lexical.weight, lexical.temperature)
+        return half.labels(oof[rows] + alpha * full[rows], temperature,
                                                                  system.labels)
 
     def corpus_f1(alpha: float, rows: np.ndarray) -> float:
@@ -514,7 +537,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
 
     temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), system.labels)
     progress.note("fitting the lexical half (TF-IDF + LR) on the same folds")
-    lexical = lexical_on_folds(system, tuples, outer)
+    lexical = lexical_on_folds(system, tuples, outer).calibrated(oof, temperature, gold, system.labels)
     estimates = fold_estimates(system, tuples, groups, oof, feats[("label_logits", "template")], lexical,
                                temperature)
 
@@ -524,7 +547,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         head = final.head(basis.token_ids, basis.project, value_lines, values)
     else:
         head = final.head(label_ids, None, value_lines, values)
-    layer = fit_lexical_layer(system, tuples, opts.labels)
+    layer = fit_lexical_layer(system, tuples, opts.labels, lexical.temperature)
     sample_said = lexical.labels(oof, temperature, system.labels)
     if opts.unlabelled:  # the corpus is read by the evaluator as fitted, without a prior shift
         folder = Path(opts.output).resolve().parent
@@ -547,7 +570,8 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         temperature=temperature, objective=goal,
         seconds={"features": round(t_features, 1), "folds": round(t_folds, 1), "total": round(time.time() - t0, 1)},
         related_share=related_share(tuples), prevalence=prior_record.get("prevalence", {}),
-        shift_strength=prior_record.get("shift_strength"), prevalence_estimate=estimated)
+        shift_strength=prior_record.get("shift_strength"), prevalence_estimate=estimated,
+        pool_temperature=lexical.temperature)
 
 
 def related_share(tuples: Sequence[LabelledTuple]) -> float:

@@ -59,7 +59,8 @@ def _render_adapt(report) -> None:
         how = f"chosen by folds; per outer fold: {', '.join(report.chosen_per_fold)}"
     else:
         how = "fixed; --readout choose picks one candidate by nested folds instead"
-    click.echo(f"readout: {report.chosen} ({how}); temperature {report.temperature:g}")
+    click.echo(f"readout: {report.chosen} ({how}); temperature {report.temperature:g}, "
+               f"of the pooled verdicts {report.pool_temperature:g}")
     click.echo(f"wrote {report.output} in {report.seconds['total']:.0f} s; score with "
                f"`clave-lite score TEXTS --model {report.output}`")
 

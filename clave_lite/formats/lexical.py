@@ -94,6 +94,9 @@ class LexicalModel:
     """``w`` in ``p_evaluator^(1-w) · p_lexical^w``: 0.5 is the plain geometric mean."""
     trained_on: Mapping[str, Any] | None = None
     """What it was fitted on (files, texts, tuples): for the auditor."""
+    pool_temperature: float = 1.0
+    """``T`` in ``(p_evaluator^(1-w) · p_lexical^w)^(1/T)``: fitted (by NLL, on predictions out of
+    fold) so the pooled probabilities are calibrated; it never changes which label wins."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {term: i for i, term in enumerate(self.vocabulary)})
@@ -154,6 +157,7 @@ class LexicalModel:
                            "intercept": [float(f"{b:.7g}") for b in vw.intercept]}
                        for v, vw in self.values.items()},
             "trained_on": dict(self.trained_on or {}),
+            **({"pool_temperature": self.pool_temperature} if self.pool_temperature != 1.0 else {}),
         }
 
     @classmethod
@@ -172,6 +176,9 @@ class LexicalModel:
             raise bad(f"n-gram range {ngrams!r}")
         if not (isinstance(w, (int, float)) and not isinstance(w, bool) and 0.0 <= w <= 1.0):
             raise bad(f"pool weight {w!r}")
+        t = data.get("pool_temperature", 1.0)
+        if not (isinstance(t, (int, float)) and not isinstance(t, bool) and 0.05 <= t <= 20.0):
+            raise bad(f"pool temperature {t!r}")
         if not (isinstance(vocab, list) and vocab and all(isinstance(t, str) for t in vocab)):
             raise bad("vocabulary")
         if not (isinstance(per_value, dict) and per_value):
@@ -194,17 +201,20 @@ class LexicalModel:
         except (KeyError, TypeError, ValueError) as exc:  # binascii.Error is a ValueError
             raise bad(str(exc)) from None
         return cls(analyzer, (ngrams[0], ngrams[1]), tuple(vocab), idf, values, float(w),
-                   data.get("trained_on") if isinstance(data.get("trained_on"), dict) else None)
+                   data.get("trained_on") if isinstance(data.get("trained_on"), dict) else None, float(t))
 
 
-def pool(p_evaluator: np.ndarray, p_lexical: np.ndarray, weight: float, allowed: Sequence[str]) -> np.ndarray:
-    """Weighted geometric mean of two ``[3]`` distributions in :data:`LABELS` order, renormalised over
-    ``allowed`` labels (the system's); a lexical row of NaN (no evidence) leaves the evaluator's."""
+def pool(p_evaluator: np.ndarray, p_lexical: np.ndarray, weight: float, allowed: Sequence[str],
+         temperature: float = 1.0) -> np.ndarray:
+    """Weighted geometric mean of two ``[3]`` distributions in :data:`LABELS` order, tempered by
+    ``temperature`` and renormalised over ``allowed`` labels (the system's); a lexical row of NaN
+    (no evidence) leaves the evaluator's as it is."""
     mask = np.array([lab in allowed for lab in LABELS])
     if np.isnan(p_lexical).any():
-        weight = 0.0
+        weight, temperature = 0.0, 1.0
         p_lexical = np.ones(len(LABELS))
     logp = (1.0 - weight) * np.log(np.maximum(p_evaluator, 1e-12)) + weight * np.log(np.maximum(p_lexical, FLOOR))
+    logp = logp / temperature
     logp = np.where(mask, logp, -np.inf)
     p = np.exp(logp - logp[mask].max())
     return p / p.sum()

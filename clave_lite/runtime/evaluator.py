@@ -233,7 +233,7 @@ class Evaluator:
                     scores.append(ValueScore(v.name, label, probs))
                     continue
                 pooled = pool(np.array([probs[lab] for lab in LABELS]), p_lexical[k], lexical.pool_weight,
-                              sys_.labels)
+                              sys_.labels, lexical.pool_temperature)
                 scores.append(ValueScore(v.name, LABELS[int(np.argmax(pooled))],
                                          {lab: float(pooled[i]) for i, lab in enumerate(LABELS)},
                                          {"evaluator": probs,

@@ -174,8 +174,10 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
         np.testing.assert_allclose(got, p, atol=1e-5)
         lexical = ev.manifest.lexical_layer("toy3")
         assert lexical is not None and set(lexical.values) == set(toy_system.ACTS)
+        assert lexical.pool_temperature == report["pool_temperature"]  # fitted on the folds
         p_lex = lexical.probs(text, [v.name for v in toy.values])
-        pooled = np.array([pool(pe, pl, lexical.pool_weight, toy.labels) for pe, pl in zip(p, p_lex)])
+        pooled = np.array([pool(pe, pl, lexical.pool_weight, toy.labels, lexical.pool_temperature)
+                           for pe, pl in zip(p, p_lex)])
         np.testing.assert_allclose([[s.probs[lab] for lab in LABELS] for s in scored.scores], pooled, atol=1e-5)
         assert len(ev.score(["x y z"], system="schwartz10")[0].scores) == 10
 

@@ -87,9 +87,33 @@ def test_pooling_is_a_geometric_mean_over_the_systems_labels():
     assert np.allclose(p[[0, 2]], expected / expected.sum())
 
 
+def test_the_pool_temperature_moves_probabilities_not_verdicts():
+    p_eval, p_lex = np.array([0.5, 0.2, 0.3]), np.array([0.4, 0.1, 0.5])
+    plain = pool(p_eval, p_lex, 0.5, LABELS)
+    sharp = pool(p_eval, p_lex, 0.5, LABELS, temperature=0.5)
+    assert np.allclose(sharp, plain ** 2 / (plain ** 2).sum())  # T = 0.5 squares, renormalised
+    assert sharp.argmax() == plain.argmax() and sharp.max() > plain.max()
+    # no lexical evidence: the evaluator's probabilities as they are (already tempered by the evaluator)
+    assert np.allclose(pool(p_eval, np.full(3, np.nan), 0.5, LABELS, temperature=0.5), p_eval)
+
+
+def test_the_pool_temperature_is_stored_only_when_fitted(fulcra):
+    import dataclasses
+
+    from clave_lite.build.lexical import fit_lexical
+
+    model = fit_lexical(fulcra[:400], ["Benevolence", "Power"])
+    assert "pool_temperature" not in model.to_dict()  # files written before it existed read the same
+    tempered = dataclasses.replace(model, pool_temperature=0.7)
+    back = LexicalModel.from_dict(json.loads(json.dumps(tempered.to_dict())), "m.gguf")
+    assert back.pool_temperature == 0.7 and LexicalModel.from_dict(model.to_dict(), "m.gguf").pool_temperature == 1.0
+
+
 @pytest.mark.parametrize("damage, reason", [
     (lambda d: d.update(analyzer="bytes"), "analyzer"),
     (lambda d: d.update(pool_weight=2), "pool weight"),
+    (lambda d: d.update(pool_temperature=0), "pool temperature"),
+    (lambda d: d.update(pool_temperature="hot"), "pool temperature"),
     (lambda d: d.update(idf="not base64!"), "idf"),
     (lambda d: d["values"]["Benevolence"].update(weight=d["values"]["Benevolence"]["weight"][:8]), "weight"),
     (lambda d: d["values"]["Benevolence"].update(classes=["supports", "maybe"]), "classes"),
