@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +38,26 @@ from clave_lite.formats.manifest import read_gguf_manifest
 from clave_lite.runtime.llamacpp import LlamaModel
 
 
-def export_onnx(gguf_path: Path, out_dir: Path, quant: str = "int8") -> dict:
+@dataclass(frozen=True)
+class OnnxExport:
+    """What :func:`export_onnx` checked: the fp32 graph against torch, and the quantized graph
+    against fp32 (``export_report.json`` in the evaluator directory)."""
+
+    quant: str
+    fp32_vs_torch_max_abs: float
+    argmax_agreement: float | None = None
+    """The quantized graph's argmax agreement with fp32 (None for ``quant="none"``)."""
+    max_abs_logit_diff: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"quant": self.quant, "fp32_vs_torch_max_abs": self.fp32_vs_torch_max_abs}
+        if self.quant != "none":
+            out.update({f"{self.quant}_argmax_agreement": self.argmax_agreement,
+                        f"{self.quant}_max_abs_logit_diff": self.max_abs_logit_diff})
+        return out
+
+
+def export_onnx(gguf_path: Path, out_dir: Path, quant: str = "int8") -> OnnxExport:
     """Merged evaluator (GGUF, ideally the f32 one) → ONNX evaluator directory."""
     manifest = read_gguf_manifest(gguf_path)
     model, rd = load_base(gguf_path)
@@ -63,7 +84,7 @@ def export_onnx(gguf_path: Path, out_dir: Path, quant: str = "int8") -> dict:
                           "read_cols": {0: "reads"}, "label_logits": {0: "reads"}},
         )
     fp32_logits = _run(work / "model.onnx", arrays)
-    report = {"quant": quant, "fp32_vs_torch_max_abs": float(np.abs(fp32_logits - reference).max())}
+    report = OnnxExport(quant, float(np.abs(fp32_logits - reference).max()))
     final = work / "model.onnx"
     if quant == "int8":
         final = _int8_weights(work / "model.onnx", out_dir / "int8" / "model.onnx")
@@ -78,15 +99,14 @@ def export_onnx(gguf_path: Path, out_dir: Path, quant: str = "int8") -> dict:
         except QualityGateError:
             shutil.rmtree(out_dir)
             raise
-        report.update({f"{quant}_argmax_agreement": gate["argmax_agreement"],
-                       f"{quant}_max_abs_logit_diff": gate["max_abs_diff"]})
+        report = replace(report, argmax_agreement=gate["argmax_agreement"], max_abs_logit_diff=gate["max_abs_diff"])
     shutil.move(str(final), out_dir / "model.onnx.tmp")
     for sub in ("fp32", "int8", "fp16"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
     (out_dir / "model.onnx.tmp").replace(out_dir / "model.onnx")
     (out_dir / "manifest.json").write_text(manifest.to_json())
     ggufio.write_gguf(out_dir / "vocab.gguf", rd, {})
-    (out_dir / "export_report.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "export_report.json").write_text(json.dumps(report.to_dict(), indent=2))
     return report
 
 

@@ -30,6 +30,7 @@ from clave_lite.runtime.llamacpp import LlamaModel, usable_cpus
 from clave_lite.version import __version__
 
 if TYPE_CHECKING:  # torch is imported by train_run only: GGUF export and tuning need none
+    from clave_lite.export.onnx_export import OnnxExport
     from clave_lite.export.train import TrainConfig
 
 
@@ -65,12 +66,43 @@ def load_training_tuples(paths: Sequence[Path], system: str | None, on_error: st
     return dict(grouped)
 
 
+@dataclass(frozen=True)
+class TrainReport:
+    """What ``train`` wrote: the run directory and its ``run.json`` record; ``to_dict()`` is the
+    JSON ``train --json`` prints."""
+
+    directory: Path
+    run: dict[str, Any]
+    """``run.json`` as written (a file format, read back by :func:`load_run`): base, systems,
+    template, ``data``, the ``train`` summary (steps, examples, seconds, config, ...), ``chain``."""
+
+    @property
+    def steps(self) -> int:
+        return self.run["train"]["steps"]
+
+    @property
+    def examples(self) -> int:
+        return self.run["train"]["examples"]
+
+    @property
+    def seconds(self) -> float:
+        return self.run["train"]["seconds"]
+
+    @property
+    def seconds_per_pair(self) -> float | None:
+        return self.run["train"]["seconds_per_pair"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The training summary (``train_summary.json``) with the run directory and its data."""
+        return {"run": str(self.directory), **self.run["train"], "data": self.run["data"]}
+
+
 def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, base: str = "gemma3-270m",
               cfg: TrainConfig | None = None, resume: bool = False, on_error: str = "stop",
               max_texts: PerSystem | None = None, max_unrelated: PerSystem | None = None,
               base_file: Path | None = None, template: str = "short", inject_rate: float = 0.0,
               concepts: Path | None = None, init_from: Path | None = None,
-              progress: Progress = SILENT) -> dict[str, Any]:
+              progress: Progress = SILENT) -> TrainReport:
     """Train one stage: read and check the tuples, encode them, fine-tune, and write the run
     directory (``adapter/``, ``run.json`` with the whole chain, ``train_keys.json``)."""
     import torch
@@ -122,7 +154,7 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
     run["chain"] = stage_chain(earlier, str(init_from) if init_from else None) + [stage_record(run, str(out_dir))]
     (out_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
     write_train_keys(out_dir, grouped, also=Path(init_from) / "train_keys.json" if init_from else None)
-    return run
+    return TrainReport(out_dir, run)
 
 
 def _by_system(by_source: dict[str, list[LabelledTuple]]) -> tuple[list[ValueSystem], dict[str, list[LabelledTuple]]]:
@@ -300,12 +332,12 @@ class ExportReport:
     bytes: int
     tuning: dict[str, Any] = field(default_factory=dict)
     """Per system: held-out texts, bias, objective before/after, temperature and ECE (or ``skipped``)."""
-    onnx: dict[str, Any] = field(default_factory=dict)
-    """ONNX only: the export report (opset, agreement of the quantized graph with fp32, ...)."""
+    onnx: OnnxExport | None = None
+    """ONNX only: the export's checks (agreement of the quantized graph with fp32, ...)."""
 
     def to_dict(self) -> dict[str, Any]:
-        if self.format == "onnx":
-            return {"output": self.output, "format": self.format, **self.onnx}
+        if self.onnx is not None:
+            return {"output": self.output, "format": self.format, **self.onnx.to_dict()}
         return {"output": self.output, "format": self.format, "quant": self.quant, "bytes": self.bytes,
                 "tuning": self.tuning}
 
@@ -342,7 +374,7 @@ def export_evaluator(run_dir: Path, out: Path, fmt: str = "gguf", quant: str | N
     return ExportReport(str(path), fmt, quant, path.stat().st_size, tuning)
 
 
-def export_onnx_run(run_dir: Path, out_dir: Path, quant: str = "int8") -> dict[str, Any]:
+def export_onnx_run(run_dir: Path, out_dir: Path, quant: str = "int8") -> OnnxExport:
     """Run directory → ONNX evaluator directory, via the merged fp32 GGUF (biases included)."""
     import tempfile
 

@@ -97,19 +97,17 @@ def train(data: tuple[Path, ...], out_dir: Path, system_name: str | None, base: 
     base_file = Path(base) if base.endswith(".gguf") else None
     bars = Bars()
     try:
-        run = train_run(list(data), out_dir, system_name, base if not base_file else "gemma3-270m", cfg,
-                        resume=resume, on_error=on_error, max_texts=max_texts, max_unrelated=max_unrelated,
-                        base_file=base_file, template=template_name, inject_rate=inject_rate,
-                        concepts=concepts_pool, init_from=init_from, progress=bars)
+        report = train_run(list(data), out_dir, system_name, base if not base_file else "gemma3-270m", cfg,
+                           resume=resume, on_error=on_error, max_texts=max_texts, max_unrelated=max_unrelated,
+                           base_file=base_file, template=template_name, inject_rate=inject_rate,
+                           concepts=concepts_pool, init_from=init_from, progress=bars)
     finally:
         bars.finish()
-    summary = {"run": str(out_dir), **run["train"], "data": run["data"]}
     if as_json:
-        emit_json(summary)
+        emit_json(report.to_dict())
     else:
-        t = run["train"]
-        click.echo(f"trained {t['steps']} steps on {t['examples']} examples in {t['seconds']} s "
-                   f"({t['seconds_per_pair']} s per (text, value) pair); adapter in {out_dir / 'adapter'}")
+        click.echo(f"trained {report.steps} steps on {report.examples} examples in {report.seconds} s "
+                   f"({report.seconds_per_pair} s per (text, value) pair); adapter in {out_dir / 'adapter'}")
 
 
 @cli.command()
@@ -145,7 +143,8 @@ def export(run_dir: Path, output: Path, fmt: str, quant: str | None, keep_f32: b
     if as_json:
         emit_json(report.to_dict())
     elif fmt == "onnx":
-        click.echo(f"wrote {output}/ (onnx, {report.quant}): " + ", ".join(f"{k} {v}" for k, v in report.onnx.items()))
+        checks = report.onnx.to_dict() if report.onnx else {}
+        click.echo(f"wrote {output}/ (onnx, {report.quant}): " + ", ".join(f"{k} {v}" for k, v in checks.items()))
     else:
         click.echo(f"wrote {report.output} ({report.bytes / 2**20:.1f} MiB, {report.quant})")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -95,14 +96,14 @@ def evaluate(data: Path, backend: str, reference_backend: str | None,
         name = system_flag(system_name).name if system_name else None
         result = compare([ModelSpec.parse(spec) for spec in compare_specs], data, name, limit, opts.threads,
                          progress=Bars())
-        click.echo(json.dumps(result, indent=2) if as_json else render(result))
+        click.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
         return
     if inject:
         from clave_lite.evaluation.injection import render as render_flips
 
-        flips, problems = inject_file(opts, Bars())
-        report_problems(problems)
-        click.echo(json.dumps(flips, indent=2) if as_json else render_flips(flips))
+        flips = inject_file(opts, Bars())
+        report_problems(list(flips.problems))
+        click.echo(json.dumps(flips.to_dict(), indent=2) if as_json else render_flips(flips))
         if report_dir is not None:
             page = write_eval_report(report_dir, data, inject=flips, force=force).page
             click.echo(f"report: {page}", err=True)
@@ -178,22 +179,21 @@ def bench(data: Path, model: Path | None, system_name: str | None, limit: int, b
 
     texts = distinct_texts(data, limit)
     path = model or default_evaluator_path()
+    command = command_line(click.get_current_context())
     if serve_load:
         from clave_lite.evaluation.serve_bench import bench_serve
 
-        result = bench_serve(path, texts, clients, requests, time_cap, Bars())
-        result["command"] = command_line(click.get_current_context())
+        served = replace(bench_serve(path, texts, clients, requests, time_cap, Bars()), command=command)
         if output:
-            save_result(output, result)
-        emit_json(result)
+            save_result(output, served)
+        emit_json(served.to_dict())
         return
-    result = run_bench(path, texts, system_name, batch_size, threads, reference_texts, latency_texts, provider,
-                       progress=Bars())
-    result["command"] = command_line(click.get_current_context())
+    result = replace(run_bench(path, texts, system_name, batch_size, threads, reference_texts, latency_texts,
+                               provider, progress=Bars()), command=command)
     if output:
         save_result(output, result)
     if as_json:
-        emit_json(result)
+        emit_json(result.to_dict())
     else:
-        click.echo(render(result, result["command"]))
+        click.echo(render(result, command))
 

@@ -22,9 +22,9 @@ import resource
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from clave_lite.core.prompt import EncodedText
 from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.evaluator import BATCH_SIZE, Evaluator
 from clave_lite.runtime.llamacpp import usable_cpus
+
+if TYPE_CHECKING:
+    from clave_lite.evaluation.serve_bench import ServeBench
 
 ISA_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
              "neon", "asimd")
@@ -58,8 +61,26 @@ class Goal:
                 "higher_is_better": self.higher_is_better, "met": self.met}
 
 
-def machine_facts() -> dict[str, Any]:
-    """CPU model, SIMD flags that decide llama.cpp / onnxruntime kernels, usable cores."""
+@dataclass(frozen=True)
+class Machine:
+    """The CPU a benchmark ran on: model, SIMD flags that decide llama.cpp / onnxruntime kernels,
+    usable cores, and what llama.cpp was built with."""
+
+    cpu: str
+    isa: list[str]
+    usable_cpus: int
+    logical_cpus: int | None
+    python: str
+    system: str
+    llama_cpp: dict[str, Any]
+    """:func:`clave_lite.runtime.cpu.llama_features`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def machine_facts() -> Machine:
+    """This machine (:class:`Machine`)."""
     model, flags = platform.processor() or "unknown", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -73,9 +94,8 @@ def machine_facts() -> dict[str, Any]:
         pass
     from clave_lite.runtime.cpu import llama_features
 
-    return {"cpu": model, "isa": [f for f in ISA_FLAGS if f in flags], "usable_cpus": usable_cpus(),
-            "logical_cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform(),
-            "llama_cpp": llama_features()}
+    return Machine(model, [f for f in ISA_FLAGS if f in flags], usable_cpus(), os.cpu_count(),
+                   platform.python_version(), platform.platform(), llama_features())
 
 
 def matmul_gflops(n: int = 1024, seconds: float = 1.5) -> float:
@@ -126,9 +146,87 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
+@dataclass(frozen=True)
+class ReferenceTiming:
+    """The naive transformers path on a few texts, or why it was not run."""
+
+    texts: int = 0
+    load_s: float = 0.0
+    responses_per_s: float | None = None
+    pairs_per_s: float | None = None
+    skipped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.skipped is not None:
+            return {"skipped": self.skipped}
+        return {"texts": self.texts, "load_s": self.load_s, "responses_per_s": self.responses_per_s,
+                "pairs_per_s": self.pairs_per_s}
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What :func:`run_bench` measures; ``to_dict()`` is the JSON ``bench --json`` prints."""
+
+    model: str
+    backend: str
+    system: str
+    model_bytes: int
+    threads: int
+    batch_size: int
+    texts: int
+    values: int
+    mean_text_tokens: float
+    responses_per_s: float
+    pairs_per_s: float
+    responses_per_s_one_value: float
+    all_vs_one_value_cost: float
+    latency_p50_s: float
+    latency_p95_s: float
+    cold_start_s: float
+    first_response_s: float
+    peak_rss_mib: float
+    tokens_per_s: float
+    transformer_params: int | None
+    prefill_gflops: float | None
+    matmul_peak_gflops: float
+    reference: ReferenceTiming
+    train_seconds_per_pair: float | None
+    """From the evaluator's training record, where it has one."""
+    machine: Machine
+    command: str | None = None
+    """The command line that ran the benchmark (set by the CLI)."""
+
+    @property
+    def roofline_fraction(self) -> float | None:
+        return self.prefill_gflops / self.matmul_peak_gflops if self.prefill_gflops else None
+
+    @property
+    def speedup_vs_reference(self) -> float | None:
+        ref_rate = self.reference.responses_per_s
+        return self.responses_per_s / ref_rate if ref_rate else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"model": self.model, "backend": self.backend, "system": self.system, "model_bytes": self.model_bytes,
+               "threads": self.threads, "batch_size": self.batch_size, "texts": self.texts, "values": self.values,
+               "mean_text_tokens": self.mean_text_tokens, "responses_per_s": self.responses_per_s,
+               "pairs_per_s": self.pairs_per_s, "responses_per_s_one_value": self.responses_per_s_one_value,
+               "all_vs_one_value_cost": self.all_vs_one_value_cost, "latency_p50_s": self.latency_p50_s,
+               "latency_p95_s": self.latency_p95_s, "cold_start_s": self.cold_start_s,
+               "first_response_s": self.first_response_s, "peak_rss_mib": self.peak_rss_mib,
+               "tokens_per_s": self.tokens_per_s, "transformer_params": self.transformer_params,
+               "prefill_gflops": self.prefill_gflops, "matmul_peak_gflops": self.matmul_peak_gflops,
+               "roofline_fraction": self.roofline_fraction, "reference": self.reference.to_dict(),
+               "speedup_vs_reference": self.speedup_vs_reference,
+               "train_seconds_per_pair": self.train_seconds_per_pair,
+               "goals": [g.to_dict() for g in goals(self)], "machine": self.machine.to_dict()}
+        if self.command is not None:
+            out["command"] = self.command
+        return out
+
+
 def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None, batch_size: int = BATCH_SIZE,
               threads: int | None = None, reference_texts: int = 3, latency_texts: int = 10,
-              provider: str = "cpu", progress: Progress = SILENT) -> dict[str, Any]:
+              provider: str = "cpu", progress: Progress = SILENT) -> BenchResult:
     """Measure one evaluator on ``texts`` (all values of ``system``); see the module docstring."""
     if not texts:
         raise ValueError("no texts to benchmark")
@@ -155,62 +253,53 @@ def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None,
         rss = peak_rss_mib()
         params = transformer_params(_params_source(model_path))
         tokens_per_s = all_tokens / t_all
-        result: dict[str, Any] = {
-            "model": str(model_path), "backend": ev.backend.name, "system": sys_.name,
-            "model_bytes": _size(model_path), "threads": threads or usable_cpus(), "batch_size": batch_size,
-            "texts": len(texts), "values": len(names), "mean_text_tokens": round(text_tokens, 1),
-            "responses_per_s": len(texts) / t_all, "pairs_per_s": len(texts) * len(names) / t_all,
-            "responses_per_s_one_value": len(texts) / t_one, "all_vs_one_value_cost": t_all / t_one,
-            "latency_p50_s": float(np.percentile(latencies, 50)), "latency_p95_s": float(np.percentile(latencies, 95)),
-            "cold_start_s": cold, "first_response_s": first, "peak_rss_mib": rss,
-            "tokens_per_s": tokens_per_s, "transformer_params": params,
-            "prefill_gflops": 2 * params * tokens_per_s / 1e9 if params else None,
-            "matmul_peak_gflops": peak,
-        }
+        backend = ev.backend.name
     finally:
         ev.close()
-    result["roofline_fraction"] = result["prefill_gflops"] / peak if result["prefill_gflops"] else None
-    result["reference"] = _reference(model_path, ev.manifest.label_token_ids, encoded[:reference_texts], progress) \
-        if reference_texts > 0 else {"skipped": "--reference-texts 0"}
-    ref_rate = result["reference"].get("responses_per_s")
-    result["speedup_vs_reference"] = result["responses_per_s"] / ref_rate if ref_rate else None
+    reference = _reference(model_path, ev.manifest.label_token_ids, encoded[:reference_texts], progress) \
+        if reference_texts > 0 else ReferenceTiming(skipped="--reference-texts 0")
     training = (ev.manifest.training or {}).get("train", {})
-    result["train_seconds_per_pair"] = training.get("seconds_per_pair")
-    result["goals"] = [g.to_dict() for g in goals(result)]
-    result["machine"] = machine_facts()
-    return result
+    return BenchResult(
+        model=str(model_path), backend=backend, system=sys_.name, model_bytes=_size(model_path),
+        threads=threads or usable_cpus(), batch_size=batch_size, texts=len(texts), values=len(names),
+        mean_text_tokens=round(text_tokens, 1), responses_per_s=len(texts) / t_all,
+        pairs_per_s=len(texts) * len(names) / t_all, responses_per_s_one_value=len(texts) / t_one,
+        all_vs_one_value_cost=t_all / t_one, latency_p50_s=float(np.percentile(latencies, 50)),
+        latency_p95_s=float(np.percentile(latencies, 95)), cold_start_s=cold, first_response_s=first,
+        peak_rss_mib=rss, tokens_per_s=tokens_per_s, transformer_params=params,
+        prefill_gflops=2 * params * tokens_per_s / 1e9 if params else None, matmul_peak_gflops=peak,
+        reference=reference, train_seconds_per_pair=training.get("seconds_per_pair"), machine=machine_facts())
 
 
-def goals(r: dict[str, Any]) -> list[Goal]:
+def goals(r: BenchResult) -> list[Goal]:
     """The speed issue's targets, for the default evaluator on Schwartz-10."""
     return [
-        Goal("all values cost / one value cost", r["all_vs_one_value_cost"], 1.5, False, "x"),
-        Goal("responses/s, all values", r["responses_per_s"], 1.0, True, "/s"),
-        Goal("speed-up vs naive reference", r["speedup_vs_reference"], 20.0, True, "x"),
-        Goal("prefill FLOP/s / matmul peak", r["roofline_fraction"], 0.5, True),
-        Goal("peak RSS", r["peak_rss_mib"], 500.0, False, "MiB"),
-        Goal("cold start", r["cold_start_s"], 1.0, False, "s"),
-        Goal("training s per (text, value) pair", r["train_seconds_per_pair"], 0.3, False, "s"),
+        Goal("all values cost / one value cost", r.all_vs_one_value_cost, 1.5, False, "x"),
+        Goal("responses/s, all values", r.responses_per_s, 1.0, True, "/s"),
+        Goal("speed-up vs naive reference", r.speedup_vs_reference, 20.0, True, "x"),
+        Goal("prefill FLOP/s / matmul peak", r.roofline_fraction, 0.5, True),
+        Goal("peak RSS", r.peak_rss_mib, 500.0, False, "MiB"),
+        Goal("cold start", r.cold_start_s, 1.0, False, "s"),
+        Goal("training s per (text, value) pair", r.train_seconds_per_pair, 0.3, False, "s"),
     ]
 
 
 def _reference(model_path: Path, label_ids: Sequence[int], encoded: Sequence[EncodedText],
-               progress: Progress) -> dict[str, Any]:
+               progress: Progress) -> ReferenceTiming:
     """The naive transformers path on a few texts (it is slow by design)."""
     try:
         import torch  # noqa: F401
     except ImportError:
-        return {"skipped": "torch is not installed (pip install 'clave-lite[bake]')"}
+        return ReferenceTiming(skipped="torch is not installed (pip install 'clave-lite[bake]')")
     if Path(model_path).is_dir():
-        return {"skipped": "an ONNX evaluator has no weights transformers can load; bench its GGUF twin"}
+        return ReferenceTiming(skipped="an ONNX evaluator has no weights transformers can load; bench its GGUF twin")
     from clave_lite.export.reference import NaiveReference
 
     n_pairs = sum(len(e.suffixes) for e in encoded)
     progress.note(f"bench: naive reference: transformers fp32, {n_pairs} (text, value) prompts one at a time")
     load, ref = _timed(lambda: NaiveReference(model_path, label_ids))
     seconds, _ = _timed(lambda: ref.label_logits(encoded))
-    return {"texts": len(encoded), "load_s": load, "responses_per_s": len(encoded) / seconds,
-            "pairs_per_s": n_pairs / seconds}
+    return ReferenceTiming(len(encoded), load, len(encoded) / seconds, n_pairs / seconds)
 
 
 def distinct_texts(path: Path, limit: int) -> list[str]:
@@ -230,10 +319,11 @@ def distinct_texts(path: Path, limit: int) -> list[str]:
     return list(seen)
 
 
-def save_result(path: Path, result: dict[str, Any]) -> None:
+def save_result(path: Path, result: BenchResult | ServeBench) -> None:
+    """``result.to_dict()`` as indented JSON (``bench -o FILE``)."""
     from clave_lite.core.jsonl import write_text_atomic
 
-    write_text_atomic(path, json.dumps(result, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(result.to_dict(), indent=2) + "\n")
 
 
 def _params_source(model_path: Path) -> Path:
@@ -246,41 +336,41 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def render(r: dict[str, Any], command: str) -> str:
+def render(r: BenchResult, command: str) -> str:
     """The human-readable table README carries."""
-    m = r["machine"]
+    m = r.machine
     lines = [
         f"command: {command}",
-        f"machine: {m['cpu']}; {m['usable_cpus']} usable of {m['logical_cpus']} CPUs; ISA {' '.join(m['isa']) or '-'}",
-        *([f"llama.cpp: {m['llama_cpp']['system_info']}",
-           f"extra buffer types: {'on' if m['llama_cpp']['use_extra_bufts'] else 'off'} ({m['llama_cpp']['reason']})"]
-          if m.get("llama_cpp") else []),
-        f"model: {r['model']} ({r['backend']}, {r['model_bytes'] / 2**20:.0f} MiB), {r['threads']} threads, "
-        f"batch {r['batch_size']}",
-        f"data: {r['texts']} texts (mean {r['mean_text_tokens']} text tokens) x {r['values']} values of {r['system']}",
+        f"machine: {m.cpu}; {m.usable_cpus} usable of {m.logical_cpus} CPUs; ISA {' '.join(m.isa) or '-'}",
+        *([f"llama.cpp: {m.llama_cpp['system_info']}",
+           f"extra buffer types: {'on' if m.llama_cpp['use_extra_bufts'] else 'off'} ({m.llama_cpp['reason']})"]
+          if m.llama_cpp else []),
+        f"model: {r.model} ({r.backend}, {r.model_bytes / 2**20:.0f} MiB), {r.threads} threads, "
+        f"batch {r.batch_size}",
+        f"data: {r.texts} texts (mean {r.mean_text_tokens} text tokens) x {r.values} values of {r.system}",
         "",
-        f"{'responses/s (all values)':<36}{r['responses_per_s']:>10.2f}",
-        f"{'(text, value) pairs/s':<36}{r['pairs_per_s']:>10.1f}",
-        f"{'responses/s (one value)':<36}{r['responses_per_s_one_value']:>10.2f}",
-        f"{'latency p50 / p95, one response (s)':<36}{r['latency_p50_s']:>10.3f} / {r['latency_p95_s']:.3f}",
-        f"{'cold start (load) / first response (s)':<36}{r['cold_start_s']:>10.3f} / {r['first_response_s']:.3f}",
-        f"{'peak RSS (MiB)':<36}{r['peak_rss_mib']:>10.0f}",
-        f"{'prompt tokens/s':<36}{r['tokens_per_s']:>10.0f}",
+        f"{'responses/s (all values)':<36}{r.responses_per_s:>10.2f}",
+        f"{'(text, value) pairs/s':<36}{r.pairs_per_s:>10.1f}",
+        f"{'responses/s (one value)':<36}{r.responses_per_s_one_value:>10.2f}",
+        f"{'latency p50 / p95, one response (s)':<36}{r.latency_p50_s:>10.3f} / {r.latency_p95_s:.3f}",
+        f"{'cold start (load) / first response (s)':<36}{r.cold_start_s:>10.3f} / {r.first_response_s:.3f}",
+        f"{'peak RSS (MiB)':<36}{r.peak_rss_mib:>10.0f}",
+        f"{'prompt tokens/s':<36}{r.tokens_per_s:>10.0f}",
     ]
-    if r["prefill_gflops"]:
-        lines.append(f"{'prefill GFLOP/s (2 x params x tok/s)':<36}{r['prefill_gflops']:>10.1f}"
-                     f"  ({r['transformer_params'] / 1e6:.0f}M transformer params)")
-    lines.append(f"{'numpy fp32 matmul peak GFLOP/s':<36}{r['matmul_peak_gflops']:>10.1f}")
-    ref = r["reference"]
-    if "responses_per_s" in ref:
-        lines.append(f"{'naive reference responses/s':<36}{ref['responses_per_s']:>10.3f}  (transformers fp32, "
-                     f"one prompt per (text, value), {ref['texts']} texts)")
+    if r.prefill_gflops and r.transformer_params:
+        lines.append(f"{'prefill GFLOP/s (2 x params x tok/s)':<36}{r.prefill_gflops:>10.1f}"
+                     f"  ({r.transformer_params / 1e6:.0f}M transformer params)")
+    lines.append(f"{'numpy fp32 matmul peak GFLOP/s':<36}{r.matmul_peak_gflops:>10.1f}")
+    ref = r.reference
+    if ref.skipped is None:
+        lines.append(f"{'naive reference responses/s':<36}{ref.responses_per_s:>10.3f}  (transformers fp32, "
+                     f"one prompt per (text, value), {ref.texts} texts)")
     else:
-        lines.append(f"naive reference: skipped ({ref['skipped']})")
+        lines.append(f"naive reference: skipped ({ref.skipped})")
     lines += ["", f"{'goal':<38}{'measured':>12}{'target':>10}  met"]
-    for g in r["goals"]:
-        value = "n/a" if g["value"] is None else f"{g['value']:.3g}{g['unit']}"
-        sign = ">=" if g["higher_is_better"] else "<="
-        met = {True: "yes", False: "NO", None: "-"}[g["met"]]
-        lines.append(f"{g['name']:<38}{value:>12}{sign + format(g['goal'], 'g') + g['unit']:>10}  {met}")
+    for g in goals(r):
+        value = "n/a" if g.value is None else f"{g.value:.3g}{g.unit}"
+        sign = ">=" if g.higher_is_better else "<="
+        met = {True: "yes", False: "NO", None: "-"}[g.met]
+        lines.append(f"{g.name:<38}{value:>12}{sign + format(g.goal, 'g') + g.unit:>10}  {met}")
     return "\n".join(lines)

@@ -20,8 +20,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from clave_lite.build.quality_gate import agreement
+from clave_lite.build.quality_gate import Agreement, agreement
 from clave_lite.errors import ClaveError, DataError
+from clave_lite.evaluation.metrics import Metrics
 from clave_lite.progress import SILENT, Progress
 
 
@@ -73,8 +74,30 @@ def size_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
+@dataclass(frozen=True)
+class ModelRun:
+    """One model's pass over the data in its own process (:func:`run_one`)."""
+
+    metrics: Metrics
+    load_s: float
+    seconds: float
+    texts: int
+    responses_per_s: float
+    peak_rss_mib: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metrics": self.metrics.to_dict(), "load_s": self.load_s, "seconds": self.seconds, "texts": self.texts,
+                "responses_per_s": self.responses_per_s, "peak_rss_mib": self.peak_rss_mib}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelRun:
+        """The run the child process printed as one JSON line."""
+        return cls(Metrics.from_dict(d["metrics"]), d["load_s"], d["seconds"], d["texts"], d["responses_per_s"],
+                   d["peak_rss_mib"])
+
+
 def run_one(spec: ModelSpec, data: Path, system: str | None, limit: int | None, threads: int | None,
-            out_npy: Path) -> dict[str, Any]:
+            out_npy: Path) -> ModelRun:
     """In a child process: score ``data`` with one model; metrics + timing + peak RSS."""
     import resource
 
@@ -93,9 +116,42 @@ def run_one(spec: ModelSpec, data: Path, system: str | None, limit: int | None, 
     ev.close()
     np.save(out_npy, scored.probs)
     n_texts = len({t.key for t in gold})
-    return {"metrics": evaluate(gold, scored).to_dict(), "load_s": load_s, "seconds": seconds, "texts": n_texts,
-            "responses_per_s": n_texts / seconds,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return ModelRun(evaluate(gold, scored), load_s, seconds, n_texts, n_texts / seconds,
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+@dataclass(frozen=True)
+class ComparedModel:
+    """One row of the comparison: the model's run, what it is, and its agreement with the reference."""
+
+    run: ModelRun
+    model: str
+    backend: str
+    quant: str
+    bytes: int
+    reference: str
+    """The spec the agreement is measured against."""
+    agreement: Agreement
+
+    def to_dict(self) -> dict[str, Any]:
+        a = self.agreement
+        return {**self.run.to_dict(), "model": self.model, "backend": self.backend, "quant": self.quant,
+                "bytes": self.bytes, "agreement": {"reference": self.reference, "argmax_agreement": a.argmax,
+                                                   "max_prob_diff": a.max_diff, "n": a.n}}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What :func:`compare` measures; ``to_dict()`` is the JSON ``eval --compare --json`` prints."""
+
+    data: str
+    limit: int | None
+    reference: str
+    models: tuple[ComparedModel, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": self.data, "limit": self.limit, "reference": self.reference,
+                "models": [m.to_dict() for m in self.models]}
 
 
 def limit_texts(gold: list, limit: int | None) -> list:
@@ -106,11 +162,11 @@ def limit_texts(gold: list, limit: int | None) -> list:
 
 
 def compare(specs: Sequence[ModelSpec], data: Path, system: str | None = None, limit: int | None = None,
-            threads: int | None = None, progress: Progress = SILENT) -> dict[str, Any]:
+            threads: int | None = None, progress: Progress = SILENT) -> Comparison:
     """Run every spec on the same tuples; agreement is against the first torch spec (or the first)."""
     if not specs:
         raise DataError("--compare needs at least one model")
-    rows: list[dict[str, Any]] = []
+    runs: list[tuple[ModelRun, np.ndarray]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, spec in enumerate(specs):
             progress.note(f"[{i + 1}/{len(specs)}] {spec.label}")
@@ -121,43 +177,39 @@ def compare(specs: Sequence[ModelSpec], data: Path, system: str | None = None, l
             if proc.returncode != 0:
                 message = (proc.stderr.strip().splitlines() or ["no message"])[-1]
                 raise ClaveError(f"--compare {spec.label}: {message}")
-            row = json.loads(proc.stdout.strip().splitlines()[-1])
-            row.update(model=str(spec.path), backend=spec.backend, quant=quantization(spec),
-                       bytes=size_bytes(spec.path), probs=np.load(npy))
-            rows.append(row)
+            runs.append((ModelRun.from_dict(json.loads(proc.stdout.strip().splitlines()[-1])), np.load(npy)))
     ref_index = next((i for i, s in enumerate(specs) if s.backend == "torch"), 0)
-    ref = rows[ref_index]["probs"]
-    for row in rows:
-        m = agreement(ref, row.pop("probs"))
-        row["agreement"] = {"reference": specs[ref_index].label, "argmax_agreement": m.argmax,
-                            "max_prob_diff": m.max_diff, "n": m.n}
-    return {"data": str(data), "limit": limit, "reference": specs[ref_index].label, "models": rows}
+    reference, ref_probs = specs[ref_index].label, runs[ref_index][1]
+    models = tuple(ComparedModel(run, str(spec.path), spec.backend, quantization(spec), size_bytes(spec.path),
+                                 reference, agreement(ref_probs, probs))
+                   for spec, (run, probs) in zip(specs, runs))
+    return Comparison(str(data), limit, reference, models)
 
 
-def render(result: dict[str, Any]) -> str:
+def render(result: Comparison) -> str:
     """One line per model: the figures README's comparison table carries."""
     head = (f"{'model':<34}{'backend':<8}{'quant':<20}{'MiB':>7}{'acc':>7}{'macroF1':>8}{'valueF1':>8}"
             f"{'agree':>8}{'maxΔp':>7}{'resp/s':>8}{'RSS MiB':>9}")
-    lines = [f"data: {result['data']}" + (f" (first {result['limit']} texts)" if result["limit"] else ""),
-             f"agreement: argmax and max probability difference vs {result['reference']}", "", head]
-    for r in result["models"]:
-        m, a = r["metrics"], r["agreement"]
-        lines.append(f"{Path(r['model']).name[:33]:<34}{r['backend']:<8}{r['quant'][:19]:<20}{r['bytes'] / 2**20:>7.0f}"
-                     f"{m['accuracy']:>7.3f}{m['macro_f1']:>8.3f}{m['value_f1_mean']:>8.3f}"
-                     f"{a['argmax_agreement']:>8.3f}{a['max_prob_diff']:>7.3f}{r['responses_per_s']:>8.2f}"
-                     f"{r['peak_rss_mib']:>9.0f}")
+    lines = [f"data: {result.data}" + (f" (first {result.limit} texts)" if result.limit else ""),
+             f"agreement: argmax and max probability difference vs {result.reference}", "", head]
+    for r in result.models:
+        m, a = r.run.metrics, r.agreement
+        lines.append(f"{Path(r.model).name[:33]:<34}{r.backend:<8}{r.quant[:19]:<20}{r.bytes / 2**20:>7.0f}"
+                     f"{m.accuracy:>7.3f}{m.macro_f1:>8.3f}{m.value_f1_mean:>8.3f}"
+                     f"{a.argmax:>8.3f}{a.max_diff:>7.3f}{r.run.responses_per_s:>8.2f}"
+                     f"{r.run.peak_rss_mib:>9.0f}")
     return "\n".join(lines)
 
 
 def _child(argv: list[str]) -> None:
     backend, path, data, system, limit, threads, npy = argv
     try:
-        row = run_one(ModelSpec(backend, Path(path)), Path(data), system or None, int(limit) or None,
+        run = run_one(ModelSpec(backend, Path(path)), Path(data), system or None, int(limit) or None,
                       int(threads) or None, Path(npy))
     except ClaveError as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(exc.exit_code)
-    print(json.dumps(row))
+    print(json.dumps(run.to_dict()))
 
 
 if __name__ == "__main__":

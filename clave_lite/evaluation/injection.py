@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 from clave_lite.core import injections
 from clave_lite.core.tuples import LabelledTuple
+from clave_lite.errors import Problem
+from clave_lite.evaluation.metrics import Metrics
 from clave_lite.evaluation.run import evaluate, predict
 from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.evaluator import Evaluator
@@ -43,13 +45,86 @@ def _attacked(gold: Sequence[LabelledTuple], attack: str, value_names: Sequence[
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class AttackFlips:
+    """One attack: the share of decisions it flipped, the share flipped to its target verdict,
+    and the accuracy under it."""
+
+    family: str
+    flip_rate: float
+    to_target: float
+    accuracy: float
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyFlips:
+    """The attacks of one family together: decisions flipped, flipped to the target, in all."""
+
+    flipped: int
+    to_target: int
+    decisions: int
+
+    @property
+    def flip_rate(self) -> float:
+        return self.flipped / self.decisions
+
+    @property
+    def to_target_rate(self) -> float:
+        return self.to_target / self.decisions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"flipped": self.flipped, "to_target": self.to_target, "decisions": self.decisions,
+                "flip_rate": self.flip_rate, "to_target_rate": self.to_target_rate}
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlFlips:
+    """The benign appended sentence: how often any appended text moves a verdict."""
+
+    flip_rate: float
+    accuracy: float
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FlipRates:
+    """What :func:`flip_rates` measures; ``to_dict()`` is the JSON ``eval --inject --json`` prints."""
+
+    clean: Metrics
+    """The metrics of the clean texts."""
+    attacks: dict[str, AttackFlips]
+    families: dict[str, FamilyFlips]
+    control: ControlFlips
+    problems: tuple[Problem, ...] = ()
+    """Lines of the data file that were skipped (:func:`clave_lite.evaluation.job.inject_file`)."""
+
+    @property
+    def decisions(self) -> int:
+        return sum(f.decisions for f in self.families.values())
+
+    @property
+    def flip_rate(self) -> float:
+        """The share of all attacked decisions that differ from the clean verdict."""
+        return sum(f.flipped for f in self.families.values()) / self.decisions
+
+    @property
+    def to_target_rate(self) -> float:
+        return sum(f.to_target for f in self.families.values()) / self.decisions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"clean": self.clean.to_dict(), "attacks": {k: dataclasses.asdict(a) for k, a in self.attacks.items()},
+                "families": {k: f.to_dict() for k, f in self.families.items()}, "flip_rate": self.flip_rate,
+                "to_target_rate": self.to_target_rate, "decisions": self.decisions,
+                "control": dataclasses.asdict(self.control)}
+
+
 def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | None = None,
-               progress: Progress = SILENT) -> dict[str, Any]:
+               progress: Progress = SILENT) -> FlipRates:
     progress.note("inject: clean")
     clean = predict(evaluator, gold, system)
     names = evaluator.manifest.system(gold[0].system or system).value_names
-    report: dict[str, Any] = {"clean": evaluate(gold, clean).to_dict(), "attacks": {}, "families": {}}
-    flipped = to_target = total = 0
+    attacked: dict[str, AttackFlips] = {}
+    families: dict[str, FamilyFlips] = {}
     for name, family, attack, target in attacks():
         progress.note(f"inject: {name}")
         attacked_gold = _attacked(gold, attack, names)
@@ -57,37 +132,28 @@ def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str 
         pairs = list(zip(clean.predictions, scored.predictions))
         changed = sum(a.label != b.label for a, b in pairs)
         toward = sum(a.label != b.label and b.label == target for a, b in pairs)
-        flipped, to_target, total = flipped + changed, to_target + toward, total + len(gold)
-        report["attacks"][name] = {"family": family, "flip_rate": changed / len(gold), "to_target": toward / len(gold),
-                                   "accuracy": evaluate(attacked_gold, scored, intervals=False).accuracy}
-        fam = report["families"].setdefault(family, {"flipped": 0, "to_target": 0, "decisions": 0})
-        fam["flipped"] += changed
-        fam["to_target"] += toward
-        fam["decisions"] += len(gold)
-    for fam in report["families"].values():
-        fam["flip_rate"] = fam["flipped"] / fam["decisions"]
-        fam["to_target_rate"] = fam["to_target"] / fam["decisions"]
-    report["flip_rate"] = flipped / total
-    report["to_target_rate"] = to_target / total
-    report["decisions"] = total
+        attacked[name] = AttackFlips(family, changed / len(gold), toward / len(gold),
+                                     evaluate(attacked_gold, scored, intervals=False).accuracy)
+        fam = families.get(family, FamilyFlips(0, 0, 0))
+        families[family] = FamilyFlips(fam.flipped + changed, fam.to_target + toward, fam.decisions + len(gold))
     progress.note("inject: control")
     control_gold = _attacked(gold, injections.BENIGN, names)
     control = predict(evaluator, control_gold, system)
-    report["control"] = {"flip_rate": sum(a.label != b.label for a, b in zip(clean.predictions, control.predictions))
-                         / len(gold), "accuracy": evaluate(control_gold, control, intervals=False).accuracy, "text": injections.BENIGN}
-    return report
+    flips = sum(a.label != b.label for a, b in zip(clean.predictions, control.predictions)) / len(gold)
+    control_accuracy = evaluate(control_gold, control, intervals=False).accuracy
+    return FlipRates(evaluate(gold, clean), attacked, families, ControlFlips(flips, control_accuracy, injections.BENIGN))
 
 
-def render(report: dict[str, Any]) -> str:
-    lines = [f"clean accuracy {report['clean']['accuracy']:.3f}",
+def render(report: FlipRates) -> str:
+    lines = [f"clean accuracy {report.clean.accuracy:.3f}",
              f"{'attack':<24}{'flip rate':>10}{'to target':>10}{'accuracy':>10}"]
-    for name, r in report["attacks"].items():
-        lines.append(f"{name:<24}{r['flip_rate']:>10.3f}{r['to_target']:>10.3f}{r['accuracy']:>10.3f}")
+    for name, r in report.attacks.items():
+        lines.append(f"{name:<24}{r.flip_rate:>10.3f}{r.to_target:>10.3f}{r.accuracy:>10.3f}")
     lines.append(f"{'family':<24}{'flip rate':>10}{'to target':>10}")
-    for name, f in report.get("families", {}).items():
-        lines.append(f"  {name:<22}{f['flip_rate']:>10.3f}{f['to_target_rate']:>10.3f}")
-    lines.append(f"{'all attacks':<24}{report['flip_rate']:>10.3f}{report['to_target_rate']:>10.3f}"
-                 f"   ({report['decisions']} decisions)")
-    c = report["control"]
-    lines.append(f"{'control (benign text)':<24}{c['flip_rate']:>10.3f}{'':>10}{c['accuracy']:>10.3f}   (not in the flip rate)")
+    for name, f in report.families.items():
+        lines.append(f"  {name:<22}{f.flip_rate:>10.3f}{f.to_target_rate:>10.3f}")
+    lines.append(f"{'all attacks':<24}{report.flip_rate:>10.3f}{report.to_target_rate:>10.3f}"
+                 f"   ({report.decisions} decisions)")
+    c = report.control
+    lines.append(f"{'control (benign text)':<24}{c.flip_rate:>10.3f}{'':>10}{c.accuracy:>10.3f}   (not in the flip rate)")
     return "\n".join(lines)

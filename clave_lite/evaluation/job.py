@@ -11,9 +11,9 @@ prompt-injection flip rates (:func:`inject_file`) and the side-by-side compariso
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clave_lite.build.loading import ModelOptions
 from clave_lite.core.jsonl import check_output, write_jsonl_atomic
@@ -23,6 +23,9 @@ from clave_lite.errors import Problem, Remedy, UsageError
 from clave_lite.evaluation.compare import limit_texts
 from clave_lite.evaluation.metrics import Metrics, PairedDifference
 from clave_lite.progress import SILENT, Progress
+
+if TYPE_CHECKING:
+    from clave_lite.evaluation.injection import FlipRates
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,12 +157,14 @@ def _check_baselines(opts: EvalOptions) -> list[str]:
     return names
 
 
-def inject_file(opts: EvalOptions, progress: Progress = SILENT) -> tuple[dict[str, Any], list[Problem]]:
-    """Verdict flip rates under prompt-injection attacks (:mod:`clave_lite.evaluation.injection`)."""
+def inject_file(opts: EvalOptions, progress: Progress = SILENT) -> FlipRates:
+    """Verdict flip rates under prompt-injection attacks (:mod:`clave_lite.evaluation.injection`),
+    with the lines of ``opts.data`` that were skipped."""
     from clave_lite.build.loading import load_evaluator
     from clave_lite.evaluation.injection import flip_rates
 
     system, gold, problems = read_gold(opts)
     with load_evaluator(opts.model, opts.backend, opts.threads, opts.gpu_layers, opts.provider, progress,
                         opts.windows) as evaluator:
-        return flip_rates(evaluator, gold, system.name if system else None, progress=progress), problems
+        rates = flip_rates(evaluator, gold, system.name if system else None, progress=progress)
+    return replace(rates, problems=tuple(problems))

@@ -257,6 +257,11 @@ class Metrics:
     def interval(self, name: str) -> list[float] | None:
         return self.intervals.get(name)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Metrics:
+        """The metrics :meth:`to_dict` wrote (read back from JSON, e.g. another process's)."""
+        return cls(**d)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n": self.n, "texts": self.texts, "accuracy": self.accuracy, "macro_f1": self.macro_f1,
                "value_f1_mean": self.value_f1_mean, "touche_f1": self.touche_f1, "per_class_f1": self.per_class_f1,

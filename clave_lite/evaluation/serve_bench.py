@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -64,7 +65,22 @@ def _post(url: str, text: str | list[str], timeout: float) -> int:
         return 0
 
 
-def _load(url: str, texts: Sequence[str], clients: int, requests: int, cap_s: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Load:
+    """One load of ``clients`` threads sending one-text requests back to back."""
+
+    requests_ok: int
+    errors: int
+    seconds: float
+    requests_per_s: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _load(url: str, texts: Sequence[str], clients: int, requests: int, cap_s: float) -> Load:
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -95,9 +111,8 @@ def _load(url: str, texts: Sequence[str], clients: int, requests: int, cap_s: fl
     def pct(q: float) -> float | None:
         return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1) if latencies else None
 
-    return {"requests_ok": len(latencies), "errors": errors, "seconds": round(wall, 2),
-            "requests_per_s": round(len(latencies) / wall, 3) if wall else None,
-            "p50_ms": pct(0.50), "p95_ms": pct(0.95)}
+    return Load(len(latencies), errors, round(wall, 2), round(len(latencies) / wall, 3) if wall else None,
+                pct(0.50), pct(0.95))
 
 
 def _burst(url: str, clients: int) -> dict[str, int]:
@@ -144,8 +159,33 @@ def wait_ready(url: str, proc: subprocess.Popen, what: str, timeout: float = 180
             time.sleep(0.3)
 
 
+@dataclass(frozen=True)
+class ServerRun:
+    """One server under the load test: the load before and after a burst of requests that time out."""
+
+    before: Load
+    after_timeouts: Load
+    burst_status_codes: dict[str, int]
+    """How many of the burst's requests ended with each HTTP status."""
+    jobs_dropped: int
+    """Jobs the server dropped unscored after the burst."""
+    max_batch: int
+    server_timeout_s: float
+    peak_rss_mib_after_warmup: float | None
+    peak_rss_mib_end: float | None
+    worker_alive: bool
+    texts_per_decode: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.before.to_dict(), "after_timeouts": self.after_timeouts.to_dict(),
+                "timeout_burst": {"status_codes": self.burst_status_codes, "jobs_dropped": self.jobs_dropped},
+                "max_batch": self.max_batch, "server_timeout_s": self.server_timeout_s,
+                "peak_rss_mib_after_warmup": self.peak_rss_mib_after_warmup, "peak_rss_mib_end": self.peak_rss_mib_end,
+                "worker_alive": self.worker_alive, "texts_per_decode": self.texts_per_decode}
+
+
 def _one_server(model: Path, max_batch: int, texts: Sequence[str], clients: int, requests: int,
-                cap_s: float) -> dict[str, Any]:
+                cap_s: float) -> ServerRun:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "clave_lite.cli", "serve", "--model", str(model), "--port", str(port),
                              "--max-batch", str(max_batch), "--max-queue", str(4 * clients),
@@ -163,11 +203,9 @@ def _one_server(model: Path, max_batch: int, texts: Sequence[str], clients: int,
         _settle(base)
         after = _load(url, texts, clients, requests, cap_s)
         health = _health(base)
-        return {**before, "after_timeouts": after, "timeout_burst": {"status_codes": burst,
-                                                                     "jobs_dropped": health["dropped"]},
-                "max_batch": max_batch, "server_timeout_s": SERVER_TIMEOUT_S, "peak_rss_mib_after_warmup": rss_warm,
-                "peak_rss_mib_end": _peak_rss_mib(proc.pid), "worker_alive": health["status"] == "ok",
-                "texts_per_decode": round(steady["texts"] / steady["batches"], 2) if steady["batches"] else None}
+        return ServerRun(before, after, burst, health["dropped"], max_batch, SERVER_TIMEOUT_S, rss_warm,
+                         _peak_rss_mib(proc.pid), health["status"] == "ok",
+                         round(steady["texts"] / steady["batches"], 2) if steady["batches"] else None)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -179,14 +217,40 @@ def _one_server(model: Path, max_batch: int, texts: Sequence[str], clients: int,
             raise ClaveError(f"serve exited {result_code} on SIGTERM")
 
 
+@dataclass(frozen=True)
+class ServeBench:
+    """What :func:`bench_serve` measures; ``to_dict()`` is the JSON ``bench --serve`` prints."""
+
+    model: str
+    clients: int
+    requests_per_client: int
+    time_cap_s: float
+    runs: dict[str, ServerRun]
+    """``batched`` and ``one_at_a_time``."""
+    command: str | None = None
+    """The command line that ran the benchmark (set by the CLI)."""
+
+    @property
+    def micro_batching_gain(self) -> float | None:
+        """Requests/s micro-batched over requests/s one at a time."""
+        batched, one = self.runs["batched"].before.requests_per_s, self.runs["one_at_a_time"].before.requests_per_s
+        gain = (batched or 0.0) / one if one else None
+        return round(gain, 2) if gain else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"model": self.model, "clients": self.clients, "requests_per_client": self.requests_per_client,
+               "time_cap_s": self.time_cap_s, "runs": {k: r.to_dict() for k, r in self.runs.items()},
+               "micro_batching_gain": self.micro_batching_gain}
+        if self.command is not None:
+            out["command"] = self.command
+        return out
+
+
 def bench_serve(model: Path, texts: Sequence[str], clients: int = 8, requests: int = 50, cap_s: float = 300.0,
-                progress: Progress = SILENT) -> dict[str, Any]:
+                progress: Progress = SILENT) -> ServeBench:
     """The load test of the module docstring: micro-batched vs one request at a time."""
     runs = {}
     for name, max_batch in (("batched", 16), ("one_at_a_time", 1)):
         progress.note(f"bench --serve: {name} (max batch {max_batch}): {clients} clients x {requests} requests")
         runs[name] = _one_server(model, max_batch, texts, clients, requests, cap_s)
-    gain = (runs["batched"]["requests_per_s"] / runs["one_at_a_time"]["requests_per_s"]
-            if runs["one_at_a_time"]["requests_per_s"] else None)
-    return {"model": str(model), "clients": clients, "requests_per_client": requests, "time_cap_s": cap_s,
-            "runs": runs, "micro_batching_gain": round(gain, 2) if gain else None}
+    return ServeBench(str(model), clients, requests, cap_s, runs)

@@ -16,12 +16,16 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clave_lite.core.jsonl import write_text_atomic
 from clave_lite.core.labels import LABELS
 from clave_lite.errors import DataError, Remedy, UsageError, require
 from clave_lite.progress import SILENT, Progress
+
+if TYPE_CHECKING:
+    from clave_lite.evaluation.injection import FlipRates
+    from clave_lite.evaluation.job import EvalReport
 
 MARKER = "report.json"
 
@@ -137,8 +141,8 @@ def build_report(opts: ReportOptions, progress: Progress = SILENT) -> ReportResu
                         len(prof.differences))
 
 
-def write_eval_report(folder: Path, data: Path, evaluation: Any | None = None, inject: dict[str, Any] | None = None,
-                      force: bool = False, title: str | None = None) -> ReportResult:
+def write_eval_report(folder: Path, data: Path, evaluation: EvalReport | None = None,
+                      inject: FlipRates | None = None, force: bool = False, title: str | None = None) -> ReportResult:
     """The eval page of ``folder``, with this run's ``evaluation``
     (:class:`~clave_lite.evaluation.job.EvalReport`) or ``inject`` flip rates added to what an
     earlier ``eval --report`` into the same folder left there."""
@@ -154,7 +158,7 @@ def write_eval_report(folder: Path, data: Path, evaluation: Any | None = None, i
         ev = {"metrics": evaluation.metrics.to_dict(), "model": evaluation.model, "backend": evaluation.backend,
               "baselines": {b: m.to_dict() for b, m in evaluation.baselines.items()}, "data": str(data)}
     if inject is not None:
-        inj = {**inject, "data": str(data)}
+        inj = {**inject.to_dict(), "data": str(data)}
     figs: dict[str, str] = {}
     rows: list[tuple[str, dict[str, Any]]] = []
     if ev:

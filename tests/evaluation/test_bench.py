@@ -66,7 +66,7 @@ def test_goal_direction_and_machine_facts():
     assert Goal("x", 2.0, 1.0, True).met and not Goal("x", 2.0, 1.0, False).met
     assert Goal("x", None, 1.0, True).met is None
     facts = machine_facts()
-    assert facts["usable_cpus"] >= 1 and isinstance(facts["isa"], list)
+    assert facts.usable_cpus >= 1 and isinstance(facts.isa, list)
 
 
 def test_bench_serve_load_test_reports_both_servers(default_model, run_cli, monkeypatch):
