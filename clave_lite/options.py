@@ -14,19 +14,28 @@ import dataclasses
 from dataclasses import MISSING
 from typing import Any, Sequence
 
-KINDS = ("str", "int", "float", "flag", "path", "choice", "csv", "multi")
-"""``csv``: a comma-separated flag that becomes a list of stripped strings (None when absent);
-``multi``: a repeatable flag that becomes a tuple of strings."""
+KINDS = ("str", "int", "float", "flag", "path", "dir", "choice", "csv", "multi", "per_system")
+"""``dir``: a path that must not be an existing file; ``csv``: a comma-separated flag that becomes
+a list of stripped strings (None when absent); ``multi``: a repeatable flag that becomes a tuple
+of strings; ``per_system``: a repeatable ``[SYSTEM=]N`` that becomes ``{SYSTEM or "*": N}``
+(:data:`PerSystem`)."""
+
+PerSystem = dict[str, int]
+"""A limit per value system; the key ``"*"`` applies to systems not named."""
 
 
 def option(default: Any = MISSING, help: str = "", *, kind: str = "str", flag: str | None = None,
-           min: float | None = None, max: float | None = None, choices: Sequence[str] = (),
-           envvar: str | None = None, show_default: bool = True) -> Any:
-    """A dataclass field that is also a command-line option (``--field-name`` unless ``flag``)."""
+           min: float | None = None, max: float | None = None, min_open: bool = False, max_open: bool = False,
+           choices: Sequence[str] = (), envvar: str | None = None, show_default: bool = True,
+           metavar: str | None = None) -> Any:
+    """A dataclass field that is also a command-line option (``--field-name`` unless ``flag``;
+    ``--on/--off`` for a ``flag`` that can be switched either way). ``min_open``/``max_open``
+    leave the bound itself out of the range."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
-    spec = {"help": help, "kind": kind, "flag": flag, "min": min, "max": max, "choices": tuple(choices),
-            "envvar": envvar, "show_default": show_default}
+    spec = {"help": help, "kind": kind, "flag": flag, "min": min, "max": max, "min_open": min_open,
+            "max_open": max_open, "choices": tuple(choices), "envvar": envvar, "show_default": show_default,
+            "metavar": metavar}
     return dataclasses.field(default=default, metadata={"option": spec})
 
 

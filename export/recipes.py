@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from clave_lite.build.bake_options import ExportOptions, TrainOptions, limit_for
 from clave_lite.build.merge import build_evaluator
-from clave_lite.core.prompt import PromptEncoder, with_markers
+from clave_lite.core.prompt import PromptEncoder, PromptTemplate, with_markers
 from clave_lite.core.tuples import LabelledTuple, read_tuples
 from clave_lite.core.valuesystem import ValueSystem, load_system
 from clave_lite.errors import DataError, Remedy, UsageError, require
@@ -25,23 +26,13 @@ from clave_lite.export.dataset import build_examples, fingerprint
 from clave_lite.export.tuning import MIN_TUNE_TEXTS, held_out_by_system, tune_system
 from clave_lite.formats.base_models import base_path, card
 from clave_lite.formats.manifest import Manifest
+from clave_lite.options import PerSystem
 from clave_lite.progress import SILENT, Progress
 from clave_lite.runtime.llamacpp import LlamaModel, usable_cpus
 from clave_lite.version import __version__
 
 if TYPE_CHECKING:  # torch is imported by train_run only: GGUF export and tuning need none
     from clave_lite.export.onnx_export import OnnxExport
-    from clave_lite.export.train import TrainConfig
-
-
-PerSystem = dict[str, int]
-"""A limit per value system; the key ``"*"`` applies to systems not named."""
-
-
-def limit_for(limits: PerSystem | None, system: str) -> int | None:
-    if not limits:
-        return None
-    return limits.get(system, limits.get("*"))
 
 
 def load_training_tuples(paths: Sequence[Path], system: str | None, on_error: str,
@@ -97,34 +88,32 @@ class TrainReport:
         return {"run": str(self.directory), **self.run["train"], "data": self.run["data"]}
 
 
-def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, base: str = "gemma3-270m",
-              cfg: TrainConfig | None = None, resume: bool = False, on_error: str = "stop",
-              max_texts: PerSystem | None = None, max_unrelated: PerSystem | None = None,
-              base_file: Path | None = None, template: str = "short", inject_rate: float = 0.0,
-              concepts: Path | None = None, init_from: Path | None = None,
-              progress: Progress = SILENT) -> TrainReport:
+def train_run(opts: TrainOptions, progress: Progress = SILENT) -> TrainReport:
     """Train one stage: read and check the tuples, encode them, fine-tune, and write the run
     directory (``adapter/``, ``run.json`` with the whole chain, ``train_keys.json``)."""
     import torch
 
     from clave_lite.export.torch_model import load_base
-    from clave_lite.export.train import TrainConfig, train
+    from clave_lite.export.train import TrainConfig, resolve_precision, train
 
-    cfg = cfg or TrainConfig()
+    cfg = TrainConfig(epochs=opts.epochs, lr=opts.lr, rank=opts.rank, alpha=2 * opts.rank, dropout=opts.lora_dropout,
+                      tokens_per_step=opts.tokens_per_step, seed=opts.seed, class_weight=opts.class_weight,
+                      precision=resolve_precision(opts.precision))
+    init_from, out_dir = opts.init_from, opts.output
     if init_from is not None and str(init_from) == "default" and not Path(init_from).is_dir():
         from clave_lite.build.default_model import default_dir
 
         init_from = default_dir()  # the embedded default evaluator's own run
     earlier = load_run(Path(init_from))[0] if init_from else None
-    this_base = base if not base_file else str(base_file)
+    this_base = str(opts.base_file) if opts.base_file else opts.base
     if earlier and earlier["base"] != this_base:
         raise DataError(f"{init_from}: was trained on base {earlier['base']!r}, not {this_base!r}")
     torch.set_num_threads(usable_cpus())
-    systems, grouped = _by_system(load_training_tuples(paths, system, on_error, max_texts, cfg.seed))
-    base_gguf = Path(base_file) if base_file else base_path(base)
+    systems, grouped = _by_system(load_training_tuples(opts.data, opts.system, opts.on_error, opts.max_texts,
+                                                       cfg.seed))
+    base_gguf = opts.base_file or base_path(opts.base)
     vocab = LlamaModel(base_gguf, vocab_only=True)
-    template_name = template
-    template = with_markers(template_name, vocab.tokenize)
+    template = with_markers(opts.template, vocab.tokenize)
     earlier_version = earlier["template"].get("version") if earlier else None
     if earlier_version is not None and earlier_version != template.version:
         # e.g. the embedded default (template v2) warm-starting a stage on a vocabulary with control tokens (v3)
@@ -132,21 +121,20 @@ def train_run(paths: Sequence[Path], out_dir: Path, system: str | None = None, b
                       f"v{template.version}, so the warm-started adapter has to learn the new layout from this "
                       "stage's data (docs/training.md, 'Warm start')")
     encoder = PromptEncoder(template, vocab.tokenize)
-    explained, concept_report = (attach_concepts(concepts, systems, grouped, system) if concepts
+    explained, concept_report = (attach_concepts(opts.concepts, systems, grouped, opts.system) if opts.concepts
                                  else ({}, None))
     examples = []
     for s in systems:
         examples += build_examples(grouped[s.name], s, encoder, seed=cfg.seed,
-                                   max_unrelated=limit_for(max_unrelated, s.name), inject_rate=inject_rate,
+                                   max_unrelated=limit_for(opts.max_unrelated, s.name), inject_rate=opts.inject_rate,
                                    concepts=explained.get(s.name))
     model, rd = load_base(base_gguf)
     pad = model.config.pad_token_id
     model, summary = train(model, examples, encoder.label_ids, int(pad) if pad is not None else 0,
-                           out_dir, cfg, resume=resume, progress=progress,
+                           out_dir, cfg, resume=opts.resume, progress=progress,
                            init_adapter=Path(init_from) / "adapter" if init_from else None)
     model.save_pretrained(out_dir / "adapter")
-    run = _run_record(paths, system, base, base_file, systems, grouped, template, encoder.label_ids, max_texts,
-                      max_unrelated, template_name, inject_rate, concept_report, summary)
+    run = _run_record(opts, systems, grouped, template, encoder.label_ids, concept_report, summary)
     if earlier:
         run["data"]["init_from"] = {"run": str(init_from), "fingerprint": earlier["data"]["fingerprint"],
                                     "files": earlier["data"]["files"], "train": earlier["train"],
@@ -176,25 +164,27 @@ def _by_system(by_source: dict[str, list[LabelledTuple]]) -> tuple[list[ValueSys
     return systems, grouped
 
 
-def _run_record(paths, system, base, base_file, systems, grouped, template, label_ids, max_texts, max_unrelated,
-                template_name, inject_rate, concept_report, summary) -> dict[str, Any]:
+def _run_record(opts: TrainOptions, systems: Sequence[ValueSystem], grouped: dict[str, list[LabelledTuple]],
+                template: PromptTemplate, label_ids: list[int], concept_report: dict[str, Any] | None,
+                summary: dict[str, Any]) -> dict[str, Any]:
     """``run.json`` of one stage (the chain is added by the caller)."""
     all_tuples = [t for ts in grouped.values() for t in ts]
+    system, base_file = opts.system, opts.base_file
     return {
         "clave_lite_version": __version__,
-        "base": base if not base_file else str(base_file),
-        "base_card": card(base) if not base_file else {"file": str(base_file)},
+        "base": opts.base_card if not base_file else str(base_file),
+        "base_card": card(opts.base_card) if not base_file else {"file": str(base_file)},
         "systems": [s.to_dict() for s in systems],
         "template": template.to_dict(),
         "label_token_ids": label_ids,
-        "data": {"files": [str(p) for p in paths], "fingerprint": fingerprint(all_tuples),
+        "data": {"files": [str(p) for p in opts.data], "fingerprint": fingerprint(all_tuples),
                  "tuples": {s.name: len(grouped[s.name]) for s in systems},
                  "texts": {s.name: len({t.key for t in grouped[s.name]}) for s in systems},
-                 "max_texts": max_texts, "max_unrelated": max_unrelated,
+                 "max_texts": opts.max_texts, "max_unrelated": opts.max_unrelated,
                  # the system's name, not the path the user typed: tuning and eval match by name
                  "fallback_system": load_system(system).name if system else None,
                  "fallback_system_file": system if system and system != load_system(system).name else None,
-                 "template": template_name, "inject_rate": inject_rate, "concepts": concept_report},
+                 "template": opts.template, "inject_rate": opts.inject_rate, "concepts": concept_report},
         "train": summary,
     }
 
@@ -285,11 +275,11 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], Path]:
     return run, base
 
 
-def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = False,
-               tune_data: Path | None = None, tune_limit: int | None = None, per_value: bool = True,
-               progress: Progress = SILENT) -> tuple[Path, dict[str, Any]]:
-    """Build the evaluator; with ``tune_data``, tune its decision biases on held-out texts
-    (texts training saw are left out) and rebuild it with them."""
+def export_run(opts: ExportOptions, progress: Progress = SILENT) -> tuple[Path, dict[str, Any]]:
+    """Build the GGUF evaluator; with ``opts.tune_data``, tune its decision biases on held-out
+    texts (texts training saw are left out) and rebuild it with them."""
+    run_dir, out, quant, keep_f32 = opts.run_dir, Path(opts.output), opts.chosen_quant, opts.keep_f32
+    tune_data, tune_limit = opts.tune_data, opts.tune_limit
     run, base = load_run(run_dir)
     path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
     report: dict[str, Any] = {}
@@ -311,17 +301,13 @@ def export_run(run_dir: Path, out: Path, quant: str = "q8_0", keep_f32: bool = F
                               f"(need {MIN_TUNE_TEXTS}; texts training saw are left out)")
                 continue
             progress.note(f"tuning {s.name} on {len(texts)} held-out texts")
-            biases[s.name], temperatures[s.name], report[s.name] = tune_system(ev, s, held, texts, per_value)
+            biases[s.name], temperatures[s.name], report[s.name] = tune_system(ev, s, held, texts, opts.per_value)
     run["biases"] = biases
     run["temperatures"] = temperatures
     run["tuning"] = {"data": str(tune_data), "limit": tune_limit, "report": report}
     (run_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
     path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
     return path, report
-
-
-EXPORT_QUANTS = {"gguf": ("q8_0", "q4_k_m", "f16", "f32"), "onnx": ("int8", "int8-dynamic", "fp16", "none")}
-"""Quantizations per evaluator format; the first is the default."""
 
 
 @dataclass(frozen=True)
@@ -342,36 +328,29 @@ class ExportReport:
                 "tuning": self.tuning}
 
 
-def export_evaluator(run_dir: Path, out: Path, fmt: str = "gguf", quant: str | None = None, keep_f32: bool = False,
-                     tune_data: Path | None = None, tune_limit: int | None = None, per_value: bool = True,
-                     progress: Progress = SILENT, force: bool = False) -> ExportReport:
+def export_evaluator(opts: ExportOptions, progress: Progress = SILENT) -> ExportReport:
     """A run directory → one evaluator: a GGUF file (numpy + llama.cpp only) or an ONNX
     directory (traced with torch: the bake extra). An existing output (or, with ``keep_f32``,
     an existing ``.f32.gguf`` beside it) is refused unless ``force``."""
     from clave_lite.core.jsonl import check_output
 
-    valid = EXPORT_QUANTS[fmt]
-    quant = quant or valid[0]
-    if quant not in valid:
-        raise UsageError(f"quantization {quant} does not apply to the {fmt} format (choose {', '.join(valid)})")
-    out = Path(out)
-    if fmt == "onnx":
-        if out.is_dir() and any(out.iterdir()) and not force:
+    out, quant = Path(opts.output), opts.chosen_quant
+    if opts.format == "onnx":
+        if out.is_dir() and any(out.iterdir()) and not opts.force:
             raise UsageError(f"{out} already exists and is not empty", path=out,
                              remedies=(Remedy("force", True, "to overwrite it"),))
     else:
-        check_output(out, [tune_data], force)
-        if keep_f32:
-            check_output(out.with_name(out.stem + ".f32.gguf"), [tune_data], force)
-    if fmt == "onnx":
+        check_output(out, [opts.tune_data], opts.force)
+        if opts.keep_f32:
+            check_output(out.with_name(out.stem + ".f32.gguf"), [opts.tune_data], opts.force)
+    if opts.format == "onnx":
         require("torch", "bake")
         require("onnx", "bake")
-        report = export_onnx_run(run_dir, out, quant)
+        report = export_onnx_run(opts.run_dir, out, quant)
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-        return ExportReport(str(out), fmt, quant, size, onnx=report)
-    path, tuning = export_run(run_dir, out, quant=quant, keep_f32=keep_f32, tune_data=tune_data,
-                              tune_limit=tune_limit, per_value=per_value, progress=progress)
-    return ExportReport(str(path), fmt, quant, path.stat().st_size, tuning)
+        return ExportReport(str(out), opts.format, quant, size, onnx=report)
+    path, tuning = export_run(opts, progress=progress)
+    return ExportReport(str(path), opts.format, quant, path.stat().st_size, tuning)
 
 
 def export_onnx_run(run_dir: Path, out_dir: Path, quant: str = "int8") -> OnnxExport:

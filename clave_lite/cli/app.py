@@ -258,18 +258,3 @@ class Bars:
 
 def csv_list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
-def per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> dict[str, int]:
-    """``N`` or ``SYSTEM=N`` (repeatable) → {system or "*": N}."""
-    limits: dict[str, int] = {}
-    for item in items:
-        key, _, number = item.rpartition("=")
-        try:
-            limits[key or "*"] = int(number)
-        except ValueError:
-            raise click.BadParameter(f"{item!r}: expected N or SYSTEM=N") from None
-        if limits[key or "*"] < 0:
-            raise click.BadParameter(f"{item!r}: N must be 0 or more")
-    return limits
-

@@ -8,19 +8,22 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
-from clave_lite.options import option_specs
+from clave_lite.options import PerSystem, option_specs
 
 T = TypeVar("T")
 
 
 def _click_type(spec: dict[str, Any]):
     kind, lo, hi = spec["kind"], spec["min"], spec["max"]
+    bounds = {"min_open": spec["min_open"], "max_open": spec["max_open"]}
     if kind == "int":
-        return click.IntRange(lo, hi) if lo is not None or hi is not None else int
+        return click.IntRange(lo, hi, **bounds) if lo is not None or hi is not None else int
     if kind == "float":
-        return click.FloatRange(lo, hi) if lo is not None or hi is not None else float
+        return click.FloatRange(lo, hi, **bounds) if lo is not None or hi is not None else float
     if kind == "path":
         return click.Path(path_type=Path)
+    if kind == "dir":
+        return click.Path(path_type=Path, file_okay=False)
     if kind == "choice":
         return click.Choice(list(spec["choices"]))
     return str
@@ -40,18 +43,35 @@ def flags_from(cls: type, only: Sequence[str] | None = None, exclude: Sequence[s
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             help_text = spec["help"] + (f" [env {spec['envvar']}]" if spec["envvar"] else "")
             if spec["kind"] == "flag":
-                command = click.option(flag, f.name, is_flag=True, help=help_text, envvar=spec["envvar"])(command)
+                command = click.option(flag, f.name, is_flag=True, default=f.default, show_default=spec["show_default"],
+                                       help=help_text, envvar=spec["envvar"])(command)
                 continue
-            if spec["kind"] == "multi":
-                command = click.option(flag, f.name, multiple=True, help=help_text)(command)
+            if spec["kind"] in ("multi", "per_system"):
+                callback = _per_system if spec["kind"] == "per_system" else None
+                command = click.option(flag, f.name, multiple=True, callback=callback, metavar=spec["metavar"],
+                                       help=help_text)(command)
                 continue
             default = None if required or spec["kind"] == "csv" else f.default
             command = click.option(*names, type=_click_type(spec), required=required, default=default,
                                    envvar=spec["envvar"], show_default=spec["show_default"] and default is not None,
-                                   help=help_text)(command)
+                                   metavar=spec["metavar"], help=help_text)(command)
         return command
 
     return decorate
+
+
+def _per_system(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> PerSystem:
+    """``N`` or ``SYSTEM=N`` (repeatable) → {system or "*": N}."""
+    limits: PerSystem = {}
+    for item in items:
+        key, _, number = item.rpartition("=")
+        try:
+            limits[key or "*"] = int(number)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: expected N or SYSTEM=N") from None
+        if limits[key or "*"] < 0:
+            raise click.BadParameter(f"{item!r}: N must be 0 or more")
+    return limits
 
 
 def build(cls: type[T], values: dict[str, Any], **more: Any) -> T:
