@@ -41,7 +41,7 @@ def main() -> None:
     for spec in args.models:
         name, _, rest = spec.partition("=")
         path, _, system = rest.partition(":")
-        loaded[name] = (Evaluator.load(path, n_threads=args.threads), system or None)
+        loaded[name] = (Evaluator.load(path, threads=args.threads), system or None)
     try:
         for _ in range(args.runs):
             for name, (ev, system) in loaded.items():

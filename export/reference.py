@@ -22,9 +22,9 @@ from clave_lite.runtime.llamacpp import LlamaModel, usable_cpus
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, path: str | Path, label_token_ids: Sequence[int], n_threads: int | None = None,
+    def __init__(self, path: str | Path, label_token_ids: Sequence[int], threads: int | None = None,
                  model=None) -> None:
-        torch.set_num_threads(n_threads or usable_cpus())
+        torch.set_num_threads(threads or usable_cpus())
         self.path = Path(path)
         self.vocab = LlamaModel(path, vocab_only=True)
         self.model = model if model is not None else load_base(path)[0]
@@ -59,8 +59,8 @@ class NaiveReference:
 
     name = "naive-torch"
 
-    def __init__(self, path: str | Path, label_token_ids: Sequence[int], n_threads: int | None = None) -> None:
-        torch.set_num_threads(n_threads or usable_cpus())
+    def __init__(self, path: str | Path, label_token_ids: Sequence[int], threads: int | None = None) -> None:
+        torch.set_num_threads(threads or usable_cpus())
         self.path = Path(path)
         self.model = load_base(path)[0]
         self.label_token_ids = list(label_token_ids)

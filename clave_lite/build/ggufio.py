@@ -154,8 +154,8 @@ def _tensor_order(name: str) -> tuple[int, str]:
 QUANT_TYPES = {"f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q4_k_m": "MOSTLY_Q4_K_M", "f32": "ALL_F32"}
 
 
-def quantize(src: str | Path, dst: str | Path, quant: str, n_threads: int = 0) -> Path:
-    """Quantize with llama.cpp's own quantizer (``llama_model_quantize``)."""
+def quantize(src: str | Path, dst: str | Path, quant: str, threads: int = 0) -> Path:
+    """Quantize with llama.cpp's own quantizer (``llama_model_quantize``) on ``threads`` threads (0: its choice)."""
     import llama_cpp
 
     from clave_lite.errors import ModelError
@@ -167,7 +167,7 @@ def quantize(src: str | Path, dst: str | Path, quant: str, n_threads: int = 0) -
         raise ModelError(f"unknown quantization '{quant}'; choose from {', '.join(QUANT_TYPES)}")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_{QUANT_TYPES[quant]}")
-    params.nthread = n_threads
+    params.nthread = threads
     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
     if rc != 0:
         raise ModelError(f"llama_model_quantize failed ({rc}) for {src} → {quant}")

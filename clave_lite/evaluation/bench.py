@@ -234,7 +234,7 @@ def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None,
     peak = matmul_gflops()
 
     progress.note("bench: cold start")
-    cold, ev = _timed(lambda: Evaluator.load(model_path, n_threads=threads, provider=provider))
+    cold, ev = _timed(lambda: Evaluator.load(model_path, threads=threads, provider=provider))
     try:
         sys_, chosen = ev.resolve_values(system)
         names = [v.name for v in chosen]

@@ -108,7 +108,7 @@ def run_one(spec: ModelSpec, data: Path, system: str | None, limit: int | None, 
 
     gold = limit_texts(read_tuples(data, load_system(system) if system else None, "stop")[0], limit)
     start = time.perf_counter()
-    ev = Evaluator.load(spec.path, backend=spec.backend, n_threads=threads)
+    ev = Evaluator.load(spec.path, backend=spec.backend, threads=threads)
     load_s = time.perf_counter() - start
     start = time.perf_counter()
     scored = predict(ev, gold, system)

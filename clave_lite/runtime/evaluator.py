@@ -142,22 +142,24 @@ class Evaluator:
                                                      else max_windows)]
 
     @classmethod
-    def load(cls, path: str | Path, backend: str = "auto", n_threads: int | None = None,
-             n_gpu_layers: int = 0, provider: str = "cpu") -> "Evaluator":
+    def load(cls, path: str | Path, backend: str = "auto", threads: int | None = None,
+             n_gpu_layers: int = 0, provider: str = "cpu", *, n_threads: int | None = None) -> "Evaluator":
         """A ``.gguf`` file (llama.cpp, or ``backend="torch"`` for the fp32 reference) or an ONNX
-        evaluator directory (onnxruntime). The embedded default evaluator (built on first use):
-        :func:`clave_lite.load_evaluator` with no path."""
+        evaluator directory (onnxruntime), scored on ``threads`` CPU threads (None: the CPUs this
+        process may use; ``n_threads`` is the earlier spelling, still accepted). The embedded
+        default evaluator (built on first use): :func:`clave_lite.load_evaluator` with no path."""
+        threads = threads if n_threads is None else n_threads
         if path is None:
             raise ModelError("Evaluator.load needs a path; clave_lite.load_evaluator() loads the embedded default")
         path = Path(path)
         kind = resolve_backend(path, backend)
         if kind == "onnx":
-            return cls._load_onnx(path if path.is_dir() else path.parent, n_threads, provider)
+            return cls._load_onnx(path if path.is_dir() else path.parent, threads, provider)
         manifest = read_gguf_manifest(path)
         if kind == "gguf":
             from clave_lite.runtime.backends.gguf import GGUFBackend
 
-            return cls(manifest, GGUFBackend(path, manifest.label_token_ids, n_threads, n_gpu_layers))
+            return cls(manifest, GGUFBackend(path, manifest.label_token_ids, threads, n_gpu_layers))
         from clave_lite.errors import require
 
         require("torch", "bake")
@@ -165,10 +167,10 @@ class Evaluator:
             TorchBackend,  # bake extra: the fp32 reference
         )
 
-        return cls(manifest, TorchBackend(path, manifest.label_token_ids, n_threads))
+        return cls(manifest, TorchBackend(path, manifest.label_token_ids, threads))
 
     @classmethod
-    def _load_onnx(cls, directory: Path, n_threads: int | None, provider: str) -> "Evaluator":
+    def _load_onnx(cls, directory: Path, threads: int | None, provider: str) -> "Evaluator":
         from clave_lite.runtime.backends.onnx import ONNXBackend
 
         for needed in ("model.onnx", "manifest.json", "vocab.gguf"):
@@ -179,7 +181,7 @@ class Evaluator:
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelError(f"{directory / 'manifest.json'}: cannot read it ({exc})") from exc
         manifest = Manifest.from_json(text, str(directory / "manifest.json"))
-        return cls(manifest, ONNXBackend(directory, n_threads, provider))
+        return cls(manifest, ONNXBackend(directory, threads, provider))
 
     def resolve_values(self, system: str | None = None, values: Iterable[str] | None = None) -> tuple[ValueSystem, list[Value]]:
         """The system (a name, or a value-system file whose name the evaluator carries) and the

@@ -114,7 +114,7 @@ class LlamaModel:
 class LlamaContext:
     """An inference context whose KV cache may hold several sequences that share cells."""
 
-    def __init__(self, model: LlamaModel, n_ctx: int, n_batch: int, n_seq_max: int, n_threads: int,
+    def __init__(self, model: LlamaModel, n_ctx: int, n_batch: int, n_seq_max: int, threads: int,
                  n_ubatch: int | None = None) -> None:
         """``n_batch`` tokens may go into one decode; llama.cpp computes them ``n_ubatch`` at a
         time. A small ``n_ubatch`` keeps the attention scratch (heads × ubatch × context floats)
@@ -127,8 +127,8 @@ class LlamaContext:
         params.n_batch = n_batch
         params.n_ubatch = min(n_ubatch or n_batch, n_batch)
         params.n_seq_max = n_seq_max
-        params.n_threads = n_threads
-        params.n_threads_batch = n_threads
+        params.n_threads = threads
+        params.n_threads_batch = threads
         params.kv_unified = True  # one buffer: the shared text is stored once for all sequences
         params.no_perf = True
         self._ptr = lib.llama_init_from_model(model.ptr, params)

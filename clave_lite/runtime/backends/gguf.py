@@ -34,11 +34,11 @@ N_UBATCH = 512
 class GGUFBackend:
     name = "gguf"
 
-    def __init__(self, path: str | Path, label_token_ids: Sequence[int], n_threads: int | None = None,
+    def __init__(self, path: str | Path, label_token_ids: Sequence[int], threads: int | None = None,
                  n_gpu_layers: int = 0, n_ctx: int = N_CTX) -> None:
         self.path = Path(path)
         self.model = LlamaModel(self.path, n_gpu_layers=n_gpu_layers)
-        self.n_threads = n_threads or usable_cpus()
+        self.threads = threads or usable_cpus()
         self.label_token_ids = list(label_token_ids)
         self.ctx: LlamaContext | None = None
         self.batch: LlamaBatch | None = None
@@ -50,7 +50,7 @@ class GGUFBackend:
                 obj.close()
         self.n_ctx = n_ctx
         self.ctx = LlamaContext(self.model, n_ctx=n_ctx, n_batch=n_ctx, n_seq_max=MAX_SEQUENCES,
-                                n_threads=self.n_threads, n_ubatch=N_UBATCH)
+                                threads=self.threads, n_ubatch=N_UBATCH)
         self.batch = LlamaBatch(self.model._lib, n_ctx, MAX_SEQUENCES)
 
     def _fit(self, items: Sequence[EncodedText]) -> None:

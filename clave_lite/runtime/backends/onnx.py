@@ -25,12 +25,12 @@ OUTPUT_NAME = "label_logits"
 class ONNXBackend:
     name = "onnx"
 
-    def __init__(self, directory: str | Path, n_threads: int | None = None, provider: str = "cpu",
+    def __init__(self, directory: str | Path, threads: int | None = None, provider: str = "cpu",
                  tokens_per_run: int = 4096) -> None:
         ort = require("onnxruntime", "onnx")
         self.path = Path(directory)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = n_threads or usable_cpus()
+        options.intra_op_num_threads = threads or usable_cpus()
         options.inter_op_num_threads = 1
         providers = {"cpu": ["CPUExecutionProvider"],
                      "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}.get(provider)
