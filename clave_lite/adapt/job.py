@@ -212,7 +212,7 @@ def _read_evaluator(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[La
     from clave_lite.runtime.backends.gguf import GGUFBackend
 
     # after inputs() checked everything: the default evaluator is built (about a minute, said) only now
-    evaluator = load_evaluator(opts.model, n_threads=opts.threads, progress=progress)
+    evaluator = load_evaluator(opts.model, threads=opts.threads, progress=progress)
     try:
         if not isinstance(evaluator.backend, GGUFBackend):
             raise ModelError(f"{opts.model}: adapt needs a .gguf evaluator (its logits beyond the label tokens)")

@@ -19,13 +19,12 @@ from clave_lite.runtime.evaluator import BATCH_SIZE, Evaluator
 
 def load_evaluator(path: str | Path | None = None, backend: str = "auto", threads: int | None = None,
                    n_gpu_layers: int = 0, provider: str = "cpu", progress: Progress = SILENT,
-                   max_windows: int = MAX_WINDOWS, *, n_threads: int | None = None) -> Evaluator:
-    """:meth:`Evaluator.load` (``n_threads`` is the earlier spelling of ``threads``, still
-    accepted); no path gives the embedded default evaluator (built on first use, about a minute,
-    which ``progress`` is told)."""
+                   max_windows: int = MAX_WINDOWS) -> Evaluator:
+    """:meth:`Evaluator.load`; no path gives the embedded default evaluator (built on first use,
+    about a minute, which ``progress`` is told)."""
     if path is None:
         path = default_evaluator_path(progress)
-    evaluator = Evaluator.load(path, backend, threads if n_threads is None else n_threads, n_gpu_layers, provider)
+    evaluator = Evaluator.load(path, backend, threads, n_gpu_layers, provider)
     evaluator.max_windows = max_windows
     return evaluator
 

@@ -143,12 +143,11 @@ class Evaluator:
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "auto", threads: int | None = None,
-             n_gpu_layers: int = 0, provider: str = "cpu", *, n_threads: int | None = None) -> "Evaluator":
+             n_gpu_layers: int = 0, provider: str = "cpu") -> "Evaluator":
         """A ``.gguf`` file (llama.cpp, or ``backend="torch"`` for the fp32 reference) or an ONNX
         evaluator directory (onnxruntime), scored on ``threads`` CPU threads (None: the CPUs this
-        process may use; ``n_threads`` is the earlier spelling, still accepted). The embedded
-        default evaluator (built on first use): :func:`clave_lite.load_evaluator` with no path."""
-        threads = threads if n_threads is None else n_threads
+        process may use). The embedded default evaluator (built on first use):
+        :func:`clave_lite.load_evaluator` with no path."""
         if path is None:
             raise ModelError("Evaluator.load needs a path; clave_lite.load_evaluator() loads the embedded default")
         path = Path(path)

@@ -155,7 +155,7 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     assert hidden and report["chosen"].startswith(f"mean of {len(hidden)}/hidden/template")
 
     # the written evaluator carries the system, scores it through its head, keeps the old one
-    with Evaluator.load(out, n_threads=2) as ev:
+    with Evaluator.load(out, threads=2) as ev:
         assert ev.manifest.default_system == "toy3"
         assert [s.name for s in ev.manifest.systems] == ["toy3", "schwartz10"]
         head = ev.manifest.head("toy3")
@@ -201,14 +201,14 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     assert [e["name"] for e in shifted["estimates"]] == ["adapted", "readout", "as-is", "tfidf", "adapted@corpus",
                                                          "adapted-unshifted@corpus", "tfidf@corpus"]
     assert shifted["prevalence"] == {v: 0.1 for v in toy_system.ACTS} and 0 < shifted["related_share"] < 1
-    with Evaluator.load(prior_out, n_threads=2) as ev:
+    with Evaluator.load(prior_out, threads=2) as ev:
         biases = ev.manifest.biases["toy3"]
         assert set(biases) == set(toy_system.ACTS)
         assert all(b[LABELS.index("unrelated")] > b[LABELS.index("supports")] for b in biases.values())
         assert ev.manifest.training["adapt"]["prevalence"] == {v: 0.1 for v in toy_system.ACTS}
         more_unrelated = sum(s.label == "unrelated" for r in ev.score(["I steal the lamp.", "I return the lamp."])
                              for s in r.scores)
-    with Evaluator.load(out, n_threads=2) as ev:
+    with Evaluator.load(out, threads=2) as ev:
         as_fitted = sum(s.label == "unrelated" for r in ev.score(["I steal the lamp.", "I return the lamp."])
                         for s in r.scores)
     assert more_unrelated >= as_fitted
@@ -228,7 +228,7 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     assert set(est["shares"]) == set(toy_system.ACTS) and estimated["prevalence"] == est["shares"]
     assert all(0.01 <= x <= 0.99 for x in est["shares"].values())
     assert "adapted@corpus" in [e["name"] for e in estimated["estimates"]]
-    with Evaluator.load(estimated_out, n_threads=2) as ev:
+    with Evaluator.load(estimated_out, threads=2) as ev:
         assert ev.manifest.training["adapt"]["prevalence_estimate"] == est
     assert not list(tmp_path.glob(".clave-adapt-*"))  # the as-fitted copy that read the corpus is gone
     result = run_cli(*args[:6], estimated_out, *args[7:], "--unlabelled", corpus, "--force")
@@ -246,13 +246,13 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     assert "(nested: nothing reported here chose anything)" in result.stdout
     chosen = re.search(r"^readout: (\S+) \(chosen by folds; per outer fold: (.*)\); temperature", result.stdout, re.M)
     assert chosen and chosen.group(1) in report["ablation"] and len(chosen.group(2).split(", ")) == 3
-    with Evaluator.load(chosen_out, n_threads=2) as ev:
+    with Evaluator.load(chosen_out, threads=2) as ev:
         assert ev.manifest.training["adapt"]["readout"] == chosen.group(1)
         assert ev.manifest.training["adapt"]["readout_mode"] == "choose"
 
     pytest.importorskip("torch")
     # (the torch reference reads any token's logits too, and agrees with llama.cpp)
-    with Evaluator.load(out, backend="torch", n_threads=2) as ref:
+    with Evaluator.load(out, backend="torch", threads=2) as ref:
         [ref_scored] = ref.score([text])
     ref_p = np.array([[s.parts["evaluator"][lab] for lab in LABELS] for s in ref_scored.scores])
     np.testing.assert_allclose(ref_p, got, atol=2e-3)  # the evaluator halves: the same logits
@@ -355,7 +355,7 @@ def test_adapt_resumes_from_its_feature_cache(tiny_evaluator, toy_inputs, tmp_pa
     assert any("definition" in name for name in first.ablation)
     from clave_lite.runtime.evaluator import Evaluator
 
-    with Evaluator.load(tmp_path / "e.gguf", n_threads=2) as ev:  # one suffix per value when scoring
+    with Evaluator.load(tmp_path / "e.gguf", threads=2) as ev:  # one suffix per value when scoring
         assert len(ev.manifest.head("toy3").value_lines) == 1
         assert ev.manifest.training["adapt"]["lines"] == "template"
         assert len(ev.score(["I steal the lamp."])[0].scores) == 3

@@ -59,7 +59,7 @@ def test_adapt_by_lora_end_to_end(tiny_evaluator, tmp_path, run_cli):
 
     # new weights (the LoRA merged), q8_0, only the new system, scored through the label tokens
     assert weights_digest(out) != weights_digest(tiny_evaluator)
-    with Evaluator.load(out, n_threads=2) as ev:
+    with Evaluator.load(out, threads=2) as ev:
         m = ev.manifest
         assert [s.name for s in m.systems] == ["toy3"] and m.default_system == "toy3" and m.heads == {}
         adapt = m.training["adapt"]
@@ -70,7 +70,7 @@ def test_adapt_by_lora_end_to_end(tiny_evaluator, tmp_path, run_cli):
         assert sorted(s.value for s in scored.scores) == sorted(toy_system.ACTS)
         got = np.array([[s.probs[lab] for lab in ("supports", "opposes", "unrelated")] for s in scored.scores])
     # the file is what was trained: the torch reference of the written weights agrees with llama.cpp
-    with Evaluator.load(out, backend="torch", n_threads=2) as ref:
+    with Evaluator.load(out, backend="torch", threads=2) as ref:
         [ref_scored] = ref.score(["I steal the lamp from the shop."])
     ref_p = np.array([[s.probs[lab] for lab in ("supports", "opposes", "unrelated")] for s in ref_scored.scores])
     np.testing.assert_allclose(ref_p, got, atol=2e-3)
