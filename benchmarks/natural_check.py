@@ -9,13 +9,15 @@ From MoralChoice's calibration scenarios (`../shared/data/moralchoice/scenarios-
    distribution a user scores: mostly unrelated.
 3. From the other scenarios, draw calibration labels like `calibration.jsonl`: per rule up to 50
    related (supports/opposes) tuples, unrelated ones to 100.
-4. `clave-lite adapt` on them (its printed estimate), once as is and once with `--prevalence` set
-   to the related share of the *calibration scenarios'* natural labels (what a user can count on a
-   sample of their own corpus; the held-out share is never used); then `clave-lite eval` of each
-   evaluator on the held-out natural tuples, beside TF-IDF + LR trained on the same calibration
-   labels.
+4. `clave-lite adapt` on them (its printed estimate): as is (`as-fitted`); with `--prevalence` set
+   to the related share of the *calibration scenarios'* natural labels (`prevalence`: what a user
+   can count on a sample of their own corpus; the held-out share is never used); and with
+   `--unlabelled` given the held-out actions' texts without their labels (`unlabelled`: the
+   corpus the user will score, which they have); then `clave-lite eval` of each evaluator on the
+   held-out natural tuples, beside TF-IDF + LR trained on the same calibration labels. For
+   `unlabelled`, the estimated related share per rule is set beside the held-out truth.
 
-    python benchmarks/natural_check.py OUT_DIR [--seed 0] [--train-epochs 0]
+    python benchmarks/natural_check.py OUT_DIR [--seed 0] [--train-epochs 0] [--runs as-fitted,prevalence,unlabelled]
 
 Writes OUT_DIR/natural-check.json (the figures) with the data it made (OUT_DIR/*.jsonl).
 """
@@ -83,6 +85,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-epochs", type=float, default=0.0)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--runs", default="as-fitted,prevalence,unlabelled",
+                    help="which adapt runs, comma-separated (as-fitted, prevalence, unlabelled)")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     with (DATA / "scenarios-calibration.csv").open(newline="", encoding="utf-8") as fh:
@@ -97,6 +101,10 @@ def main() -> None:
     share = sum(t["label"] != "unrelated" for t in pool) / len(pool)
     for name, data in (("natural", natural), ("calibration", calibration)):
         (a.out / f"{name}.jsonl").write_text("".join(json.dumps(t) + "\n" for t in data))
+    corpus = list(dict.fromkeys(t["text"] for t in natural))  # the held-out texts, no labels
+    (a.out / "corpus.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in corpus))
+    true_shares = {rule: round(sum(t["label"] != "unrelated" for t in natural if t["value"] == rule)
+                               / sum(t["value"] == rule for t in natural), 4) for rule in COLUMNS}
     cli = [sys.executable, "-m", "clave_lite.cli"]
     adapt = [*cli, "adapt", "--system", str(DATA / "gert10.yaml"), "--labels", str(a.out / "calibration.jsonl"),
              "--group-regex", "^([^-]+)", "--folds", str(a.folds), "--seed", str(a.seed), "--json", "--force"]
@@ -107,8 +115,12 @@ def main() -> None:
               "calibration_tuples": len(calibration),
               "calibration_related_share": round(sum(t["label"] != "unrelated" for t in calibration)
                                                  / len(calibration), 4),
-              "prevalence_given": round(share, 4), "train_epochs": a.train_epochs, "runs": {}}
-    for name, extra in (("as-fitted", []), ("prevalence", ["--prevalence", f"{share:.4f}"])):
+              "prevalence_given": round(share, 4), "natural_related_share_per_rule": true_shares,
+              "train_epochs": a.train_epochs, "runs": {}}
+    extras = {"as-fitted": [], "prevalence": ["--prevalence", f"{share:.4f}"],
+              "unlabelled": ["--unlabelled", str(a.out / "corpus.jsonl"), "--unlabelled-limit", str(len(corpus))]}
+    for name in a.runs.split(","):
+        extra = extras[name]
         model = a.out / f"gert10-{name}.gguf"
         report = run([*adapt, "-o", str(model), *extra])
         (a.out / f"adapt-{name}.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -125,6 +137,17 @@ def main() -> None:
             "natural_interval": scored.get("intervals", {}).get("macro_f1"),
             "natural_tfidf_macro_f1": round(scored["baselines"]["tfidf"]["macro_f1"], 4),
             "seconds": report["seconds"].get("total")}
+        if report.get("prevalence_estimate"):
+            est = report["prevalence_estimate"]
+
+            def error(shares: dict[str, float]) -> float:
+                return round(sum(abs(shares[r] - true_shares[r]) for r in COLUMNS) / len(COLUMNS), 4)
+
+            result["runs"][name]["prevalence_estimate"] = est
+            result["runs"][name]["mean_abs_share_error"] = {
+                "bbse": error(est["shares"]), "bbse_pooled": error({r: est["pooled"] for r in COLUMNS}),
+                "em": error(est["em"]), "called_related": error(est["called_related"]),
+                "calibration_scenarios_share": error({r: share for r in COLUMNS})}
     (a.out / "natural-check.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

@@ -25,12 +25,14 @@ Predictors"), per value in its two-class form. The evaluator's rate of *related*
 corpus texts is ``r = fpr + share * (tpr - fpr)``, where ``tpr`` and ``fpr`` are its related-verdict
 rates on the labelled tuples that are related and unrelated (out of fold, so unbiased); solved
 for ``share``. It uses verdicts only, never the probabilities, so it survives a miscalibrated
-evaluator; EM on the probabilities (Saerens et al.) is computed beside it for comparison.
+evaluator. One value's estimate from ~100 labels is noisy, so it is shrunk toward the estimate
+pooled over all values by its own sampling variance (:func:`estimate_prevalence`). EM on the
+probabilities (Saerens et al.) is computed beside it for comparison.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -94,6 +96,10 @@ class PrevalenceEstimate:
     """Per value, EM on the evaluator's probabilities (Saerens et al. 2002), for comparison only."""
     pooled_for: list[str]
     """Values whose own estimate was unusable (``tpr - fpr < MIN_GAP``): they take ``pooled``."""
+    per_value: dict[str, float] = field(default_factory=dict)
+    """Per value, its own estimate before shrinking (values in ``pooled_for`` have none)."""
+    own_weight: dict[str, float] = field(default_factory=dict)
+    """Per value, the weight of its own estimate in ``shares`` (the rest is ``pooled``'s)."""
 
     def to_dict(self) -> dict[str, Any]:
         def r(d: dict[str, float]) -> dict[str, float]:
@@ -101,11 +107,8 @@ class PrevalenceEstimate:
 
         return {"method": "bbse", "texts": self.texts, "shares": r(self.shares),
                 "called_related": r(self.called_related), "tpr": r(self.tpr), "fpr": r(self.fpr),
-                "pooled": round(self.pooled, 4), "em": r(self.em), "pooled_for": self.pooled_for}
-
-
-def _solve(called: float, tpr: float, fpr: float) -> float:
-    return float(np.clip((called - fpr) / (tpr - fpr), FLOOR, 1 - FLOOR))
+                "pooled": round(self.pooled, 4), "em": r(self.em), "pooled_for": self.pooled_for,
+                "per_value": r(self.per_value), "own_weight": r(self.own_weight)}
 
 
 def _em(p_related: np.ndarray, sample_share: float, steps: int = 200) -> float:
@@ -121,35 +124,71 @@ def _em(p_related: np.ndarray, sample_share: float, steps: int = 200) -> float:
     return float(np.clip(share, FLOOR, 1 - FLOOR))
 
 
+@dataclass(frozen=True)
+class _Solved:
+    share: float
+    """Unclipped ``(called - fpr) / (tpr - fpr)``."""
+    variance: float | None
+    """Its sampling variance (delta method); None where ``tpr - fpr < MIN_GAP``."""
+
+
+def _bbse(called: np.ndarray, sample_rel: np.ndarray, sample_said_rel: np.ndarray) -> tuple[_Solved, float, float]:
+    """Two-class black-box shift estimation from the corpus's related verdicts (``called``) and the
+    labelled tuples' truth and out-of-fold verdicts; with binomial variances of the three rates."""
+    n_rel, n_unrel, m = int(sample_rel.sum()), int((~sample_rel).sum()), len(called)
+    tpr = float(sample_said_rel[sample_rel].mean()) if n_rel else 1.0
+    fpr = float(sample_said_rel[~sample_rel].mean()) if n_unrel else 0.0
+    c = float(called.mean())
+    gap = tpr - fpr
+    if gap < MIN_GAP:
+        return _Solved(float("nan"), None), tpr, fpr
+    share = (c - fpr) / gap
+    p = float(np.clip(share, 0.0, 1.0))
+    var = (c * (1 - c) / max(m, 1) + (1 - p) ** 2 * fpr * (1 - fpr) / max(n_unrel, 1)
+           + p ** 2 * tpr * (1 - tpr) / max(n_rel, 1)) / gap ** 2
+    return _Solved(share, var), tpr, fpr
+
+
 def estimate_prevalence(value_of: Sequence[str], gold: Sequence[str], sample_said: Sequence[str],
                         corpus_value_of: Sequence[str], corpus_said: Sequence[str],
                         corpus_p_related: Sequence[float], texts: int) -> PrevalenceEstimate:
     """``value_of``/``gold``/``sample_said``: each labelled tuple's value, label and out-of-fold
     verdict; ``corpus_value_of``/``corpus_said``/``corpus_p_related``: each (corpus text, value)
-    pair's value, verdict and probability of a related label, from the evaluator as fitted."""
+    pair's value, verdict and probability of a related label, from the evaluator as fitted.
+
+    With ~50 related and ~50 unrelated labels per value, one value's own estimate has a standard
+    error near 0.1, as large as the shares themselves. So each value's estimate is shrunk toward
+    the one pooled over all values in proportion to its noise (empirical Bayes: weight
+    ``tau² / (tau² + var)``, ``tau²`` the spread of the values' estimates beyond their sampling
+    variance), all computed from the labels and the corpus's verdicts alone."""
     g_rel = np.array([x != "unrelated" for x in gold])
     s_rel = np.array([x != "unrelated" for x in sample_said])
     c_rel = np.array([x != "unrelated" for x in corpus_said])
     v_s, v_c, p_c = np.asarray(value_of), np.asarray(corpus_value_of), np.asarray(corpus_p_related, dtype=float)
 
-    def rates(rows: np.ndarray) -> tuple[float, float]:
-        rel, unrel = rows & g_rel, rows & ~g_rel
-        return (float(s_rel[rel].mean()) if rel.any() else 1.0, float(s_rel[unrel].mean()) if unrel.any() else 0.0)
-
-    all_tpr, all_fpr = rates(np.ones(len(gold), dtype=bool))
-    pooled = _solve(float(c_rel.mean()), all_tpr, all_fpr) if all_tpr - all_fpr >= MIN_GAP else float(g_rel.mean())
-    shares, called, tprs, fprs, em, fallback = {}, {}, {}, {}, {}, []
+    whole, _, _ = _bbse(c_rel, g_rel, s_rel)
+    pooled = float(np.clip(whole.share if whole.variance is not None else g_rel.mean(), FLOOR, 1 - FLOOR))
+    own: dict[str, _Solved] = {}
+    called, tprs, fprs, em, fallback = {}, {}, {}, {}, []
     for v in dict.fromkeys(corpus_value_of):
-        tpr, fpr = rates(v_s == v)
-        called[v], tprs[v], fprs[v] = float(c_rel[v_c == v].mean()), tpr, fpr
-        if tpr - fpr >= MIN_GAP:
-            shares[v] = _solve(called[v], tpr, fpr)
-        else:
-            shares[v] = pooled
+        own[v], tprs[v], fprs[v] = _bbse(c_rel[v_c == v], g_rel[v_s == v], s_rel[v_s == v])
+        called[v] = float(c_rel[v_c == v].mean())
+        if own[v].variance is None:
             fallback.append(v)
         em[v] = _em(p_c[v_c == v], float(g_rel[v_s == v].mean()) if (v_s == v).any() else 0.5)
-    shares = {v: round(x, 4) for v, x in shares.items()}  # as reported and stored
-    return PrevalenceEstimate(texts, shares, called, tprs, fprs, pooled, em, fallback)
+    usable = [v for v in own if own[v].variance is not None]
+    spread = float(np.mean([(own[v].share - pooled) ** 2 for v in usable])) if usable else 0.0
+    tau2 = max(0.0, spread - (float(np.mean([own[v].variance for v in usable])) if usable else 0.0))
+    shares, weights = {}, {}
+    for v, solved in own.items():
+        if solved.variance is None:
+            w, mine = 0.0, pooled
+        else:
+            w, mine = (tau2 / (tau2 + solved.variance) if tau2 + solved.variance > 0 else 1.0), solved.share
+        weights[v] = w
+        shares[v] = round(float(np.clip(w * mine + (1 - w) * pooled, FLOOR, 1 - FLOOR)), 4)
+    per_value = {v: float(np.clip(own[v].share, FLOOR, 1 - FLOOR)) for v in usable}
+    return PrevalenceEstimate(texts, shares, called, tprs, fprs, pooled, em, fallback, per_value, weights)
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,36 @@ def test_a_value_that_cannot_tell_related_from_unrelated_takes_the_pooled_share(
     corpus_value_of = ["A"] * 50 + ["B"] * 50
     corpus_said = ["supports"] * 13 + ["unrelated"] * 37 + ["supports"] * 25 + ["unrelated"] * 25
     est = estimate_prevalence(value_of, gold, good + blind, corpus_value_of, corpus_said, [0.5] * 100, 100)
-    assert est.shares["A"] == pytest.approx((0.26 - 0.1) / 0.8)
+    assert est.per_value["A"] == pytest.approx((0.26 - 0.1) / 0.8)
     assert est.pooled_for == ["B"] and est.shares["B"] == pytest.approx(est.pooled, abs=1e-4)
+    assert est.own_weight["B"] == 0.0 and "B" not in est.per_value
+
+
+def test_a_noisy_value_is_shrunk_toward_the_pooled_share_and_a_clear_one_keeps_its_own():
+    def tuples(n_rel: int, n_unrel: int, tpr: float, fpr: float) -> tuple[list[str], list[str]]:
+        hits_rel, hits_unrel = round(n_rel * tpr), round(n_unrel * fpr)
+        gold = ["supports"] * n_rel + ["unrelated"] * n_unrel
+        said = (["supports"] * hits_rel + ["unrelated"] * (n_rel - hits_rel)
+                + ["supports"] * hits_unrel + ["unrelated"] * (n_unrel - hits_unrel))
+        return gold, said
+
+    def corpus(n: int, called: float) -> list[str]:
+        return ["supports"] * round(n * called) + ["unrelated"] * (n - round(n * called))
+
+    # few labels: the two values' own estimates (0.1 and 0.5) are within their noise of each other
+    ga, sa = tuples(10, 10, 0.8, 0.2)
+    gb, sb = tuples(10, 10, 0.8, 0.2)
+    est = estimate_prevalence(["A"] * 20 + ["B"] * 20, ga + gb, sa + sb, ["A"] * 50 + ["B"] * 50,
+                              corpus(50, 0.26) + corpus(50, 0.5), [0.5] * 100, 100)
+    assert est.per_value == {"A": pytest.approx(0.1), "B": pytest.approx(0.5)}
+    assert est.own_weight["A"] < 0.5 and abs(est.shares["A"] - est.pooled) < abs(est.per_value["A"] - est.pooled)
+    # many labels and corpus texts: the same difference is real, and each value keeps its own share
+    ga, sa = tuples(2000, 2000, 0.8, 0.2)
+    gb, sb = tuples(2000, 2000, 0.8, 0.2)
+    est = estimate_prevalence(["A"] * 4000 + ["B"] * 4000, ga + gb, sa + sb, ["A"] * 5000 + ["B"] * 5000,
+                              corpus(5000, 0.26) + corpus(5000, 0.5), [0.5] * 10000, 10000)
+    assert est.own_weight["A"] > 0.95 and est.shares == {"A": pytest.approx(0.1, abs=0.005),
+                                                         "B": pytest.approx(0.5, abs=0.005)}
 
 
 def test_black_box_shift_estimation_recovers_a_shifted_prior_where_the_raw_rate_does_not():
