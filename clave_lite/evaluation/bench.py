@@ -6,7 +6,9 @@ measured side by side in one process do not. So every run also measures
 * the same texts scored on **one** value (what "all values for the price of one" is relative to);
 * a **naive reference** (:class:`clave_lite.export.reference.NaiveReference`: the merged model in
   transformers fp32, one (text, value) prompt at a time, full-vocabulary logits);
-* the CPU's own **matmul peak** (numpy fp32), against which prefill FLOP/s are a roofline fraction.
+* the CPU's own **matmul peak** (numpy fp32), against which prefill FLOP/s are a roofline fraction,
+  and, where torch is installed, its **bf16 and int8 peaks** (the units a quantized model could
+  use), with the fraction of the best one prefill reaches.
 
 Prefill FLOPs are counted as 2 × transformer (non-embedding) parameters per token: the tied
 embedding matrix is a lookup on input and is multiplied only at the label positions on output.
@@ -111,6 +113,45 @@ def matmul_gflops(n: int = 1024, seconds: float = 1.5) -> float:
     return 2 * n ** 3 * runs / (time.perf_counter() - start) / 1e9
 
 
+@dataclass(frozen=True)
+class LowPrecisionPeaks:
+    """The CPU's bf16 and int8 matmul peaks (torch, 2048² products), or why they were not measured:
+    the units a quantized evaluator could use beside fp32."""
+
+    bf16_gflops: float | None = None
+    int8_gops: float | None = None
+    skipped: str | None = None
+
+
+def low_precision_peaks(threads: int, n: int = 2048, seconds: float = 1.5) -> LowPrecisionPeaks:
+    """bf16 ``a @ b`` and int8 ``torch._int_mm`` (int32 accumulate) on ``threads`` threads."""
+    try:
+        import torch
+    except ImportError:
+        return LowPrecisionPeaks(skipped="needs torch: pip install 'clave-lite[bake]'")
+    torch.set_num_threads(threads)
+
+    def rate(fn: Callable[[], Any]) -> float:
+        fn()  # warm up
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            fn()
+            runs += 1
+        return 2 * n ** 3 * runs / (time.perf_counter() - start) / 1e9
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(torch.bfloat16)
+    b = torch.randn(n, n, generator=g).to(torch.bfloat16)
+    bf16 = rate(lambda: a @ b)
+    ai = torch.randint(-128, 128, (n, n), dtype=torch.int8, generator=g)
+    bi = torch.randint(-128, 128, (n, n), dtype=torch.int8, generator=g)
+    try:
+        int8: float | None = rate(lambda: torch._int_mm(ai, bi))
+    except RuntimeError as exc:  # a build without the CPU int8 kernel
+        return LowPrecisionPeaks(bf16, None, f"torch._int_mm: {exc}")
+    return LowPrecisionPeaks(bf16, int8)
+
+
 def transformer_params(gguf_path: Path) -> int | None:
     """Non-embedding parameters from a GGUF's hyper-parameters (llama/gemma layouts)."""
     from clave_lite.formats.gguf_header import read_header
@@ -193,12 +234,25 @@ class BenchResult:
     train_seconds_per_pair: float | None
     """From the evaluator's training record, where it has one."""
     machine: Machine
+    low_precision: LowPrecisionPeaks = LowPrecisionPeaks(skipped="not measured")
     command: str | None = None
     """The command line that ran the benchmark (set by the CLI)."""
 
     @property
     def roofline_fraction(self) -> float | None:
         return self.prefill_gflops / self.matmul_peak_gflops if self.prefill_gflops else None
+
+    @property
+    def best_peak(self) -> tuple[str, float]:
+        """The fastest of the fp32, bf16 and int8 matmul peaks: (name, G(FL)OP/s)."""
+        lp = self.low_precision
+        peaks = {"fp32": self.matmul_peak_gflops, "bf16": lp.bf16_gflops, "int8": lp.int8_gops}
+        return max(((k, v) for k, v in peaks.items() if v), key=lambda kv: kv[1])
+
+    @property
+    def best_peak_fraction(self) -> float | None:
+        """Prefill (G)OP/s over the best peak: how much of the fastest units the evaluator uses."""
+        return self.prefill_gflops / self.best_peak[1] if self.prefill_gflops else None
 
     @property
     def speedup_vs_reference(self) -> float | None:
@@ -215,7 +269,11 @@ class BenchResult:
                "first_response_s": self.first_response_s, "peak_rss_mib": self.peak_rss_mib,
                "tokens_per_s": self.tokens_per_s, "transformer_params": self.transformer_params,
                "prefill_gflops": self.prefill_gflops, "matmul_peak_gflops": self.matmul_peak_gflops,
-               "roofline_fraction": self.roofline_fraction, "reference": self.reference.to_dict(),
+               "roofline_fraction": self.roofline_fraction,
+               "bf16_peak_gflops": self.low_precision.bf16_gflops, "int8_peak_gops": self.low_precision.int8_gops,
+               **({"low_precision_skipped": self.low_precision.skipped} if self.low_precision.skipped else {}),
+               "best_peak": self.best_peak[0], "best_peak_fraction": self.best_peak_fraction,
+               "reference": self.reference.to_dict(),
                "speedup_vs_reference": self.speedup_vs_reference,
                "train_seconds_per_pair": self.train_seconds_per_pair,
                "goals": [g.to_dict() for g in goals(self)], "machine": self.machine.to_dict()}
@@ -258,6 +316,8 @@ def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None,
         ev.close()
     reference = _reference(model_path, ev.manifest.label_token_ids, encoded[:reference_texts], progress) \
         if reference_texts > 0 else ReferenceTiming(skipped="--reference-texts 0")
+    progress.note("bench: bf16 and int8 matmul peaks (torch)")  # after the RSS reading: torch is big
+    low = low_precision_peaks(threads or usable_cpus())
     training = (ev.manifest.training or {}).get("train", {})
     return BenchResult(
         model=str(model_path), backend=backend, system=sys_.name, model_bytes=_size(model_path),
@@ -268,7 +328,8 @@ def run_bench(model_path: Path, texts: Sequence[str], system: str | None = None,
         latency_p95_s=float(np.percentile(latencies, 95)), cold_start_s=cold, first_response_s=first,
         peak_rss_mib=rss, tokens_per_s=tokens_per_s, transformer_params=params,
         prefill_gflops=2 * params * tokens_per_s / 1e9 if params else None, matmul_peak_gflops=peak,
-        reference=reference, train_seconds_per_pair=training.get("seconds_per_pair"), machine=machine_facts())
+        reference=reference, train_seconds_per_pair=training.get("seconds_per_pair"), machine=machine_facts(),
+        low_precision=low)
 
 
 def goals(r: BenchResult) -> list[Goal]:
@@ -361,6 +422,15 @@ def render(r: BenchResult, command: str) -> str:
         lines.append(f"{'prefill GFLOP/s (2 x params x tok/s)':<36}{r.prefill_gflops:>10.1f}"
                      f"  ({r.transformer_params / 1e6:.0f}M transformer params)")
     lines.append(f"{'numpy fp32 matmul peak GFLOP/s':<36}{r.matmul_peak_gflops:>10.1f}")
+    lp = r.low_precision
+    if lp.bf16_gflops:
+        lines.append(f"{'torch bf16 matmul peak GFLOP/s':<36}{lp.bf16_gflops:>10.1f}")
+    if lp.int8_gops:
+        lines.append(f"{'torch int8 matmul peak GOP/s':<36}{lp.int8_gops:>10.1f}")
+    if lp.skipped:
+        lines.append(f"bf16/int8 peaks: {lp.skipped}")
+    if r.best_peak_fraction is not None:
+        lines.append(f"{'prefill / best peak (' + r.best_peak[0] + ')':<36}{r.best_peak_fraction:>10.2f}")
     ref = r.reference
     if ref.skipped is None:
         lines.append(f"{'naive reference responses/s':<36}{ref.responses_per_s:>10.3f}  (transformers fp32, "

@@ -3,6 +3,7 @@ itself is measured by running bench, not asserted by a timed test) and its helpe
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from clave_lite.evaluation.bench import (
     Goal,
     distinct_texts,
+    low_precision_peaks,
     machine_facts,
     transformer_params,
 )
@@ -34,11 +36,23 @@ def test_bench_smoke_on_the_default(default_model, run_cli, tmp_path):
     assert 0 < r["peak_rss_mib"] < 4096 and r["model_bytes"] == path.stat().st_size
     assert r["transformer_params"] == transformer_params(path) and r["prefill_gflops"] > 0
     assert r["reference"] == {"skipped": "--reference-texts 0"} and r["speedup_vs_reference"] is None
+    if importlib.util.find_spec("torch"):  # the bf16 and int8 units beside fp32, and how much of the best is used
+        assert r["bf16_peak_gflops"] > 0 and r["int8_peak_gops"] > 0 and "low_precision_skipped" not in r
+        best = max(r["matmul_peak_gflops"], r["bf16_peak_gflops"], r["int8_peak_gops"])
+        assert r["best_peak_fraction"] == pytest.approx(r["prefill_gflops"] / best)
+    else:
+        assert "pip install" in r["low_precision_skipped"] and r["best_peak"] == "fp32"
     assert [g["name"] for g in r["goals"]][0] == "all values cost / one value cost"
     assert r["command"] == f"clave-lite bench {EXAMPLES} --model {path} --limit 2 --reference-texts 0 --latency-texts 1 --output {out} --json"
     human = run_cli("bench", EXAMPLES, "--model", path, "--limit", "1", "--latency-texts", "1",
                     "--reference-texts", "0")
     assert human.exit_code == 0 and "responses/s (all values)" in human.stdout and "goal" in human.stdout
+
+
+def test_low_precision_peaks_are_measured_with_torch():
+    pytest.importorskip("torch")
+    peaks = low_precision_peaks(1, n=128, seconds=0.05)
+    assert peaks.skipped is None and peaks.bf16_gflops > 0 and peaks.int8_gops > 0
 
 
 def test_bench_refuses_data_without_texts(run_cli, tmp_path):
