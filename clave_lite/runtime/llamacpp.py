@@ -115,10 +115,12 @@ class LlamaContext:
     """An inference context whose KV cache may hold several sequences that share cells."""
 
     def __init__(self, model: LlamaModel, n_ctx: int, n_batch: int, n_seq_max: int, threads: int,
-                 n_ubatch: int | None = None) -> None:
+                 n_ubatch: int | None = None, flash_attn: int = -1, kv_type: int | None = None) -> None:
         """``n_batch`` tokens may go into one decode; llama.cpp computes them ``n_ubatch`` at a
         time. A small ``n_ubatch`` keeps the attention scratch (heads × ubatch × context floats)
-        small: 512 instead of 4096 saves ~230 MB of peak memory on Gemma 3 at no measured cost."""
+        small: 512 instead of 4096 saves ~230 MB of peak memory on Gemma 3 at no measured cost.
+        ``flash_attn``: llama.cpp's flash-attention switch (-1 auto, 0 off, 1 on); ``kv_type``: a
+        ggml type for the KV cache (None: llama.cpp's f16). Both measured in docs/benchmarks.md."""
         lib = model._lib
         self._lib = lib
         self.model = model  # keep the model alive while the context exists
@@ -130,6 +132,9 @@ class LlamaContext:
         params.n_threads = threads
         params.n_threads_batch = threads
         params.kv_unified = True  # one buffer: the shared text is stored once for all sequences
+        params.flash_attn_type = flash_attn
+        if kv_type is not None:
+            params.type_k = params.type_v = kv_type
         params.no_perf = True
         self._ptr = lib.llama_init_from_model(model.ptr, params)
         if not self._ptr:

@@ -29,6 +29,10 @@ N_CTX = 2048
 It bounds memory (KV cache and scratch grow with it); a single text that needs more gets a
 larger context on demand (:meth:`GGUFBackend._fit`)."""
 N_UBATCH = 512
+FLASH_ATTN = -1
+"""llama.cpp's flash attention: -1 lets it decide; measured in docs/benchmarks.md."""
+KV_TYPE: int | None = None
+"""The KV cache's ggml type; None keeps llama.cpp's f16 (q8_0 measured in docs/benchmarks.md)."""
 
 
 class GGUFBackend:
@@ -50,7 +54,8 @@ class GGUFBackend:
                 obj.close()
         self.n_ctx = n_ctx
         self.ctx = LlamaContext(self.model, n_ctx=n_ctx, n_batch=n_ctx, n_seq_max=MAX_SEQUENCES,
-                                threads=self.threads, n_ubatch=N_UBATCH)
+                                threads=self.threads, n_ubatch=N_UBATCH, flash_attn=FLASH_ATTN,
+                                kv_type=KV_TYPE)
         self.batch = LlamaBatch(self.model._lib, n_ctx, MAX_SEQUENCES)
 
     def _fit(self, items: Sequence[EncodedText]) -> None:
