@@ -10,7 +10,8 @@ identical to the first setting's.
 
 Settings (``clave_lite.runtime.backends.gguf`` constants): ``auto`` (llama.cpp decides flash
 attention; what ships), ``fa-off`` / ``fa-on`` (flash attention forced), ``kv-q8`` (flash attention
-on and a q8_0 KV cache instead of f16).
+on and a q8_0 KV cache instead of f16), ``seq-32`` (at most 32 (text, value) sequences per decode
+instead of 64: llama.cpp keeps a full-vocabulary logits row per output, 1 MiB each).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import sys
 from pathlib import Path
 
 SETTINGS = {"auto": {"FLASH_ATTN": -1}, "fa-off": {"FLASH_ATTN": 0}, "fa-on": {"FLASH_ATTN": 1},
-            "kv-q8": {"FLASH_ATTN": 1, "KV_TYPE": 8}}  # ggml type 8 = q8_0
+            "kv-q8": {"FLASH_ATTN": 1, "KV_TYPE": 8},  # ggml type 8 = q8_0
+            "seq-32": {"MAX_SEQUENCES": 32}}  # half the outputs per decode: half the logits buffer
 
 
 def one(model: str, data: str, limit: int, setting: str) -> dict:
