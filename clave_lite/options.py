@@ -14,11 +14,11 @@ import dataclasses
 from dataclasses import MISSING
 from typing import Any, Sequence
 
-KINDS = ("str", "int", "float", "flag", "path", "dir", "choice", "csv", "multi", "per_system")
-"""``dir``: a path that must not be an existing file; ``csv``: a comma-separated flag that becomes
-a list of stripped strings (None when absent); ``multi``: a repeatable flag that becomes a tuple
-of strings; ``per_system``: a repeatable ``[SYSTEM=]N`` that becomes ``{SYSTEM or "*": N}``
-(:data:`PerSystem`)."""
+KINDS = ("str", "int", "float", "flag", "path", "file", "dir", "choice", "csv", "multi", "per_system")
+"""``file``: a path that must not be an existing directory; ``dir``: a path that must not be an
+existing file; ``csv``: a comma-separated flag that becomes a list of stripped strings (None when
+absent); ``multi``: a repeatable flag that becomes a tuple of strings; ``per_system``: a
+repeatable ``[SYSTEM=]N`` that becomes ``{SYSTEM or "*": N}`` (:data:`PerSystem`)."""
 
 PerSystem = dict[str, int]
 """A limit per value system; the key ``"*"`` applies to systems not named."""
@@ -39,6 +39,29 @@ def option(default: Any = MISSING, help: str = "", *, kind: str = "str", flag: s
     return dataclasses.field(default=default, metadata={"option": spec})
 
 
+def option_of(cls: type, name: str, **changes: Any) -> Any:
+    """The option ``name`` of ``cls`` declared again as a field of another job's options (same
+    default, kind, range and environment variable), with ``changes`` (e.g. ``flag``, ``help``):
+    the declaration stays in one place."""
+    [f] = [f for f in dataclasses.fields(cls) if f.name == name]
+    spec = f.metadata["option"]
+    if set(changes) - set(spec):
+        raise ValueError(f"option() has no {', '.join(sorted(set(changes) - set(spec)))}")
+    return dataclasses.field(default=f.default, metadata={"option": {**spec, **changes}})
+
+
 def option_specs(cls: type) -> list[tuple[dataclasses.Field, dict[str, Any]]]:
     """The fields of ``cls`` declared with :func:`option`, in declaration order."""
     return [(f, f.metadata["option"]) for f in dataclasses.fields(cls) if "option" in f.metadata]
+
+
+def flag_name(name: str, spec: dict[str, Any]) -> str:
+    """The command-line flag of the field ``name`` declared with ``spec`` (``--field-name``
+    unless it names its own)."""
+    return spec["flag"] or "--" + name.replace("_", "-")
+
+
+def flag_of(cls: type, name: str) -> str:
+    """The command-line flag of the field ``name`` of ``cls``, for messages that name it."""
+    [spec] = [spec for f, spec in option_specs(cls) if f.name == name]
+    return flag_name(name, spec)

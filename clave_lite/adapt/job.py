@@ -33,7 +33,7 @@ from clave_lite.adapt.cache import (
     weights_digest,
 )
 from clave_lite.adapt.folds import assign_folds, group_keys
-from clave_lite.adapt.options import LINES, READOUTS, AdaptOptions
+from clave_lite.adapt.options import AdaptOptions
 from clave_lite.core.files import staged
 from clave_lite.core.labels import LABELS
 from clave_lite.core.tuples import LabelledTuple
@@ -85,7 +85,7 @@ class AdaptReport:
     groups: int
     folds: int
     readout: str
-    """How the readout was settled: one of :data:`READOUTS`."""
+    """How the readout was settled: one of :data:`~clave_lite.adapt.options.READOUTS`."""
     chosen: str
     """The readout fitted on all tuples (the fixed ensemble, or the candidate chosen by folds)."""
     chosen_per_fold: list[str]
@@ -496,10 +496,6 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         raise UsageError("train_epochs > 0 asks for the LoRA path, which needs torch: call "
                          "clave_lite.adapt_lora(opts) (the bake extra); adapt() fits a readout on the evaluator "
                          "as it is", remedies=(Remedy("train_epochs", 0, "for the readout path"),))
-    if opts.readout not in READOUTS:
-        raise UsageError(f"unknown readout {opts.readout!r}; one of {', '.join(READOUTS)}")
-    if opts.lines not in LINES:
-        raise UsageError(f"unknown value lines {opts.lines!r}; one of {', '.join(LINES)}")
     t0 = time.time()
     system, tuples, groups, outer = inputs(opts)
     feats, basis, lines, label_ids, src = _read_evaluator(opts, system, tuples, progress)

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
-from clave_lite.options import PerSystem, option_specs
+from clave_lite.options import PerSystem, flag_name, option_specs
 
 T = TypeVar("T")
 
@@ -22,6 +22,8 @@ def _click_type(spec: dict[str, Any]):
         return click.FloatRange(lo, hi, **bounds) if lo is not None or hi is not None else float
     if kind == "path":
         return click.Path(path_type=Path)
+    if kind == "file":
+        return click.Path(path_type=Path, dir_okay=False)
     if kind == "dir":
         return click.Path(path_type=Path, file_okay=False)
     if kind == "choice":
@@ -38,7 +40,7 @@ def flags_from(cls: type, only: Sequence[str] | None = None, exclude: Sequence[s
         for f, spec in reversed(option_specs(cls)):
             if (only is not None and f.name not in only) or f.name in exclude:
                 continue
-            flag = spec["flag"] or "--" + f.name.replace("_", "-")
+            flag = flag_name(f.name, spec)
             names = ["-o", flag, f.name] if flag == "--output" else [flag, f.name]
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             help_text = spec["help"] + (f" [env {spec['envvar']}]" if spec["envvar"] else "")
