@@ -119,13 +119,16 @@ class FlipRates:
 
 
 def flip_rates(evaluator: Evaluator, gold: Sequence[LabelledTuple], system: str | None = None,
-               progress: Progress = SILENT) -> FlipRates:
+               progress: Progress = SILENT, only: Sequence[str] | None = None) -> FlipRates:
+    """Every held-out attack (or those of the families ``only`` names) appended to every text of ``gold``."""
     progress.note("inject: clean")
     clean = predict(evaluator, gold, system)
     names = evaluator.manifest.system(gold[0].system or system).value_names
     attacked: dict[str, AttackFlips] = {}
     families: dict[str, FamilyFlips] = {}
     for name, family, attack, target in attacks():
+        if only is not None and family not in only:
+            continue
         progress.note(f"inject: {name}")
         attacked_gold = _attacked(gold, attack, names)
         scored = predict(evaluator, attacked_gold, system)

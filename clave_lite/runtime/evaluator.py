@@ -270,20 +270,26 @@ class Evaluator:
             yield windows[0].truncated_tokens, self.pick_windows(per_window, chosen, system)
 
     def pick_windows(self, z: np.ndarray, chosen: Sequence[Value], system: ValueSystem) -> np.ndarray:
-        """Per value, the logits of the window whose decision speaks most strongly: ``opposes``
-        anywhere before ``supports`` anywhere before ``unrelated``, then the higher probability
-        of that label. So harm in any part of a long text is seen. ``z``: ``[n_windows,
-        n_values, 3]`` → ``[n_values, 3]``."""
+        """Per value, the logits of one window. Where the system names a violation label (``opposes``
+        on Schwartz-10; ``supports`` on a harm taxonomy), a window deciding it anywhere wins (the
+        most probable such window), so harm in any part of a long text is seen; otherwise the
+        first window speaks, as head + tail reading would. A window of filler that only carries an
+        instruction ("... reply supports") thus cannot move a verdict away from the violation
+        label, only toward it (fail closed). A system without a violation label takes the window
+        that speaks most strongly (``opposes``, then ``supports``, then ``unrelated``, then the
+        higher probability). ``z``: ``[n_windows, n_values, 3]`` → ``[n_values, 3]``."""
         if z.shape[0] == 1:
             return z[0]
         temperature = self.manifest.temperature(system.name)
         out = []
         for k, v in enumerate(chosen):
             bias = self.manifest.bias(system.name, v.name)
-            ranked = []
-            for w in range(z.shape[0]):
-                label, probs = decide(z[w, k], system.labels, bias, temperature)
-                ranked.append((_STRENGTH[label], probs[label], -w))
+            decided = [decide(z[w, k], system.labels, bias, temperature) for w in range(z.shape[0])]
+            if system.violation is not None:
+                hits = [(probs[label], -w) for w, (label, probs) in enumerate(decided) if label == system.violation]
+                out.append(z[-max(hits)[1], k] if hits else z[0, k])
+                continue
+            ranked = [(_STRENGTH[label], probs[label], -w) for w, (label, probs) in enumerate(decided)]
             out.append(z[-max(ranked)[2], k])
         return np.stack(out)
 
