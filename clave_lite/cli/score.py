@@ -126,5 +126,5 @@ def _score_on_ray(input_path: Path, output: Path | None, address: str, model_pat
                               explain=explain, text_column=text_column, prompt_column=prompt_column,
                               batch_size=batch_size, actors=actors,
                               cpus_per_actor=cpus_per_actor)
-    click.echo(f"{done['rows']} rows scored on Ray ({actors} actor(s) x {cpus_per_actor} CPU) in "
-               f"{done['seconds']} s -> {done['output']}", err=True)
+    click.echo(f"{done.rows} rows scored on Ray ({actors} actor(s) x {cpus_per_actor} CPU) in "
+               f"{done.seconds} s -> {done.output}", err=True)

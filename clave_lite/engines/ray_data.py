@@ -26,7 +26,9 @@ that loads the evaluator once per actor and calls the same core as ``clave-lite 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -37,6 +39,24 @@ SHIP = ("path", "object-store")
 READ_CPUS = 0.1
 """CPUs a Parquet read task reserves: a sliver, so reads still run when the scoring actors hold
 every CPU (with a whole CPU each, ``actors × cpus_per_actor`` = all CPUs would starve them)."""
+
+
+@dataclass(frozen=True)
+class RayRun:
+    """What :func:`score_files_on_ray` did."""
+
+    input: str
+    output: str
+    """The folder of Parquet files written."""
+    rows: int
+    actors: int
+    cpus_per_actor: int
+    seconds: float
+    cluster_cpus: float | None
+    """The CPUs of the cluster it ran on, as Ray counts them."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 class RayScorer:
@@ -105,7 +125,7 @@ def score_files_on_ray(source: str | Path, output: str | Path, address: str | No
                        model: str | Path | None = None, system: str | None = None, values: Sequence[str] = (),
                        explain: bool = False, text_column: str = "text", prompt_column: str = "prompt",
                        batch_size: int = 1, actors: int = 1, cpus_per_actor: int = 1,
-                       ship: str = "path") -> dict[str, Any]:
+                       ship: str = "path") -> RayRun:
     """``clave-lite score CORPUS --ray [ADDRESS]``: read a Parquet file or folder (any path Ray
     reads: local, NFS, s3://...), score it on the cluster at ``address`` (None: a local Ray on
     this machine), write a folder of Parquet files. Returns what was done."""
@@ -134,6 +154,5 @@ def score_files_on_ray(source: str | Path, output: str | Path, address: str | No
                            prompt_column=prompt_column, batch_size=batch_size, actors=actors,
                            cpus_per_actor=cpus_per_actor, ship=ship)
     scored.write_parquet(str(output))
-    return {"input": str(source), "output": str(output), "rows": rows, "actors": actors,
-            "cpus_per_actor": cpus_per_actor, "seconds": round(time.monotonic() - t0, 1),
-            "cluster_cpus": ray.cluster_resources().get("CPU")}
+    return RayRun(input=str(source), output=str(output), rows=rows, actors=actors, cpus_per_actor=cpus_per_actor,
+                  seconds=round(time.monotonic() - t0, 1), cluster_cpus=ray.cluster_resources().get("CPU"))

@@ -116,5 +116,5 @@ def test_score_on_ray_consumes_the_scored_dataset_once(local_ray, tmp_path, monk
     src = tmp_path / "corpus.parquet"
     pq.write_table(pa.table({"id": [f"t{i}" for i in range(5)], "text": TEXTS[:5]}), src)
     done = ray_data.score_files_on_ray(src, tmp_path / "out", None, model=local_ray, values=("Security",))
-    assert consumed == ["write_parquet"] and done["rows"] == 5
+    assert consumed == ["write_parquet"] and done.rows == 5
     assert pq.read_table(tmp_path / "out").num_rows == 5
