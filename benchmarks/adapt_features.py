@@ -20,7 +20,7 @@ ap.add_argument("--group-regex", default="^([^-]+)"), ap.add_argument("--threads
 a = ap.parse_args()
 opts = job.AdaptOptions(system=Path(a.system), labels=Path(a.labels), output=Path("/tmp/unused.gguf"),
                         model=Path(a.model), group_regex=a.group_regex or None, threads=a.threads)
-system, tuples = job._read(opts)
+system, tuples, _ = job._read(opts)
 groups = group_keys(tuples, opts.group_regex)
 feats, basis, lines, label_ids, src = job._read_evaluator(opts, system, tuples, Silent())
 pickle.dump({"feats": feats, "values": [v.name for v in system.values], "labels": system.labels,

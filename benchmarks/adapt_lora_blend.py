@@ -23,7 +23,7 @@ ap.add_argument("feats"), ap.add_argument("lora"), ap.add_argument("system"), ap
 ap.add_argument("--group-regex", default=None)
 a = ap.parse_args()
 P, L = pickle.load(open(a.feats, "rb")), np.load(a.lora)
-system, tuples = job._read(AdaptOptions(system=a.system, labels=a.labels, output="/tmp/unused.gguf"))
+system, tuples, _ = job._read(AdaptOptions(system=a.system, labels=a.labels, output="/tmp/unused.gguf"))
 groups = group_keys(tuples, a.group_regex)
 assert [t.label for t in tuples] == P["gold"] and groups == P["groups"], "features and labels differ in order"
 values, outer = P["values"], L["outer"]

@@ -53,7 +53,7 @@ ap.add_argument("--readout", action="store_true",
                 help="also fit adapt's fixed ensemble on the fold's LoRA model's own hidden states (its training tuples)")
 a = ap.parse_args()
 
-system, tuples = job._read(AdaptOptions(system=a.system, labels=a.labels, output="/tmp/unused.gguf"))
+system, tuples, _ = job._read(AdaptOptions(system=a.system, labels=a.labels, output="/tmp/unused.gguf"))
 groups = group_keys(tuples, a.group_regex)
 outer = assign_folds(groups, a.folds, a.seed)
 base = base_path("gemma3-270m")

@@ -24,7 +24,7 @@ ap.add_argument("feats"), ap.add_argument("system"), ap.add_argument("labels")
 ap.add_argument("--group-regex", default=None), ap.add_argument("--seed", type=int, default=0)
 a = ap.parse_args()
 P = pickle.load(open(a.feats, "rb"))
-system, tuples = job._read(AdaptOptions(system=a.system, labels=a.labels, output="/tmp/unused.gguf"))
+system, tuples, _ = job._read(AdaptOptions(system=a.system, labels=a.labels, output="/tmp/unused.gguf"))
 groups = group_keys(tuples, a.group_regex)
 assert [t.label for t in tuples] == P["gold"] and groups == P["groups"], "features and labels differ in order"
 values = P["values"]

@@ -33,7 +33,7 @@ def _worker(args: tuple[str, str, int, int, str]) -> float:
     from clave_lite.formats.base_models import base_path
     from clave_lite.runtime.llamacpp import LlamaModel
 
-    system, tuples = job._read(AdaptOptions(system=system_path, labels=labels, output="/tmp/unused.gguf"))
+    system, tuples, _ = job._read(AdaptOptions(system=system_path, labels=labels, output="/tmp/unused.gguf"))
     vocab = LlamaModel(base_path("gemma3-270m"), vocab_only=True)
     encoder = PromptEncoder(TEMPLATES_V2["short"], vocab.tokenize)
     examples = build_examples(tuples, system, encoder, seed=0)

@@ -83,6 +83,7 @@ class _Stage:
 class _Setup:
     system: ValueSystem
     tuples: list[LabelledTuple]
+    labels_sha256: str
     groups: list[str]
     outer: np.ndarray
     source: Path
@@ -104,14 +105,15 @@ def _setup(opts: AdaptOptions, progress: Progress) -> _Setup:
     from clave_lite.formats.manifest import read_gguf_manifest
     from clave_lite.runtime.llamacpp import LlamaModel
 
-    system, tuples, groups, outer = job.inputs(opts)  # refuses bad input and too few groups before any training
+    read = job.inputs(opts)  # refuses bad input and too few groups before any training
     source = Path(opts.model) if opts.model is not None else default_evaluator_path(progress)
     if source.suffix.lower() != ".gguf":
         raise ModelError(f"{source}: adapt --train-epochs needs a .gguf evaluator (its weights are the base)")
     manifest = read_gguf_manifest(source)
     vocab = LlamaModel(source, vocab_only=True)  # the encoder tokenizes with it: closed by adapt_lora
-    return _Setup(system, tuples, groups, outer, source, PromptEncoder(manifest.template, vocab.tokenize), vocab,
-                  list(manifest.label_token_ids), train_config(opts))
+    return _Setup(read.system, read.tuples, read.labels_sha256, read.groups, read.outer, source,
+                  PromptEncoder(manifest.template, vocab.tokenize), vocab, list(manifest.label_token_ids),
+                  train_config(opts))
 
 
 def read_hidden(model, encoder: PromptEncoder, system: ValueSystem, tuples: Sequence[LabelledTuple],
@@ -169,7 +171,7 @@ def work_key(opts: AdaptOptions, s: _Setup) -> str:
 
     blob = json.dumps({
         "weights": weights_digest(s.source), "template": s.encoder.template.to_dict(),
-        "labels": hashlib.sha256(Path(opts.labels).read_bytes()).hexdigest(),
+        "labels": s.labels_sha256,
         "system": [[v.name, v.definition] for v in s.system.values] + [list(s.system.labels)],
         "folds": opts.folds, "seed": opts.seed, "group_regex": opts.group_regex,
         "train": {k: v for k, v in asdict(s.config).items() if k != "checkpoint_every"}}, sort_keys=True)
@@ -273,7 +275,7 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
                                                                estimates, lexical, shares, shift_decisions=False)
         prior_record["prevalence_estimate"] = estimated.to_dict() if estimated else None
         job.restamp_adapt_record(Path(opts.output), job.adapt_record(
-            opts, s.system, s.tuples, estimates, **_record_extra(s, summary), **prior_record))
+            opts, s.system, s.tuples, s.labels_sha256, estimates, **_record_extra(s, summary), **prior_record))
     layers = "all layers" if s.config.top_layers is None else f"top {s.config.top_layers} layers"
     chosen = f"LoRA, {layers}, {s.config.epochs:g} epochs, lr {s.config.lr:g}"
     return job.AdaptReport(
@@ -301,7 +303,8 @@ def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, est
     from clave_lite.formats.manifest import read_gguf_manifest
 
     m = read_gguf_manifest(s.source)
-    record = job.adapt_record(opts, s.system, s.tuples, estimates, **_record_extra(s, summary), **prior_record)
+    record = job.adapt_record(opts, s.system, s.tuples, s.labels_sha256, estimates, **_record_extra(s, summary),
+                              **prior_record)
     manifest = replace(m, systems=[s.system], default_system=s.system.name, heads={},
                        lexical={s.system.name: job.fit_lexical_layer(s.system, s.tuples, opts.labels,
                                                                      lexical_temperature)},

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -127,12 +126,14 @@ class AdaptReport:
                 "prevalence_estimate": None if self.prevalence_estimate is None else self.prevalence_estimate.to_dict()}
 
 
-def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
-    from clave_lite.core.tuples import read_tuples
+def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple], str]:
+    """The system, its labelled tuples, and the SHA-256 of the labels file's bytes as parsed."""
+    from clave_lite.core.tuples import read_tuple_file
     from clave_lite.core.valuesystem import load_system
 
     system = load_system(str(opts.system))
-    tuples, _ = read_tuples(opts.labels, system, opts.on_error)
+    read = read_tuple_file(opts.labels, system, opts.on_error)
+    tuples = read.tuples
     if not tuples:
         raise DataError(f"{opts.labels}: no labelled tuples")
     labelled = {t.value for t in tuples}
@@ -141,7 +142,7 @@ def _read(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple]]:
         raise DataError(f"{opts.labels}: no labels for {', '.join(missing)}; every value of {system.name} needs some")
     if len({t.label for t in tuples}) < 2:
         raise DataError(f"{opts.labels}: every tuple has the same label; a readout needs at least two")
-    return system, tuples
+    return system, tuples, read.sha256
 
 
 def _features(evaluator, basis, ids: Sequence[int], system: ValueSystem, tuples: Sequence[LabelledTuple],
@@ -308,14 +309,28 @@ def fit_lexical_layer(system: ValueSystem, tuples: Sequence[LabelledTuple], labe
     return replace(layer, pool_temperature=pool_temperature)
 
 
-def inputs(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple], list[str], np.ndarray]:
+@dataclass(frozen=True)
+class Inputs:
+    """What both adapt paths start from (:func:`inputs`)."""
+
+    system: ValueSystem
+    tuples: list[LabelledTuple]
+    labels_sha256: str
+    """Of the labels file's bytes as parsed: what the adapt record says it was adapted from."""
+    groups: list[str]
+    """Each tuple's group (a text, or ``group_regex`` on its id)."""
+    outer: np.ndarray
+    """Each tuple's outer fold."""
+
+
+def inputs(opts: AdaptOptions) -> Inputs:
     """Before any work: the output may be written, the system and tuples read, their groups and the
     outer folds assigned (too few groups are refused here). Both adapt paths start with it."""
     from clave_lite.core.jsonl import check_output
 
     check_output(opts.output, [opts.labels, opts.system] + ([opts.model] if opts.model else [])
                  + ([opts.unlabelled] if opts.unlabelled else []), opts.force)
-    system, tuples = _read(opts)
+    system, tuples, labels_sha256 = _read(opts)
     if opts.prevalence:  # a malformed --prevalence is refused before anything is read
         from clave_lite.adapt.prior import parse_prevalence
 
@@ -323,7 +338,7 @@ def inputs(opts: AdaptOptions) -> tuple[ValueSystem, list[LabelledTuple], list[s
     if opts.unlabelled:
         read_unlabelled(opts)  # an unreadable corpus is refused before the work, not after it
     groups = group_keys(tuples, opts.group_regex)
-    return system, tuples, groups, assign_folds(groups, opts.folds, opts.seed)
+    return Inputs(system, tuples, labels_sha256, groups, assign_folds(groups, opts.folds, opts.seed))
 
 
 def fold_estimates(system: ValueSystem, tuples: Sequence[LabelledTuple], groups: Sequence[str],
@@ -464,11 +479,12 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
                                        "shift_strength_per_fold": per_fold, "prior_shift": shift.to_dict()}
 
 
-def adapt_record(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple],
+def adapt_record(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple], labels_sha256: str,
                  estimates: Sequence[Estimate], **extra: Any) -> dict[str, Any]:
-    """``manifest.training["adapt"]`` of an adapted evaluator: what it was adapted from and how well."""
+    """``manifest.training["adapt"]`` of an adapted evaluator: what it was adapted from (the labels
+    file by name and by the SHA-256 of the bytes read, :attr:`Inputs.labels_sha256`) and how well."""
     return {"system": system.name, "labels": Path(opts.labels).name,
-            "labels_sha256": hashlib.sha256(Path(opts.labels).read_bytes()).hexdigest(), "tuples": len(tuples),
+            "labels_sha256": labels_sha256, "tuples": len(tuples),
             "folds": opts.folds, "group_regex": opts.group_regex, **extra,
             "fold_estimate": {e.name: e.to_dict() for e in estimates}}
 
@@ -497,7 +513,8 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
                          "clave_lite.adapt_lora(opts) (the bake extra); adapt() fits a readout on the evaluator "
                          "as it is", remedies=(Remedy("train_epochs", 0, "for the readout path"),))
     t0 = time.time()
-    system, tuples, groups, outer = inputs(opts)
+    read = inputs(opts)
+    system, tuples, groups, outer = read.system, read.tuples, read.groups, read.outer
     feats, basis, lines, label_ids, src = _read_evaluator(opts, system, tuples, progress)
     t_features = time.time() - t0
 
@@ -550,7 +567,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".clave-adapt-", dir=folder) as tmp:
             scorer = Path(tmp) / "as-fitted.gguf"
-            _write(replace(opts, output=scorer), src, system, head, temperature, best, estimates, tuples, {}, {}, layer)
+            _write(replace(opts, output=scorer), src, read, head, temperature, best, estimates, {}, {}, layer)
             shares, estimated = corpus_prior(opts, system, tuples, sample_said, scorer, progress)
     else:
         shares, estimated = corpus_prior(opts, system, tuples, sample_said, None, progress)
@@ -558,7 +575,7 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
                                                        lexical, shares)
     if estimated is not None:
         prior_record["prevalence_estimate"] = estimated.to_dict()
-    _write(opts, src, system, head, temperature, best, estimates, tuples, biases, prior_record, layer)
+    _write(opts, src, read, head, temperature, best, estimates, biases, prior_record, layer)
     return AdaptReport(
         output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),
         folds=opts.folds, readout=opts.readout, chosen=best.name, chosen_per_fold=per_fold, estimates=estimates,
@@ -575,8 +592,8 @@ def related_share(tuples: Sequence[LabelledTuple]) -> float:
     return sum(t.label != "unrelated" for t in tuples) / max(1, len(tuples))
 
 
-def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature: float, best: readout.Readout,
-           estimates: list[Estimate], tuples: Sequence[LabelledTuple], biases: dict[str, list[float]],
+def _write(opts: AdaptOptions, src: Path, read: Inputs, head, temperature: float, best: readout.Readout,
+           estimates: list[Estimate], biases: dict[str, list[float]],
            prior_record: dict[str, Any], lexical) -> None:
     from clave_lite.build.ggufio import copy_with_strings
     from clave_lite.formats.manifest import (
@@ -586,6 +603,7 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature
         read_gguf_manifest,
     )
 
+    system = read.system
     m = read_gguf_manifest(src)
     adapted = replace(
         m,
@@ -596,8 +614,9 @@ def _write(opts: AdaptOptions, src: Path, system: ValueSystem, head, temperature
         biases={**{k: v for k, v in m.biases.items() if k != system.name}, **({system.name: biases} if biases else {})},
         temperatures={**m.temperatures, system.name: temperature},
         lexical={**{k: v for k, v in m.lexical.items() if k != system.name}, system.name: lexical},
-        training={**m.training, "adapt": adapt_record(opts, system, tuples, estimates, readout=best.name,
-                                                      readout_mode=opts.readout, lines=opts.lines, **prior_record)},
+        training={**m.training, "adapt": adapt_record(opts, system, read.tuples, read.labels_sha256, estimates,
+                                                      readout=best.name, readout_mode=opts.readout, lines=opts.lines,
+                                                      **prior_record)},
     )
     with staged(Path(opts.output)) as tmp:  # a fresh name in the output's folder, renamed when whole
         copy_with_strings(src, tmp, {MANIFEST_KEY: adapted.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from clave_lite.errors import DataError, Problem, Remedy, one_line
 
@@ -81,18 +81,22 @@ def open_text(path: str | Path) -> IO[str]:
     return io.StringIO(text, newline="")
 
 
-def iter_records(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_records(path: str | Path, log: ProblemLog,
+                 feed: Callable[[bytes], object] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for every JSON-object line (:func:`iter_lines`)."""
-    for lineno, obj, _ in iter_lines(path, log):
+    for lineno, obj, _ in iter_lines(path, log, feed):
         yield lineno, obj
 
 
-def iter_lines(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[str, Any], str]]:
+def iter_lines(path: str | Path, log: ProblemLog,
+               feed: Callable[[bytes], object] | None = None) -> Iterator[tuple[int, dict[str, Any], str]]:
     """Yield ``(line_number, object, the line as read)`` for every JSON-object line; blank
     lines are ignored.
 
     Lines are read as bytes and decoded one by one, so invalid UTF-8 is reported on the line
-    where it is (and, with ``skip``, costs only that line).
+    where it is (and, with ``skip``, costs only that line). ``feed`` (a hash's ``update``) is
+    given every byte read, blank and broken lines included: read to the end, it has seen the
+    whole file.
     """
     source = "<stdin>" if str(path) == "-" else str(path)
     if str(path) == "-":
@@ -105,6 +109,8 @@ def iter_lines(path: str | Path, log: ProblemLog) -> Iterator[tuple[int, dict[st
         context = handle
     with context:
         for lineno, raw in enumerate(handle, start=1):
+            if feed is not None:
+                feed(raw)
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]  # a UTF-8 byte-order mark some editors write
             try:

@@ -6,6 +6,7 @@ Labels may be written as words or as numbers (1 supports, -1 opposes, 0 unrelate
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,11 +107,30 @@ def read_tuples(
     with ``'skip'`` defective lines are left out and returned as problems for the caller to
     report. A (text, value) pair labelled twice is a defect: the two labels cannot both be true.
     """
+    read = read_tuple_file(path, system, on_error)
+    return read.tuples, read.problems
+
+
+@dataclass(frozen=True)
+class TupleFile:
+    """A labelled-tuple file as read (:func:`read_tuple_file`)."""
+
+    tuples: list[LabelledTuple]
+    problems: list[Problem]
+    """The lines left out (``on_error='skip'``)."""
+    sha256: str
+    """The SHA-256 of the bytes parsed: a record of what was made from the file can say which
+    file it was without reading it again."""
+
+
+def read_tuple_file(path: str | Path, system: ValueSystem | None = None, on_error: str = "stop") -> TupleFile:
+    """:func:`read_tuples`, with the SHA-256 of the bytes it parsed."""
     log = ProblemLog(on_error)
     source = "<stdin>" if str(path) == "-" else str(path)
     tuples: list[LabelledTuple] = []
     seen: dict[tuple[str, str], int] = {}
-    for lineno, obj in iter_records(path, log):
+    digest = hashlib.sha256()
+    for lineno, obj in iter_records(path, log, digest.update):
         result = parse_tuple(obj, source, lineno, system)
         if isinstance(result, Problem):
             log.add(result)
@@ -121,4 +141,4 @@ def read_tuples(
             continue
         seen[pair] = lineno
         tuples.append(result)
-    return tuples, log.problems
+    return TupleFile(tuples, log.problems, digest.hexdigest())
