@@ -148,6 +148,7 @@ def main() -> None:
                 "bbse": error(est["shares"]), "bbse_pooled": error({r: est["pooled"] for r in COLUMNS}),
                 "em": error(est["em"]), "called_related": error(est["called_related"]),
                 "calibration_scenarios_share": error({r: share for r in COLUMNS})}
+        (a.out / "natural-check.json").write_text(json.dumps(result, indent=2) + "\n")  # after every run
     (a.out / "natural-check.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
