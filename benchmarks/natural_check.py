@@ -149,7 +149,6 @@ def main() -> None:
                 "em": error(est["em"]), "called_related": error(est["called_related"]),
                 "calibration_scenarios_share": error({r: share for r in COLUMNS})}
         (a.out / "natural-check.json").write_text(json.dumps(result, indent=2) + "\n")  # after every run
-    (a.out / "natural-check.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
