@@ -91,6 +91,8 @@ class _Setup:
     vocab: "LlamaModel"
     label_ids: list[int]
     config: TrainConfig
+    read: job.Inputs
+    """What :func:`clave_lite.adapt.job.inputs` read (the fields above repeat its first five)."""
 
 
 def train_config(opts: AdaptOptions) -> TrainConfig:
@@ -113,7 +115,7 @@ def _setup(opts: AdaptOptions, progress: Progress) -> _Setup:
     vocab = LlamaModel(source, vocab_only=True)  # the encoder tokenizes with it: closed by adapt_lora
     return _Setup(read.system, read.tuples, read.labels_sha256, read.groups, read.outer, source,
                   PromptEncoder(manifest.template, vocab.tokenize), vocab, list(manifest.label_token_ids),
-                  train_config(opts))
+                  train_config(opts), read)
 
 
 def read_hidden(model, encoder: PromptEncoder, system: ValueSystem, tuples: Sequence[LabelledTuple],
@@ -249,9 +251,9 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.system.labels)
     lexical = job.lexical_on_folds(s.system, s.tuples, s.outer).calibrated(oof, temperature, gold, s.system.labels)
     estimates = job.fold_estimates(s.system, s.tuples, s.groups, oof, as_is, lexical, temperature)
-    given, _ = job.corpus_prior(opts, s.system, s.tuples, [], None, progress) if opts.prevalence else (None, None)
     estimates, biases, prior_record = job.corpus_estimates(opts, s.system, s.tuples, s.groups, oof, temperature,
-                                                           estimates, lexical, given, shift_decisions=False)
+                                                           estimates, lexical, job.stated_prior(opts, s.system),
+                                                           shift_decisions=False)
 
     adapter, summary_file = work / "final-adapter", work / "final.json"
     if summary_file.exists():
@@ -268,12 +270,13 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     progress.note(f"merging and writing {opts.output} (q8_0)")
     _write(opts, s, adapter, temperature, estimates, summary, biases, prior_record, lexical.temperature)
     estimated = None
-    if opts.unlabelled:  # the final model decides as fitted (no shift on this path): it reads the corpus as written
-        shares, estimated = job.corpus_prior(opts, s.system, s.tuples, lexical.labels(oof, temperature, s.system.labels),
-                                             Path(opts.output), progress)
+    if s.read.corpus:  # the final model decides as fitted (no shift on this path): it reads the corpus as written
+        estimated = job.estimated_prior(opts, s.read, lexical.labels(oof, temperature, s.system.labels),
+                                        Path(opts.output), progress)
         estimates, biases, prior_record = job.corpus_estimates(opts, s.system, s.tuples, s.groups, oof, temperature,
-                                                               estimates, lexical, shares, shift_decisions=False)
-        prior_record["prevalence_estimate"] = estimated.to_dict() if estimated else None
+                                                               estimates, lexical, estimated.shares,
+                                                               shift_decisions=False)
+        prior_record["prevalence_estimate"] = estimated.to_dict()
         job.restamp_adapt_record(Path(opts.output), job.adapt_record(
             opts, s.system, s.tuples, s.labels_sha256, estimates, **_record_extra(s, summary), **prior_record))
     layers = "all layers" if s.config.top_layers is None else f"top {s.config.top_layers} layers"

@@ -321,6 +321,8 @@ class Inputs:
     """Each tuple's group (a text, or ``group_regex`` on its id)."""
     outer: np.ndarray
     """Each tuple's outer fold."""
+    corpus: list[str] = field(default_factory=list)
+    """With ``unlabelled``: the corpus texts the prior is estimated from (:func:`read_unlabelled`)."""
 
 
 def inputs(opts: AdaptOptions) -> Inputs:
@@ -335,10 +337,9 @@ def inputs(opts: AdaptOptions) -> Inputs:
         from clave_lite.adapt.prior import parse_prevalence
 
         parse_prevalence(opts.prevalence, [v.name for v in system.values])
-    if opts.unlabelled:
-        read_unlabelled(opts)  # an unreadable corpus is refused before the work, not after it
+    corpus = read_unlabelled(opts) if opts.unlabelled else []  # refused before the work, not after it
     groups = group_keys(tuples, opts.group_regex)
-    return Inputs(system, tuples, labels_sha256, groups, assign_folds(groups, opts.folds, opts.seed))
+    return Inputs(system, tuples, labels_sha256, groups, assign_folds(groups, opts.folds, opts.seed), corpus)
 
 
 def fold_estimates(system: ValueSystem, tuples: Sequence[LabelledTuple], groups: Sequence[str],
@@ -375,41 +376,41 @@ def read_unlabelled(opts: AdaptOptions) -> list[str]:
     return texts
 
 
-def corpus_prior(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple], sample_said: Sequence[str],
-                 scorer: Path | None, progress: Progress) -> tuple[dict[str, float] | None, PrevalenceEstimate | None]:
-    """The related share per value of the corpus to be scored: ``opts.prevalence`` as given, or
-    estimated from ``opts.unlabelled`` by the evaluator at ``scorer`` (the adapted one, deciding as
-    fitted) with ``sample_said``, its out-of-fold verdicts on the tuples; ``None`` without either."""
-    from clave_lite.adapt.prior import estimate_prevalence, parse_prevalence
+def stated_prior(opts: AdaptOptions, system: ValueSystem) -> dict[str, float] | None:
+    """The related share per value the user gave (``opts.prevalence``), or None."""
+    from clave_lite.adapt.prior import parse_prevalence
+
+    return parse_prevalence(opts.prevalence, [v.name for v in system.values]) if opts.prevalence else None
+
+
+def estimated_prior(opts: AdaptOptions, read: Inputs, sample_said: Sequence[str], scorer: Path,
+                    progress: Progress) -> PrevalenceEstimate:
+    """The related share per value of ``read.corpus``, estimated from the verdicts of the evaluator
+    at ``scorer`` (the adapted one, deciding as fitted) on it and ``sample_said``, its out-of-fold
+    verdicts on the labelled tuples (:func:`clave_lite.adapt.prior.estimate_prevalence`)."""
+    from clave_lite.adapt.prior import estimate_prevalence
     from clave_lite.runtime.evaluator import Evaluator
 
-    values = [v.name for v in system.values]
-    if opts.prevalence:
-        return parse_prevalence(opts.prevalence, values), None
-    if not opts.unlabelled:
-        return None, None
-    assert scorer is not None, "the corpus prior needs the evaluator as fitted"
-    texts = read_unlabelled(opts)
     corpus_value_of, corpus_said, p_related = [], [], []
-    progress.start(f"reading {len(texts)} unlabelled texts for the corpus prior", len(texts))
+    progress.start(f"reading {len(read.corpus)} unlabelled texts for the corpus prior", len(read.corpus))
     with Evaluator.load(scorer, "auto", opts.threads) as ev:
-        for result in ev.iter_scores(texts, system=system.name):
+        for result in ev.iter_scores(read.corpus, system=read.system.name):
             for s in result.scores:
                 corpus_value_of.append(s.value)
                 corpus_said.append(s.label)
                 p_related.append(1.0 - s.probs.get("unrelated", 0.0))
             progress.advance()
     progress.finish()
-    est = estimate_prevalence([t.value for t in tuples], [t.label for t in tuples], sample_said, corpus_value_of,
-                              corpus_said, p_related, len(texts))
-    return est.shares, est
+    return estimate_prevalence([t.value for t in read.tuples], [t.label for t in read.tuples], sample_said,
+                               corpus_value_of, corpus_said, p_related, len(read.corpus))
 
 
 def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[LabelledTuple],
                      groups: Sequence[str], oof: np.ndarray, temperature: float, estimates: list[Estimate],
                      lexical: Lexical, shares: dict[str, float] | None,
                      shift_decisions: bool = True) -> tuple[list[Estimate], dict[str, list[float]], dict[str, Any]]:
-    """With ``shares`` (the corpus's related share per value: :func:`corpus_prior`): the estimates
+    """With ``shares`` (the corpus's related share per value: :func:`stated_prior` or
+    :func:`estimated_prior`): the estimates
     reweighted to the corpus prior (``adapted@corpus`` deciding with the prior-shift biases,
     ``adapted-unshifted@corpus`` without them, ``tfidf@corpus``), the per-value decision biases,
     and their record; else nothing is added.
@@ -435,8 +436,7 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
 
     def decide(alpha: float, rows: np.ndarray) -> list[str]:  # the hybrid, its evaluator half shifted
         half = Lexical(lexical.oof[rows], lexical.weight, lexical.temperature)
-        return half.labels(oof[rows] + alpha * full[rows], temperature,
-                                                                 system.labels)
+        return half.labels(oof[rows] + alpha * full[rows], temperature, system.labels)
 
     def corpus_f1(alpha: float, rows: np.ndarray) -> float:
         return weighted_macro_f1(golds[rows], decide(alpha, rows), weights[rows])
@@ -489,16 +489,23 @@ def adapt_record(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[Label
             "fold_estimate": {e.name: e.to_dict() for e in estimates}}
 
 
-def restamp_adapt_record(path: Path, record: dict[str, Any]) -> None:
-    """Replace the adapt record in the manifest of the evaluator at ``path`` (weights untouched)."""
+def write_with_manifest(src: Path, output: Path, manifest) -> None:
+    """A copy of the evaluator ``src`` (weights byte for byte) carrying ``manifest``, written to
+    ``output`` under a fresh name and renamed when whole and loadable."""
     from clave_lite.build.ggufio import copy_with_strings
     from clave_lite.formats.manifest import FORMAT_KEY, FORMAT_VERSION, MANIFEST_KEY, read_gguf_manifest
 
+    with staged(output) as tmp:
+        copy_with_strings(src, tmp, {MANIFEST_KEY: manifest.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})
+        read_gguf_manifest(tmp)  # never hand out a file that would not load
+
+
+def restamp_adapt_record(path: Path, record: dict[str, Any]) -> None:
+    """Replace the adapt record in the manifest of the evaluator at ``path`` (weights untouched)."""
+    from clave_lite.formats.manifest import read_gguf_manifest
+
     m = read_gguf_manifest(path)
-    m = replace(m, training={**m.training, "adapt": record})
-    with staged(path) as tmp:
-        copy_with_strings(path, tmp, {MANIFEST_KEY: m.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})
-        read_gguf_manifest(tmp)
+    write_with_manifest(path, path, replace(m, training={**m.training, "adapt": record}))
 
 
 def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
@@ -561,16 +568,15 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
     else:
         head = final.head(label_ids, None, value_lines, values)
     layer = fit_lexical_layer(system, tuples, opts.labels, lexical.temperature)
-    sample_said = lexical.labels(oof, temperature, system.labels)
-    if opts.unlabelled:  # the corpus is read by the evaluator as fitted, without a prior shift
+    shares, estimated = stated_prior(opts, system), None
+    if read.corpus:  # the corpus is read by the evaluator as fitted, without a prior shift
         folder = Path(opts.output).resolve().parent
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".clave-adapt-", dir=folder) as tmp:
             scorer = Path(tmp) / "as-fitted.gguf"
             _write(replace(opts, output=scorer), src, read, head, temperature, best, estimates, {}, {}, layer)
-            shares, estimated = corpus_prior(opts, system, tuples, sample_said, scorer, progress)
-    else:
-        shares, estimated = corpus_prior(opts, system, tuples, sample_said, None, progress)
+            estimated = estimated_prior(opts, read, lexical.labels(oof, temperature, system.labels), scorer, progress)
+        shares = estimated.shares
     estimates, biases, prior_record = corpus_estimates(opts, system, tuples, groups, oof, temperature, estimates,
                                                        lexical, shares)
     if estimated is not None:
@@ -595,13 +601,7 @@ def related_share(tuples: Sequence[LabelledTuple]) -> float:
 def _write(opts: AdaptOptions, src: Path, read: Inputs, head, temperature: float, best: readout.Readout,
            estimates: list[Estimate], biases: dict[str, list[float]],
            prior_record: dict[str, Any], lexical) -> None:
-    from clave_lite.build.ggufio import copy_with_strings
-    from clave_lite.formats.manifest import (
-        FORMAT_KEY,
-        FORMAT_VERSION,
-        MANIFEST_KEY,
-        read_gguf_manifest,
-    )
+    from clave_lite.formats.manifest import read_gguf_manifest
 
     system = read.system
     m = read_gguf_manifest(src)
@@ -618,6 +618,4 @@ def _write(opts: AdaptOptions, src: Path, read: Inputs, head, temperature: float
                                                       readout=best.name, readout_mode=opts.readout, lines=opts.lines,
                                                       **prior_record)},
     )
-    with staged(Path(opts.output)) as tmp:  # a fresh name in the output's folder, renamed when whole
-        copy_with_strings(src, tmp, {MANIFEST_KEY: adapted.to_json(), FORMAT_KEY: str(FORMAT_VERSION)})
-        read_gguf_manifest(tmp)  # never hand out a file that would not load
+    write_with_manifest(src, Path(opts.output), adapted)
