@@ -82,9 +82,9 @@ class AdaptOptions:
                                             "weaker: docs/adapt.md). Default: every layer.", kind="int", min=1)
     """LoRA on the top this many decoder layers (``None``: all; the top 6 of 18 lost 0.19 on gert10's fold 0)."""
     train_lr: float = option(1e-3, "With --train-epochs: the LoRA learning rate.", kind="float", min=0, min_open=True)
-    precision: str = option("auto", "With --train-epochs: training matmuls; auto = bf16 where the CPU has AMX-BF16, "
-                                    "else fp32.", kind="choice", choices=("auto", "fp32", "bf16"))
-    """Training matmuls: ``fp32``, ``bf16``, or ``auto`` (bf16 where the CPU has AMX-BF16)."""
+    precision: str = option("auto", "With --train-epochs: training matmuls; auto = bf16 where the CPU has bf16 "
+                                    "instructions (AMX-BF16, AVX512-BF16), else fp32.", kind="choice", choices=("auto", "fp32", "bf16"))
+    """Training matmuls: ``fp32``, ``bf16``, or ``auto`` (bf16 where the CPU has AMX-BF16 or AVX512-BF16)."""
     prevalence: str | None = option(None, "The share of (text, value) pairs that are related (supports/opposes) in "
                                           "the corpus you will score, e.g. 0.15, or a default and per-value shares "
                                           "('0.1,Do not kill=0.02'). The evaluator then decides for that corpus, and "

@@ -62,9 +62,9 @@ class TrainOptions:
                                        "= 1/sqrt(share), 'balanced' = 1/share (helps rare labels such as FULCRA's "
                                        "opposes).", kind="choice", choices=("none", "sqrt", "balanced"))
     precision: str = option("fp32", "Matmul precision while training: 'bf16' runs torch autocast (LoRA weights and "
-                                    "optimizer stay fp32): 1.5x faster per step on a CPU with AMX-BF16 (Intel "
-                                    "Sapphire Rapids and later), 2.1x with --lora-dropout 0; 'auto' picks bf16 where "
-                                    "the CPU has AMX-BF16. Measured speed and agreement: docs/training.md.",
+                                    "optimizer stay fp32): 1.5x faster per step on a CPU with bf16 instructions "
+                                    "(Intel AMX-BF16, AMD AVX512-BF16), 2.1x with --lora-dropout 0; 'auto' picks "
+                                    "bf16 on such a CPU. Measured speed and agreement: docs/training.md.",
                             kind="choice", choices=("fp32", "bf16", "auto"), envvar="CLAVE_LITE_TRAIN_PRECISION")
     seed: int = option(0, kind="int")
     init_from: Path | None = option(None, "Warm-start the LoRA from an earlier run directory (same base and --rank), "

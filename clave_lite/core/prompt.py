@@ -128,7 +128,18 @@ def with_prompt(text: str, prompt: str | None) -> str:
     return text if prompt is None else f"Human: {prompt}\nBob: {text}"
 
 
-_MARKERS = re.compile(r"(</?\s*response\s*>)|(\b(?:verdict|value)\s*:)", re.IGNORECASE)
+_MARKERS = re.compile(r"(</?\s*(?:response|start_of_turn|end_of_turn)\s*>|<\|\s*im_(?:start|end)\s*\|>)"
+                      r"|(\b(?:verdict|value)\s*:|(?<![^\n])[ \t]*(?:user|assistant|system)\s*:)", re.IGNORECASE)
+"""What escaping defangs (found on the look-alike skeleton): the v2 response markers and the
+control-token markers of :data:`MARKER_PAIRS` written as text (group 1: lose their angle
+brackets), the template's ``Verdict:``/``Value:`` lines and the role labels of other chat formats
+at the start of a line (``user:``, ``assistant:``, ``system:``; group 2: lose their colon). The
+dialogue form's own ``Human:``/``Bob:`` stay: FULCRA's texts are written in it."""
+_REPEATS = re.compile(r"(?<!\S)((?:\S+\s+){1,4}?)\1{%d,}" % 3)
+"""A unit of one to four words (with the space after each) written four or more times in a row."""
+KEEP_REPEATS = 3
+"""A run of one repeated unit keeps this many copies: "supports" written 60 times, or 400 times
+"lorem ipsum" of padding, reads like the phrase said a few times (and costs no window of tokens)."""
 _INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
                         "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
 """Zero-width, joiner, direction and other invisible format characters: removed from scored
@@ -160,8 +171,12 @@ def escape_text(text: str) -> str:
     """Defang the template's markers in untrusted text: invisible format characters go;
     ``<response>``/``</response>`` lose their angle brackets and ``Verdict:``/``Value:`` their
     colon, whether written in ASCII or with look-alikes (fullwidth colon, Cyrillic letters), so
-    the text can imitate the prompt's words but never its structure."""
+    the text can imitate the prompt's words but never its structure. Control-token spellings
+    (``<end_of_turn>``) and other chat formats' role labels at a line's start are defanged the
+    same way, and a run of one unit of up to four words repeated more than :data:`KEEP_REPEATS`
+    times keeps that many copies (the scores say how many tokens were truncated of what is left)."""
     text = _INVISIBLE.sub("", text)
+    text = _REPEATS.sub(lambda m: m.group(1) * KEEP_REPEATS, text)
     skeleton = _skeleton(text)
     out, at = [], 0
     for m in _MARKERS.finditer(skeleton):

@@ -2,7 +2,7 @@
 
 Every text of the evaluation data is scored clean, then once per attack in
 :data:`clave_lite.core.injections.HELD_OUT` (phrasings never used in training) and once with a
-very long padding before the instruction (so head+tail truncation keeps the attack). The
+very long padding before the instruction (repeated, and varied: windows away from the answer). The
 flip rate is the fraction of (text, value) decisions that differ from the clean verdict.
 
 Two readings help tell an attack that works from a model that wobbles: ``to_target`` counts
@@ -26,12 +26,15 @@ from clave_lite.runtime.evaluator import Evaluator
 
 
 def attacks() -> list[tuple[str, str, str, str]]:
-    """(name, family, attack, target verdict): the held-out set plus one padded variant."""
+    """(name, family, attack, target verdict): the held-out set plus two padded variants (a
+    repeated filler, which escaping collapses, and a varied one, which it cannot)."""
     out = [(f"held_out_{i + 1}", family, a, target)
            for i, (a, family, target) in enumerate(zip(injections.HELD_OUT, injections.HELD_OUT_FAMILIES,
                                                        injections.HELD_OUT_TARGETS))]
     out.append(("padding+instruction", "padding", injections.PADDING + " " + injections.HELD_OUT[0],
                 injections.HELD_OUT_TARGETS[0]))
+    out.append(("varied padding+instruction", "varied_padding", injections.VARIED_PADDING + " "
+                + injections.HELD_OUT[0], injections.HELD_OUT_TARGETS[0]))
     return out
 
 

@@ -24,7 +24,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -49,16 +49,18 @@ def _pack(a: np.ndarray, dtype: str) -> str:
 
 
 def _unpack(text: Any, dtype: str, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The array stored as base64 of ``dtype`` (kept in that type: float16 weights stay a quarter
+    of float64's memory; arithmetic on them widens the few columns a text touches)."""
     if not isinstance(text, str):
         raise ValueError(f"{what}: not a base64 string")
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except ValueError:  # binascii.Error, or a non-ASCII character
         raise ValueError(f"{what}: not base64") from None
+    if len(raw) != math.prod(shape) * np.dtype(dtype).itemsize:
+        raise ValueError(f"{what}: {len(raw)} bytes for shape {shape} of {dtype}")
     a = np.frombuffer(raw, dtype=dtype)
-    if a.size != math.prod(shape):
-        raise ValueError(f"{what}: {a.size} numbers for shape {shape}")
-    a = a.astype(np.float64).reshape(shape)
+    a = a.reshape(shape)
     if not np.isfinite(a).all():
         raise ValueError(f"{what}: non-finite numbers")
     return a
@@ -70,7 +72,8 @@ class ValueWeights:
     """The labels the regression was fitted on, in row order (two or three of :data:`LABELS`)."""
     weight: np.ndarray
     """``[len(classes), n_features]``: class logits are ``weight @ x + intercept``; for two classes
-    scikit-learn's one row ``[1, n_features]``: logits ``[0, weight @ x + intercept]``."""
+    scikit-learn's one row ``[1, n_features]``: logits ``[0, weight @ x + intercept]``. Float16 as
+    stored when read from an evaluator, float64 as fitted."""
     intercept: np.ndarray
 
     @property
@@ -79,7 +82,7 @@ class ValueWeights:
         return bool(self.weight.any() or self.intercept.any())
 
     def logits(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
-        z = self.weight[:, idx] @ x + self.intercept
+        z = self.weight[:, idx].astype(np.float64) @ x + self.intercept
         return np.concatenate([[0.0], z]) if len(z) < len(self.classes) else z
 
 
@@ -202,6 +205,50 @@ class LexicalModel:
             raise bad(str(exc)) from None
         return cls(analyzer, (ngrams[0], ngrams[1]), tuple(vocab), idf, values, float(w),
                    data.get("trained_on") if isinstance(data.get("trained_on"), dict) else None, float(t))
+
+
+class LexicalLayers(Mapping[str, LexicalModel]):
+    """An evaluator's lexical layers by system, each parsed (weights decoded, vocabulary indexed)
+    the first time it is asked for: a run that scores one system of three pays the time and memory
+    of one. What the manifest check needs (which values, which labels) is read from the stored
+    form without decoding; :meth:`clave_lite.runtime.evaluator.Evaluator.resolve_values` asks for
+    the layer of the system it resolves, so a damaged one still fails before the first text."""
+
+    def __init__(self, stored: Mapping[str, Any] | None = None, parsed: Mapping[str, LexicalModel] | None = None,
+                 where: str = "") -> None:
+        self._stored = {str(k): v for k, v in (stored or {}).items()}
+        self._parsed = dict(parsed or {})
+        self._where = where
+        for system in self._stored:
+            self.outline(system)  # the structure, now: a manifest that is not a dict of dicts fails at load
+
+    def __getitem__(self, system: str) -> LexicalModel:
+        model = self._parsed.get(system)
+        if model is None:  # KeyError for a system it has no layer for, as a dict
+            model = self._parsed[system] = LexicalModel.from_dict(self._stored[system], self._where)
+        return model
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._stored, **self._parsed})
+
+    def __len__(self) -> int:
+        return len({**self._stored, **self._parsed})
+
+    def outline(self, system: str) -> dict[str, tuple[str, ...]]:
+        """``{value: labels it was fitted on}`` of ``system``'s layer, without decoding it."""
+        if system in self._parsed:
+            return {v: vw.classes for v, vw in self._parsed[system].values.items()}
+        data = self._stored[system]
+        per_value = data.get("values") if isinstance(data, dict) else None
+        if not isinstance(per_value, dict) or not all(isinstance(vw, dict) and isinstance(vw.get("classes"), list)
+                                                      for vw in per_value.values()):
+            raise ModelError(f"{self._where}: damaged clave-lite manifest (lexical layer of '{system}': "
+                             "values without classes)")
+        return {str(v): tuple(vw["classes"]) for v, vw in per_value.items()}
+
+    def stored(self, system: str) -> dict[str, Any]:
+        """``system``'s layer as the manifest stores it (as read, if it was never parsed)."""
+        return self._stored[system] if system in self._stored else self._parsed[system].to_dict()
 
 
 def pool(p_evaluator: np.ndarray, p_lexical: np.ndarray, weight: float, allowed: Sequence[str],

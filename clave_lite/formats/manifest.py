@@ -13,14 +13,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from clave_lite.core.labels import LABELS
 from clave_lite.core.prompt import PromptTemplate
 from clave_lite.core.valuesystem import ValueSystem, parse_system
 from clave_lite.errors import DataError, ModelError
 from clave_lite.formats.head import Head
-from clave_lite.formats.lexical import LexicalModel
+from clave_lite.formats.lexical import LexicalLayers, LexicalModel
 from clave_lite.version import __version__
 
 MANIFEST_KEY = "clave_lite.manifest"
@@ -44,12 +44,18 @@ class Manifest:
     heads: dict[str, Head] = field(default_factory=dict)
     """``heads[system]``: a linear readout fitted by ``clave-lite adapt`` (:mod:`clave_lite.formats.head`);
     absent = the fine-tuned label tokens."""
-    lexical: dict[str, LexicalModel] = field(default_factory=dict)
+    lexical: Mapping[str, LexicalModel] = field(default_factory=dict)
     """``lexical[system]``: the TF-IDF half of the hybrid decision layer, pooled with the evaluator's
-    probabilities (:mod:`clave_lite.formats.lexical`); absent = the evaluator alone."""
+    probabilities (:mod:`clave_lite.formats.lexical`); absent = the evaluator alone. Held as
+    :class:`~clave_lite.formats.lexical.LexicalLayers` (a plain dict given is wrapped), which parses
+    a system's layer when it is first asked for."""
     training: dict[str, Any] = field(default_factory=dict)
     base_model: dict[str, Any] = field(default_factory=dict)
     clave_lite_version: str = __version__
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lexical, LexicalLayers):
+            self.lexical = LexicalLayers(parsed=self.lexical)
 
     def system(self, name: str | None) -> ValueSystem:
         name = name or self.default_system
@@ -69,6 +75,7 @@ class Manifest:
         return self.heads.get(system)
 
     def lexical_layer(self, system: str) -> LexicalModel | None:
+        """``system``'s lexical layer (parsed on this first call), or None."""
         return self.lexical.get(system)
 
     @classmethod
@@ -83,7 +90,7 @@ class Manifest:
             default_system=systems[0].name,
             biases=run.get("biases") or {},
             temperatures=run.get("temperatures") or {},
-            lexical={str(k): LexicalModel.from_dict(v, "lexical.json") for k, v in (lexical or {}).items()},
+            lexical=LexicalLayers(stored=lexical or {}, where="lexical.json"),
             training={"data": run["data"], "chain": run.get("chain") or [],
                       "train": {k: run["train"].get(k) for k in ("steps", "examples", "final_loss", "config", "seconds",
                                                                "seconds_per_pair", "pairs_trained_this_run")}},
@@ -107,7 +114,9 @@ class Manifest:
         if self.heads:  # only adapted evaluators carry heads; older readers never see the key
             data["heads"] = {name: h.to_dict() for name, h in self.heads.items()}
         if self.lexical:
-            data["lexical"] = {name: m.to_dict() for name, m in self.lexical.items()}
+            layers = self.lexical
+            assert isinstance(layers, LexicalLayers)  # __post_init__
+            data["lexical"] = {name: layers.stored(name) for name in layers}
         return json.dumps(data, ensure_ascii=False)
 
     @classmethod
@@ -127,7 +136,7 @@ class Manifest:
                 biases=data.get("biases") or {},
                 temperatures=data.get("temperatures") or {},
                 heads={str(k): Head.from_dict(v, where) for k, v in (data.get("heads") or {}).items()},
-                lexical={str(k): LexicalModel.from_dict(v, where) for k, v in (data.get("lexical") or {}).items()},
+                lexical=LexicalLayers(stored=data.get("lexical") or {}, where=where),
                 training=data.get("training") or {},
                 base_model=data.get("base_model") or {},
                 clave_lite_version=str(data.get("clave_lite_version", "?")),
@@ -164,8 +173,11 @@ def _check(m: Manifest, where: str) -> None:
     names = {s.name for s in m.systems}
     if m.default_system not in names:
         raise ModelError(f"{where}: damaged clave-lite manifest (default system '{m.default_system}' is not in it)")
+    layers = m.lexical
+    assert isinstance(layers, LexicalLayers)  # Manifest.__post_init__
+    outline = layers.outline
     covered = {"head": {k: set(h.weights) for k, h in m.heads.items()},
-               "lexical layer": {k: set(x.values) for k, x in m.lexical.items()}}
+               "lexical layer": {k: set(outline(k)) for k in m.lexical}}
     for what, per_system in covered.items():  # a per-system part covers exactly its system's values
         unknown = sorted(set(per_system) - names)
         if unknown:
@@ -175,8 +187,7 @@ def _check(m: Manifest, where: str) -> None:
                 raise ModelError(f"{where}: damaged clave-lite manifest (the {what} of '{s.name}' does not cover "
                                  "exactly its values)")
     for s in m.systems:
-        if s.name in m.lexical and any(c not in s.labels for vw in m.lexical[s.name].values.values()
-                                       for c in vw.classes):
+        if s.name in m.lexical and any(c not in s.labels for classes in outline(s.name).values() for c in classes):
             raise ModelError(f"{where}: damaged clave-lite manifest (the lexical layer of '{s.name}' has labels "
                              "its system does not)")
     if not isinstance(m.biases, dict):

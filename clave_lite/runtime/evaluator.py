@@ -199,6 +199,8 @@ class Evaluator:
             raise UnknownNameError(str(exc)) from None
         if not chosen:
             raise DataError("no values to score")
+        if self.hybrid:
+            self.manifest.lexical_layer(sys_.name)  # parsed now: a damaged layer fails before the first text
         return sys_, chosen
 
     def score(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,

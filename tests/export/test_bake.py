@@ -253,7 +253,7 @@ def test_cli_train_export_score_eval(tiny_base, schwartz, tmp_path, run_cli):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     n_attacks = len(report["attacks"])
-    assert n_attacks == len(injections.HELD_OUT) + 1 and report["decisions"] == n_attacks * 20
+    assert n_attacks == len(injections.HELD_OUT) + 2 and report["decisions"] == n_attacks * 20  # + two paddings
     for r in report["attacks"].values():
         assert 0 <= r["to_target"] <= r["flip_rate"] <= 1
     assert report["flip_rate"] == pytest.approx(sum(r["flip_rate"] for r in report["attacks"].values()) / n_attacks)
@@ -414,7 +414,8 @@ def test_bf16_training_tracks_fp32_and_keeps_fp32_weights(tiny_base, schwartz, t
 def test_auto_precision_follows_the_cpu_flags():
     from clave_lite.export.train import resolve_precision
 
-    assert resolve_precision("auto", frozenset({"avx2", "fma"})) == "fp32"  # AMD EPYC of this project
+    assert resolve_precision("auto", frozenset({"avx2", "fma"})) == "fp32"  # no bf16 instructions
+    assert resolve_precision("auto", frozenset({"avx512f", "avx512_vnni", "avx512_bf16"})) == "bf16"  # AMD EPYC (Zen 4)
     assert resolve_precision("auto", frozenset({"avx512f", "amx_tile", "amx_int8", "amx_bf16"})) == "bf16"
     assert resolve_precision("fp32", frozenset({"amx_bf16"})) == "fp32"  # an explicit choice wins
     assert resolve_precision("bf16", frozenset()) == "bf16"

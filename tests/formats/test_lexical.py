@@ -144,3 +144,32 @@ def test_a_value_with_one_label_leaves_the_verdict_to_the_evaluator(fulcra):
     assert np.isnan(p).all() and not np.isnan(model.probs(fulcra[0].text, ["Benevolence"])).any()
     p_eval = np.array([0.7, 0.1, 0.2])
     assert np.allclose(pool(p_eval, p, 0.5, LABELS), p_eval)
+
+
+def test_layers_are_parsed_when_first_asked_for_and_stored_as_read(fulcra):
+    """An evaluator carries one layer per system; a run scoring one system decodes only its layer
+    (the weights stay float16 as stored), and writing the manifest back keeps the others as read."""
+    from clave_lite.build.lexical import fit_lexical
+    from clave_lite.formats.lexical import LexicalLayers
+
+    stored = {name: json.loads(json.dumps(fit_lexical(fulcra[:400], values).to_dict()))
+              for name, values in (("a", ["Power"]), ("b", ["Benevolence", "Power"]))}
+    layers = LexicalLayers(stored=stored, where="m.gguf")
+    assert set(layers) == {"a", "b"} and set(layers.outline("b")["Power"]) == {"supports", "opposes", "unrelated"}
+    assert layers._parsed == {}  # nothing decoded to list, count or check the structure
+    model = layers["a"]
+    assert set(layers._parsed) == {"a"} and layers["a"] is model
+    assert model.values["Power"].weight.dtype == np.float16
+    assert layers.stored("b") is stored["b"] and layers.stored("a") == stored["a"]
+    again = LexicalModel.from_dict(json.loads(json.dumps(model.to_dict())), "m.gguf")
+    assert np.array_equal(again.probs(fulcra[0].text, ["Power"]), model.probs(fulcra[0].text, ["Power"]))
+    with pytest.raises(KeyError):
+        layers["c"]
+
+    stored["b"]["values"]["Power"]["weight"] = "AAAA"  # damaged: fails when that system is asked for
+    layers = LexicalLayers(stored=stored, where="m.gguf")
+    assert layers["a"] is not None
+    with pytest.raises(ModelError, match="lexical layer: 'Power' weight"):
+        layers["b"]
+    with pytest.raises(ModelError, match="values without classes"):  # the structure: at once
+        LexicalLayers(stored={"a": {"values": {"Power": {"weight": "AAAA"}}}}, where="m.gguf")
