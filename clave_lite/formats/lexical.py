@@ -228,6 +228,9 @@ class LexicalLayers(Mapping[str, LexicalModel]):
             model = self._parsed[system] = LexicalModel.from_dict(self._stored[system], self._where)
         return model
 
+    def __contains__(self, system: object) -> bool:  # Mapping's would parse the layer to answer
+        return system in self._stored or system in self._parsed
+
     def __iter__(self) -> Iterator[str]:
         return iter({**self._stored, **self._parsed})
 

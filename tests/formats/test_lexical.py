@@ -156,7 +156,8 @@ def test_layers_are_parsed_when_first_asked_for_and_stored_as_read(fulcra):
               for name, values in (("a", ["Power"]), ("b", ["Benevolence", "Power"]))}
     layers = LexicalLayers(stored=stored, where="m.gguf")
     assert set(layers) == {"a", "b"} and set(layers.outline("b")["Power"]) == {"supports", "opposes", "unrelated"}
-    assert layers._parsed == {}  # nothing decoded to list, count or check the structure
+    assert "a" in layers and "c" not in layers and len(layers) == 2
+    assert layers._parsed == {}  # nothing decoded to list, count, test or check the structure
     model = layers["a"]
     assert set(layers._parsed) == {"a"} and layers["a"] is model
     assert model.values["Power"].weight.dtype == np.float16
