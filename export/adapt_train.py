@@ -81,18 +81,33 @@ class _Stage:
 
 @dataclass(frozen=True)
 class _Setup:
-    system: ValueSystem
-    tuples: list[LabelledTuple]
-    labels_sha256: str
-    groups: list[str]
-    outer: np.ndarray
+    read: job.Inputs
+    """What :func:`clave_lite.adapt.job.inputs` read: system, tuples, their hash, groups, folds, corpus."""
     source: Path
     encoder: PromptEncoder
     vocab: "LlamaModel"
     label_ids: list[int]
     config: TrainConfig
-    read: job.Inputs
-    """What :func:`clave_lite.adapt.job.inputs` read (the fields above repeat its first five)."""
+
+    @property
+    def system(self) -> ValueSystem:
+        return self.read.system
+
+    @property
+    def tuples(self) -> list[LabelledTuple]:
+        return self.read.tuples
+
+    @property
+    def labels_sha256(self) -> str:
+        return self.read.labels_sha256
+
+    @property
+    def groups(self) -> list[str]:
+        return self.read.groups
+
+    @property
+    def outer(self) -> np.ndarray:
+        return self.read.outer
 
 
 def train_config(opts: AdaptOptions) -> TrainConfig:
@@ -113,9 +128,8 @@ def _setup(opts: AdaptOptions, progress: Progress) -> _Setup:
         raise ModelError(f"{source}: adapt --train-epochs needs a .gguf evaluator (its weights are the base)")
     manifest = read_gguf_manifest(source)
     vocab = LlamaModel(source, vocab_only=True)  # the encoder tokenizes with it: closed by adapt_lora
-    return _Setup(read.system, read.tuples, read.labels_sha256, read.groups, read.outer, source,
-                  PromptEncoder(manifest.template, vocab.tokenize), vocab, list(manifest.label_token_ids),
-                  train_config(opts), read)
+    return _Setup(read, source, PromptEncoder(manifest.template, vocab.tokenize), vocab,
+                  list(manifest.label_token_ids), train_config(opts))
 
 
 def read_hidden(model, encoder: PromptEncoder, system: ValueSystem, tuples: Sequence[LabelledTuple],
@@ -303,14 +317,15 @@ def _record_extra(s: _Setup, summary: dict[str, Any]) -> dict[str, Any]:
 def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, estimates, summary,
            biases: dict[str, list[float]], prior_record: dict[str, Any], lexical_temperature: float) -> None:
     from clave_lite.build.merge import build_evaluator
+    from clave_lite.formats.lexical import LexicalLayers
     from clave_lite.formats.manifest import read_gguf_manifest
 
     m = read_gguf_manifest(s.source)
     record = job.adapt_record(opts, s.system, s.tuples, s.labels_sha256, estimates, **_record_extra(s, summary),
                               **prior_record)
     manifest = replace(m, systems=[s.system], default_system=s.system.name, heads={},
-                       lexical={s.system.name: job.fit_lexical_layer(s.system, s.tuples, opts.labels,
-                                                                     lexical_temperature)},
+                       lexical=LexicalLayers(parsed={s.system.name: job.fit_lexical_layer(
+                           s.system, s.tuples, opts.labels, lexical_temperature)}),
                        biases={s.system.name: biases} if biases else {},
                        temperatures={s.system.name: temperature}, training={**m.training, "adapt": record})
     build_evaluator(s.source, adapter, manifest, opts.output, quant="q8_0")

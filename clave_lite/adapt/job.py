@@ -613,7 +613,7 @@ def _write(opts: AdaptOptions, src: Path, read: Inputs, head, temperature: float
         # the head holds its own biases; --prevalence adds the corpus prior's
         biases={**{k: v for k, v in m.biases.items() if k != system.name}, **({system.name: biases} if biases else {})},
         temperatures={**m.temperatures, system.name: temperature},
-        lexical={**{k: v for k, v in m.lexical.items() if k != system.name}, system.name: lexical},
+        lexical=m.lexical.with_layer(system.name, lexical),
         training={**m.training, "adapt": adapt_record(opts, system, read.tuples, read.labels_sha256, estimates,
                                                       readout=best.name, readout_mode=opts.readout, lines=opts.lines,
                                                       **prior_record)},

@@ -135,11 +135,12 @@ control-token markers of :data:`MARKER_PAIRS` written as text (group 1: lose the
 brackets), the template's ``Verdict:``/``Value:`` lines and the role labels of other chat formats
 at the start of a line (``user:``, ``assistant:``, ``system:``; group 2: lose their colon). The
 dialogue form's own ``Human:``/``Bob:`` stay: FULCRA's texts are written in it."""
-_REPEATS = re.compile(r"(?<!\S)((?:\S+\s+){1,4}?)\1{%d,}" % 3)
-"""A unit of one to four words (with the space after each) written four or more times in a row."""
 KEEP_REPEATS = 3
 """A run of one repeated unit keeps this many copies: "supports" written 60 times, or 400 times
 "lorem ipsum" of padding, reads like the phrase said a few times (and costs no window of tokens)."""
+_REPEATS = re.compile(r"(?<!\S)((?:\S+\s+){1,4}?)\1{%d,}" % KEEP_REPEATS)
+"""A unit of one to four words (with the space after each) written more than :data:`KEEP_REPEATS`
+times in a row."""
 _INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
                         "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
 """Zero-width, joiner, direction and other invisible format characters: removed from scored

@@ -126,10 +126,11 @@ def zeroshot(test: Sequence[LabelledTuple], evaluator, system: str | None) -> li
 
     from clave_lite.evaluation.run import predict
     from clave_lite.formats.base_models import base_path
+    from clave_lite.formats.lexical import LexicalLayers
     from clave_lite.runtime.backends.gguf import GGUFBackend
     from clave_lite.runtime.evaluator import Evaluator
 
-    manifest = dataclasses.replace(evaluator.manifest, biases={}, lexical={})  # the bare model alone
+    manifest = dataclasses.replace(evaluator.manifest, biases={}, lexical=LexicalLayers())  # the bare model alone
     card = manifest.base_model or {}
     if card.get("name"):
         base = base_path(card["name"])

@@ -219,8 +219,8 @@ class LexicalLayers(Mapping[str, LexicalModel]):
         self._stored = {str(k): v for k, v in (stored or {}).items()}
         self._parsed = dict(parsed or {})
         self._where = where
-        for system in self._stored:
-            self.outline(system)  # the structure, now: a manifest that is not a dict of dicts fails at load
+        # the structure, now (a manifest that is not a dict of dicts fails at load), read once
+        self._outlines = {system: self._outline(system, data) for system, data in self._stored.items()}
 
     def __getitem__(self, system: str) -> LexicalModel:
         model = self._parsed.get(system)
@@ -239,9 +239,17 @@ class LexicalLayers(Mapping[str, LexicalModel]):
 
     def outline(self, system: str) -> dict[str, tuple[str, ...]]:
         """``{value: labels it was fitted on}`` of ``system``'s layer, without decoding it."""
-        if system in self._parsed:
-            return {v: vw.classes for v, vw in self._parsed[system].values.items()}
-        data = self._stored[system]
+        if system in self._outlines:
+            return self._outlines[system]
+        return {v: vw.classes for v, vw in self._parsed[system].values.items()}
+
+    def with_layer(self, system: str, model: LexicalModel) -> "LexicalLayers":
+        """These layers with ``system``'s replaced by ``model``; the others stay as they are
+        (a stored one is not decoded to be written back)."""
+        return LexicalLayers({k: v for k, v in self._stored.items() if k != system},
+                             {**{k: v for k, v in self._parsed.items() if k != system}, system: model}, self._where)
+
+    def _outline(self, system: str, data: Any) -> dict[str, tuple[str, ...]]:
         per_value = data.get("values") if isinstance(data, dict) else None
         if not isinstance(per_value, dict) or not all(isinstance(vw, dict) and isinstance(vw.get("classes"), list)
                                                       for vw in per_value.values()):

@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from clave_lite.core.labels import LABELS
 from clave_lite.core.prompt import PromptTemplate
@@ -44,18 +44,13 @@ class Manifest:
     heads: dict[str, Head] = field(default_factory=dict)
     """``heads[system]``: a linear readout fitted by ``clave-lite adapt`` (:mod:`clave_lite.formats.head`);
     absent = the fine-tuned label tokens."""
-    lexical: Mapping[str, LexicalModel] = field(default_factory=dict)
+    lexical: LexicalLayers = field(default_factory=LexicalLayers)
     """``lexical[system]``: the TF-IDF half of the hybrid decision layer, pooled with the evaluator's
-    probabilities (:mod:`clave_lite.formats.lexical`); absent = the evaluator alone. Held as
-    :class:`~clave_lite.formats.lexical.LexicalLayers` (a plain dict given is wrapped), which parses
-    a system's layer when it is first asked for."""
+    probabilities (:mod:`clave_lite.formats.lexical`), each system's parsed when it is first asked
+    for; absent = the evaluator alone."""
     training: dict[str, Any] = field(default_factory=dict)
     base_model: dict[str, Any] = field(default_factory=dict)
     clave_lite_version: str = __version__
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.lexical, LexicalLayers):
-            self.lexical = LexicalLayers(parsed=self.lexical)
 
     def system(self, name: str | None) -> ValueSystem:
         name = name or self.default_system
@@ -114,9 +109,7 @@ class Manifest:
         if self.heads:  # only adapted evaluators carry heads; older readers never see the key
             data["heads"] = {name: h.to_dict() for name, h in self.heads.items()}
         if self.lexical:
-            layers = self.lexical
-            assert isinstance(layers, LexicalLayers)  # __post_init__
-            data["lexical"] = {name: layers.stored(name) for name in layers}
+            data["lexical"] = {name: self.lexical.stored(name) for name in self.lexical}
         return json.dumps(data, ensure_ascii=False)
 
     @classmethod
@@ -173,9 +166,7 @@ def _check(m: Manifest, where: str) -> None:
     names = {s.name for s in m.systems}
     if m.default_system not in names:
         raise ModelError(f"{where}: damaged clave-lite manifest (default system '{m.default_system}' is not in it)")
-    layers = m.lexical
-    assert isinstance(layers, LexicalLayers)  # Manifest.__post_init__
-    outline = layers.outline
+    outline = m.lexical.outline
     covered = {"head": {k: set(h.weights) for k, h in m.heads.items()},
                "lexical layer": {k: set(outline(k)) for k in m.lexical}}
     for what, per_system in covered.items():  # a per-system part covers exactly its system's values
