@@ -21,7 +21,7 @@ from pathlib import Path
 
 from clave_lite.calibration.concepts import Concept
 from clave_lite.core.jsonl import ProblemLog, iter_records
-from clave_lite.errors import Problem
+from clave_lite.errors import DataError, Problem
 
 FULCRA_ITEM_VALUE: dict[str, str] = {
     **dict.fromkeys(["be independent", "have freedom of thought", "have freedom of action", "be creative",
@@ -80,4 +80,44 @@ def fulcra_item_pool(paths: list[Path], on_error: str = "stop") -> tuple[list[Co
                 sources[(item, label)].append(f"fulcra-{Path(path).stem}-{lineno}")
     pool = [Concept(FULCRA_ITEM_VALUE[item], label, concept_text(item, label), ids, [], float(len(ids)), "schwartz10")
             for (item, label), ids in sorted(sources.items(), key=lambda kv: -len(kv[1]))]
+    return pool, log.problems
+
+
+def touche_level1_pool(labels: Path, categories: Path | None = None,
+                       on_error: str = "stop") -> tuple[list[Concept], list[Problem]]:
+    """Touché23-ValueEval's 54 level-1 values as a concept pool for ``touche20``.
+
+    The annotators marked, per argument, the level-1 values it draws on ("Have privacy", "Be
+    ambitious"); each belongs to one of the 20 categories that ``touche20`` scores. One concept
+    per level-1 value (lower-cased, as FULCRA's items are written), label ``supports``, its sources
+    the argument ids (as ``clave-lite convert touche23`` keeps them). ``categories`` is the
+    dataset's ``value-categories.json`` (default: the one beside ``labels``).
+    """
+    import csv
+    import json
+
+    categories = categories or labels.parent / "value-categories.json"
+    log = ProblemLog(on_error)
+    try:
+        table = json.loads(categories.read_text(encoding="utf-8"))
+        category_of = {level1: category for category, level1s in table.items() for level1 in level1s}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DataError(f"{categories}: cannot read Touché's level-1 → category table ({exc})") from exc
+    sources: dict[str, list[str]] = defaultdict(list)
+    with labels.open(encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh, delimiter="\t")
+        header = next(rows, [])
+        unknown = [name for name in header[1:] if name not in category_of]
+        if len(header) < 2 or unknown:
+            raise DataError(f"{labels}:1: not a Touché level-1 label table (an 'Argument ID' column, then level-1 "
+                            f"values; unknown columns: {', '.join(unknown[:3]) or 'none'})")
+        for lineno, row in enumerate(rows, start=2):
+            if len(row) != len(header) or any(cell not in ("0", "1") for cell in row[1:]):
+                log.add(Problem(str(labels), lineno, "row", f"expected an id and {len(header) - 1} 0/1 cells"))
+                continue
+            for name, cell in zip(header[1:], row[1:]):
+                if cell == "1":
+                    sources[name].append(row[0])
+    pool = [Concept(category_of[name], "supports", name.lower(), ids, [], float(len(ids)), "touche20")
+            for name, ids in sorted(sources.items(), key=lambda kv: -len(kv[1]))]
     return pool, log.problems

@@ -157,6 +157,46 @@ def concepts_show(pool: Path, examples: int, on_error: str, as_json: bool) -> No
         sys.exit(errors.EXIT_PARTIAL)
 
 
+@concepts.command("from-touche")
+@click.argument("labels", type=click.Path(path_type=Path))
+@click.option("--categories", type=click.Path(path_type=Path), default=None,
+              help="The level-1 → category table (default: value-categories.json beside LABELS).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The concept pool to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o file (never an input).")
+@on_error_option
+@json_option
+def concepts_from_touche(labels: Path, categories: Path | None, output: Path, force: bool, on_error: str,
+                         as_json: bool) -> None:
+    """Human-written concepts: Touché23's 54 level-1 values as a concept pool for touche20.
+
+    One concept per level-1 value ("have privacy"), labelled supports on its category, its
+    sources the arguments annotated with it, so `train --concepts` teaches the model to name
+    the level-1 value behind a verdict. No LLM involved.
+
+    \b
+    Example:
+      clave-lite concepts from-touche ../shared/data/touche23-valueeval/level1-labels-training.tsv -o l1.jsonl
+    """
+    from clave_lite.calibration.concepts import write_pool
+    from clave_lite.calibration.human_concepts import touche_level1_pool
+    from clave_lite.core.jsonl import check_output
+
+    inputs = (labels,) if categories is None else (labels, categories)
+    check_output(output, inputs, force)  # before any work
+    pool, problems = touche_level1_pool(labels, categories, on_error)
+    count = write_pool(output, pool)
+    skipped = report_problems(problems)
+    summary = {"output": str(output), "concepts": count, "sources": sum(len(c.source_ids) for c in pool),
+               "skipped_lines": skipped}
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(f"wrote {count} concepts ({summary['sources']} annotated (argument, level-1 value) sources) "
+                   f"to {output}")
+    if skipped:
+        sys.exit(errors.EXIT_PARTIAL)
+
+
 @concepts.command("from-fulcra")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The concept pool to write.")

@@ -152,3 +152,18 @@ def test_a_huge_text_is_never_tokenized_whole():
     assert windows[-1].shared[-len(encoder._after) - 4:-len(encoder._after)] == _char_tokenize("HARM", False)
     head_tail = encoder.encode_windows(text, [("Security", "safety")], max_windows=1)[0]
     assert head_tail.truncated_tokens == len(text) - budget and max(longest) <= budget * CHARS_PER_WINDOW
+
+
+def test_training_padding_and_chat_turns_stay_disjoint_from_the_held_out_attacks():
+    """Training's padded copies use their own filler words, and no training string opens with
+    the held-out chat turn's ``user:``, so ``eval --inject`` still measures forms the model never saw."""
+    rng = random.Random(3)
+    held_out_words = set(injections.VARIED_PADDING.split())
+    padded = [injections.augment("Be kind to strangers.", rng, ["Benevolence", "Power"]) for _ in range(200)]
+    fillers = [p for p in padded if len(p.split()) > 100]
+    assert fillers, "no padded copy in 200 draws"
+    for text in fillers:
+        filler = [w for w in text.split("\n\n", 1)[1].split() if w in injections._TRAIN_FILLER_WORDS]
+        assert 150 <= len(filler) <= 450 and not held_out_words & set(filler)
+        assert escape_text(text) == text  # no repeated run: the filler survives escaping whole
+    assert not any(a.startswith("user:") for a in injections.TRAIN)  # the held-out turn's role spelling

@@ -421,6 +421,38 @@ def test_fulcra_items_pool_matches_the_converted_tuples(run_cli, shared_data, tm
     assert agree / total > 0.95  # the item's value/sign is the dialogue's value_types entry
 
 
+@pytest.mark.slow  # converts all 5,393 Touché training arguments
+def test_touche_level1_pool_matches_the_converted_tuples(run_cli, shared_data, tmp_path):
+    """Each level-1 value becomes a supports concept on its category, and every argument it
+    names supports that category in the converted touche20 tuples."""
+    from clave_lite.calibration.concepts import read_pool
+
+    folder = shared_data / "touche23-valueeval"
+    pool_path = tmp_path / "l1.jsonl"
+    result = run_cli("concepts", "from-touche", folder / "level1-labels-training.tsv", "-o", pool_path, "--json")
+    assert result.exit_code == 0, result.output
+    pool, problems = read_pool(pool_path)
+    assert problems == [] and len(pool) == json.loads(result.stdout)["concepts"] == 54
+    assert {c.system for c in pool} == {"touche20"} and {c.label for c in pool} == {"supports"}
+    tuples, _ = convert_touche23([folder / "arguments-training.tsv"])
+    label_of = {(t.key, t.value): t.label for t in tuples}
+    for c in pool:
+        assert all(label_of[(sid, c.value)] == "supports" for sid in c.source_ids), c.concept
+
+
+def test_touche_level1_pool_refuses_a_table_that_is_not_one(run_cli, tmp_path):
+    labels = tmp_path / "level1.tsv"
+    labels.write_text("Argument ID\tBe brave\nA1\t1\n")
+    (tmp_path / "value-categories.json").write_text(json.dumps({"Achievement": {"Be ambitious": []}}))
+    result = run_cli("concepts", "from-touche", labels, "-o", tmp_path / "pool.jsonl")
+    assert result.exit_code == 3 and "Be brave" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "pool.jsonl").exists()
+    labels.write_text("Argument ID\tBe ambitious\nA1\t1\nA2\tyes\n")
+    result = run_cli("concepts", "from-touche", labels, "-o", tmp_path / "pool.jsonl", "--on-error", "skip")
+    assert result.exit_code == 7 and ":3:" in result.stderr
+    assert json.loads((tmp_path / "pool.jsonl").read_text())["source_ids"] == ["A1"]
+
+
 def test_fulcra_teacher_scores_become_thresholded_tuples(run_cli, tmp_path):
     src, out = tmp_path / "teacher.jsonl", tmp_path / "out.jsonl"
     scores = [0.9, -0.8, 0.1, 0.3, -0.05, 0.5, -0.5, 0.0, 0.49, -0.19]
