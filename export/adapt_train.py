@@ -89,26 +89,6 @@ class _Setup:
     label_ids: list[int]
     config: TrainConfig
 
-    @property
-    def system(self) -> ValueSystem:
-        return self.read.system
-
-    @property
-    def tuples(self) -> list[LabelledTuple]:
-        return self.read.tuples
-
-    @property
-    def labels_sha256(self) -> str:
-        return self.read.labels_sha256
-
-    @property
-    def groups(self) -> list[str]:
-        return self.read.groups
-
-    @property
-    def outer(self) -> np.ndarray:
-        return self.read.outer
-
 
 def train_config(opts: AdaptOptions) -> TrainConfig:
     """The LoRA recipe of ``opts`` (``docs/calibrate.md`` says how its defaults were measured)."""
@@ -163,7 +143,7 @@ def read_label_logits(model, s: _Setup, rows: Sequence[int], progress: Progress 
                       stage: str = "reading") -> np.ndarray:
     """``[len(rows), 3]`` label logits of the tuples ``rows``: the label rows of the output embedding
     applied to :func:`read_hidden` (what :class:`LabelLogits` does in one graph)."""
-    h = read_hidden(model, s.encoder, s.system, s.tuples, rows, progress, stage)
+    h = read_hidden(model, s.encoder, s.read.system, s.read.tuples, rows, progress, stage)
     with torch.no_grad():
         return LabelLogits(model, s.label_ids).head(torch.from_numpy(h), s.label_ids).float().numpy()
 
@@ -172,7 +152,7 @@ def _train_on(s: _Setup, pristine, rows: Sequence[int], workdir: Path, progress:
     """A fresh LoRA on a copy of ``pristine`` (the evaluator's weights, read once: parsing a GGUF's
     262k-token vocabulary costs seconds) on ``rows``; resumes from ``workdir``'s checkpoint when an
     earlier run left one."""
-    examples = build_examples([s.tuples[i] for i in rows], s.system, s.encoder, seed=s.config.seed)
+    examples = build_examples([s.read.tuples[i] for i in rows], s.read.system, s.encoder, seed=s.config.seed)
     model = copy.deepcopy(pristine)
     model, summary = train(model, examples, s.label_ids, 0, workdir, s.config, resume=True, progress=progress)
     return model, summary
@@ -187,8 +167,8 @@ def work_key(opts: AdaptOptions, s: _Setup) -> str:
 
     blob = json.dumps({
         "weights": weights_digest(s.source), "template": s.encoder.template.to_dict(),
-        "labels": s.labels_sha256,
-        "system": [[v.name, v.definition] for v in s.system.values] + [list(s.system.labels)],
+        "labels": s.read.labels_sha256,
+        "system": [[v.name, v.definition] for v in s.read.system.values] + [list(s.read.system.labels)],
         "folds": opts.folds, "seed": opts.seed, "group_regex": opts.group_regex,
         "train": {k: v for k, v in asdict(s.config).items() if k != "checkpoint_every"}}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -231,7 +211,7 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
 
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    everything = np.arange(len(s.tuples))
+    everything = np.arange(len(s.read.tuples))
     pristine, _ = load_base(s.source)
     if (work / "as-is.npy").exists():
         as_is = np.load(work / "as-is.npy")
@@ -244,29 +224,29 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     if done:
         progress.note(f"{len(done)} of {opts.folds} folds already trained ({work})")
     for f in range(opts.folds):
-        test = np.flatnonzero(s.outer == f)
+        test = np.flatnonzero(s.read.outer == f)
         if f in done:
             oof[test] = np.load(work / f"fold-{f}.npy")
             continue
         started = time.time()
         stage = _Stage(progress, f"fold {f + 1}/{opts.folds}")
-        model, _ = _train_on(s, pristine, np.flatnonzero(s.outer != f), work / f"fold-{f}", stage)
+        model, _ = _train_on(s, pristine, np.flatnonzero(s.read.outer != f), work / f"fold-{f}", stage)
         oof[test] = read_label_logits(model, s, test, stage, "reading the held-out")
         del model
         gc.collect()  # peft's modules hold cycles: free this model before the next one loads
         _save(work / f"fold-{f}.npy", oof[test])
         shutil.rmtree(work / f"fold-{f}", ignore_errors=True)  # its checkpoints: the logits are what counts
         fold_seconds.append(round(time.time() - started, 1))
-        left = np.mean(fold_seconds) * (opts.folds - f - 1 + len(s.tuples) / max(1, np.sum(s.outer != f)))
+        left = np.mean(fold_seconds) * (opts.folds - f - 1 + len(s.read.tuples) / max(1, np.sum(s.read.outer != f)))
         progress.note(f"fold {f + 1}/{opts.folds} done in {fold_seconds[-1]:.0f} s; "
                       f"about {left / 60:.0f} min left (the other folds and the final training)")
     t_folds = time.time() - t0
-    gold = [t.label for t in s.tuples]
-    temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.system.labels)
-    lexical = job.lexical_on_folds(s.system, s.tuples, s.outer).calibrated(oof, temperature, gold, s.system.labels)
-    estimates = job.fold_estimates(s.system, s.tuples, s.groups, oof, as_is, lexical, temperature)
-    estimates, biases, prior_record = job.corpus_estimates(opts, s.system, s.tuples, s.groups, oof, temperature,
-                                                           estimates, lexical, job.stated_prior(opts, s.system),
+    gold = [t.label for t in s.read.tuples]
+    temperature, _, _ = fit_temperature(oof, gold, np.zeros_like(oof), s.read.system.labels)
+    lexical = job.lexical_on_folds(s.read.system, s.read.tuples, s.read.outer).calibrated(oof, temperature, gold, s.read.system.labels)
+    estimates = job.fold_estimates(s.read.system, s.read.tuples, s.read.groups, oof, as_is, lexical, temperature)
+    estimates, biases, prior_record = job.corpus_estimates(opts, s.read.system, s.read.tuples, s.read.groups, oof, temperature,
+                                                           estimates, lexical, job.stated_prior(opts, s.read.system),
                                                            shift_decisions=False)
 
     adapter, summary_file = work / "final-adapter", work / "final.json"
@@ -285,22 +265,22 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     _write(opts, s, adapter, temperature, estimates, summary, biases, prior_record, lexical.temperature)
     estimated = None
     if s.read.corpus:  # the final model decides as fitted (no shift on this path): it reads the corpus as written
-        estimated = job.estimated_prior(opts, s.read, lexical.labels(oof, temperature, s.system.labels),
+        estimated = job.estimated_prior(opts, s.read, lexical.labels(oof, temperature, s.read.system.labels),
                                         Path(opts.output), progress)
-        estimates, biases, prior_record = job.corpus_estimates(opts, s.system, s.tuples, s.groups, oof, temperature,
+        estimates, biases, prior_record = job.corpus_estimates(opts, s.read.system, s.read.tuples, s.read.groups, oof, temperature,
                                                                estimates, lexical, estimated.shares,
                                                                shift_decisions=False)
         prior_record["prevalence_estimate"] = estimated.to_dict()
         job.restamp_adapt_record(Path(opts.output), job.adapt_record(
-            opts, s.system, s.tuples, s.labels_sha256, estimates, **_record_extra(s, summary), **prior_record))
+            opts, s.read.system, s.read.tuples, s.read.labels_sha256, estimates, **_record_extra(s, summary), **prior_record))
     layers = "all layers" if s.config.top_layers is None else f"top {s.config.top_layers} layers"
     chosen = f"LoRA, {layers}, {s.config.epochs:g} epochs, lr {s.config.lr:g}"
     return job.AdaptReport(
-        output=str(opts.output), system=s.system.name, tuples=len(s.tuples), groups=len(set(s.groups)),
+        output=str(opts.output), system=s.read.system.name, tuples=len(s.read.tuples), groups=len(set(s.read.groups)),
         folds=opts.folds, readout="lora", chosen=chosen, chosen_per_fold=[], estimates=estimates, ablation={},
-        temperature=temperature, objective=objective(s.system.labels),
+        temperature=temperature, objective=objective(s.read.system.labels),
         seconds={"folds": round(t_folds, 1), "per_fold": fold_seconds, "total": round(time.time() - t0, 1)},
-        related_share=job.related_share(s.tuples), prevalence=prior_record.get("prevalence", {}),
+        related_share=job.related_share(s.read.tuples), prevalence=prior_record.get("prevalence", {}),
         shift_strength=prior_record.get("shift_strength"), prevalence_estimate=estimated,
         pool_temperature=lexical.temperature)
 
@@ -321,11 +301,11 @@ def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, est
     from clave_lite.formats.manifest import read_gguf_manifest
 
     m = read_gguf_manifest(s.source)
-    record = job.adapt_record(opts, s.system, s.tuples, s.labels_sha256, estimates, **_record_extra(s, summary),
+    record = job.adapt_record(opts, s.read.system, s.read.tuples, s.read.labels_sha256, estimates, **_record_extra(s, summary),
                               **prior_record)
-    manifest = replace(m, systems=[s.system], default_system=s.system.name, heads={},
-                       lexical=LexicalLayers(parsed={s.system.name: job.fit_lexical_layer(
-                           s.system, s.tuples, opts.labels, lexical_temperature)}),
-                       biases={s.system.name: biases} if biases else {},
-                       temperatures={s.system.name: temperature}, training={**m.training, "adapt": record})
+    manifest = replace(m, systems=[s.read.system], default_system=s.read.system.name, heads={},
+                       lexical=LexicalLayers(parsed={s.read.system.name: job.fit_lexical_layer(
+                           s.read.system, s.read.tuples, opts.labels, lexical_temperature)}),
+                       biases={s.read.system.name: biases} if biases else {},
+                       temperatures={s.read.system.name: temperature}, training={**m.training, "adapt": record})
     build_evaluator(s.source, adapter, manifest, opts.output, quant="q8_0")
