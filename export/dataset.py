@@ -98,3 +98,18 @@ def build_examples(
             examples.append(Example(enc.shared, suffixes, [LABELS.index(lab) for _, lab in chunk],
                                     tails, learn_from))
     return examples
+
+
+def trained_label_counts(tuples: Sequence[LabelledTuple], system: ValueSystem,
+                         unrelated_kept: int) -> dict[str, list[float]]:
+    """Per value, the pairs of each label (:data:`LABELS` order) one epoch trains on: every
+    supports/opposes tuple, and the ``unrelated`` ones scaled to the ``unrelated_kept`` pairs
+    :func:`build_examples` kept of them (``max_unrelated`` samples per text). With the loss's
+    class weights they give the label mix an untuned system decides for
+    (:func:`clave_lite.export.tuning.untuned_priors`)."""
+    counts: dict[str, list[float]] = {name: [0.0] * len(LABELS) for name in system.value_names}
+    for t in tuples:
+        counts[system.get(t.value).name][LABELS.index(t.label)] += 1
+    unrelated = LABELS.index("unrelated")
+    scale = unrelated_kept / max(1.0, sum(c[unrelated] for c in counts.values()))
+    return {name: [round(x * scale, 2) if i == unrelated else x for i, x in enumerate(c)] for name, c in counts.items()}

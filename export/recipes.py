@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from clave_lite.build.bake_options import ExportOptions, TrainOptions, limit_for
 from clave_lite.build.merge import build_evaluator
+from clave_lite.core.labels import LABELS
 from clave_lite.core.prompt import PromptEncoder, PromptTemplate, with_markers
 from clave_lite.core.tuples import LabelledTuple, read_tuples
 from clave_lite.core.valuesystem import ValueSystem, load_system
 from clave_lite.errors import DataError, Remedy, UsageError, require
-from clave_lite.export.dataset import build_examples, fingerprint
-from clave_lite.export.tuning import MIN_TUNE_TEXTS, held_out_by_system, tune_system
+from clave_lite.export.dataset import build_examples, fingerprint, trained_label_counts
+from clave_lite.export.tuning import MIN_TUNE_TEXTS, held_out_by_system, tune_system, tuned_prior, untuned_priors
 from clave_lite.formats.base_models import base_path, card
 from clave_lite.formats.manifest import Manifest
 from clave_lite.options import PerSystem
@@ -123,11 +124,13 @@ def train_run(opts: TrainOptions, progress: Progress = SILENT) -> TrainReport:
     encoder = PromptEncoder(template, vocab.tokenize)
     explained, concept_report = (attach_concepts(opts.concepts, systems, grouped, opts.system) if opts.concepts
                                  else ({}, None))
-    examples = []
+    examples, kept = [], {}
     for s in systems:
-        examples += build_examples(grouped[s.name], s, encoder, seed=cfg.seed,
-                                   max_unrelated=limit_for(opts.max_unrelated, s.name), inject_rate=opts.inject_rate,
-                                   concepts=explained.get(s.name))
+        built = build_examples(grouped[s.name], s, encoder, seed=cfg.seed,
+                               max_unrelated=limit_for(opts.max_unrelated, s.name), inject_rate=opts.inject_rate,
+                               concepts=explained.get(s.name))
+        kept[s.name] = sum(t == LABELS.index("unrelated") for e in built for t in e.targets)
+        examples += built
     model, rd = load_base(base_gguf)
     pad = model.config.pad_token_id
     model, summary = train(model, examples, encoder.label_ids, int(pad) if pad is not None else 0,
@@ -135,6 +138,7 @@ def train_run(opts: TrainOptions, progress: Progress = SILENT) -> TrainReport:
                            init_adapter=Path(init_from) / "adapter" if init_from else None)
     model.save_pretrained(out_dir / "adapter")
     run = _run_record(opts, systems, grouped, template, encoder.label_ids, concept_report, summary)
+    run["data"]["label_counts"] = {s.name: trained_label_counts(grouped[s.name], s, kept[s.name]) for s in systems}
     if earlier:
         run["data"]["init_from"] = {"run": str(init_from), "fingerprint": earlier["data"]["fingerprint"],
                                     "files": earlier["data"]["files"], "train": earlier["train"],
@@ -281,6 +285,9 @@ def export_run(opts: ExportOptions, progress: Progress = SILENT) -> tuple[Path, 
     run_dir, out, quant, keep_f32 = opts.run_dir, Path(opts.output), opts.chosen_quant, opts.keep_f32
     tune_data, tune_limit = opts.tune_data, opts.tune_limit
     run, base = load_run(run_dir)
+    priors = untuned_priors(run)
+    if tune_data is None:
+        run["decision_priors"] = priors
     path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)
     report: dict[str, Any] = {}
     if tune_data is None:
@@ -302,8 +309,10 @@ def export_run(opts: ExportOptions, progress: Progress = SILENT) -> tuple[Path, 
                 continue
             progress.note(f"tuning {s.name} on {len(texts)} held-out texts")
             biases[s.name], temperatures[s.name], report[s.name] = tune_system(ev, s, held, texts, opts.per_value)
+            priors[s.name] = tuned_prior(s, held, texts)
     run["biases"] = biases
     run["temperatures"] = temperatures
+    run["decision_priors"] = priors
     run["tuning"] = {"data": str(tune_data), "limit": tune_limit, "report": report}
     (run_dir / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False))
     path = build_evaluator(base, run_dir / "adapter", Manifest.from_run(run), out, quant=quant, keep_f32=keep_f32)

@@ -334,7 +334,7 @@ def inputs(opts: AdaptOptions) -> Inputs:
                  + ([opts.unlabelled] if opts.unlabelled else []), opts.force)
     system, tuples, labels_sha256 = _read(opts)
     if opts.prevalence:  # a malformed --prevalence is refused before anything is read
-        from clave_lite.adapt.prior import parse_prevalence
+        from clave_lite.core.prior import parse_prevalence
 
         parse_prevalence(opts.prevalence, [v.name for v in system.values])
     corpus = read_unlabelled(opts) if opts.unlabelled else []  # refused before the work, not after it
@@ -378,7 +378,7 @@ def read_unlabelled(opts: AdaptOptions) -> list[str]:
 
 def stated_prior(opts: AdaptOptions, system: ValueSystem) -> dict[str, float] | None:
     """The related share per value the user gave (``opts.prevalence``), or None."""
-    from clave_lite.adapt.prior import parse_prevalence
+    from clave_lite.core.prior import parse_prevalence
 
     return parse_prevalence(opts.prevalence, [v.name for v in system.values]) if opts.prevalence else None
 
@@ -613,6 +613,8 @@ def _write(opts: AdaptOptions, src: Path, read: Inputs, head, temperature: float
         # the head holds its own biases; --prevalence adds the corpus prior's
         biases={**{k: v for k, v in m.biases.items() if k != system.name}, **({system.name: biases} if biases else {})},
         temperatures={**m.temperatures, system.name: temperature},
+        # the source's mix for this system no longer describes the adapted decisions
+        decision_priors={k: v for k, v in m.decision_priors.items() if k != system.name},
         lexical=m.lexical.with_layer(system.name, lexical),
         training={**m.training, "adapt": adapt_record(opts, system, read.tuples, read.labels_sha256, estimates,
                                                       readout=best.name, readout_mode=opts.readout, lines=opts.lines,

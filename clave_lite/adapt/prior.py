@@ -38,37 +38,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from clave_lite.core.labels import LABELS
-from clave_lite.errors import UsageError
-
-
-def parse_prevalence(spec: str, values: Sequence[str]) -> dict[str, float]:
-    """``"0.17"`` (every value) or ``"0.1,Do not kill=0.02,Do not cheat=0.3"`` (a default and
-    per-value shares): the share of a value's (text, value) pairs in the corpus that are related
-    (supports or opposes). Every value gets a share; an unknown value name is refused."""
-    out: dict[str, float] = {}
-    default: float | None = None
-    by_fold = {v.casefold(): v for v in values}
-    for part in (p.strip() for p in spec.split(",")):
-        if not part:
-            continue
-        name, _, number = part.rpartition("=")
-        try:
-            share = float(number)
-        except ValueError:
-            raise UsageError(f"prevalence {part!r}: expected a share between 0 and 1, or VALUE=SHARE") from None
-        if not 0 < share < 1:
-            raise UsageError(f"prevalence {part!r}: the share must be between 0 and 1 (exclusive)")
-        if not name:
-            default = share
-        elif name.strip().casefold() in by_fold:
-            out[by_fold[name.strip().casefold()]] = share
-        else:
-            raise UsageError(f"prevalence {part!r}: no value {name.strip()!r} (values: {', '.join(values)})")
-    missing = [v for v in values if v not in out]
-    if missing and default is None:
-        raise UsageError(f"prevalence gives no share for {', '.join(missing)}: add a default share, e.g. '0.2,...'")
-    return {v: out.get(v, default) for v in values}  # type: ignore[misc]
-
 
 MIN_GAP = 0.2
 """A value whose ``tpr - fpr`` on the labelled tuples is below this separates related from

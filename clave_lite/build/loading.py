@@ -50,11 +50,21 @@ class ModelOptions:
                           envvar="CLAVE_LITE_WINDOWS")
     batch_size: int = option(BATCH_SIZE, "Texts per llama.cpp decode (or onnxruntime run).", kind="int", min=1,
                              max=4096)
+    prevalence: str | None = option(None, "The share of (text, value) pairs in the corpus you score that are related "
+                                          "(supports/opposes), e.g. 0.1, or a default and per-value shares "
+                                          "('0.1,Freedom=0.02'). Decisions then move halfway (in log odds) from the mix "
+                                          "the evaluator was tuned on toward it: fewer false supports/opposes on a "
+                                          "mostly unrelated corpus (docs/accuracy.md).", metavar="SHARE[,VALUE=SHARE...]",
+                                    envvar="CLAVE_LITE_PREVALENCE")
+    """The corpus's share of related pairs (:attr:`Evaluator.prevalence`); None: decide as fitted."""
 
     def model_options(self) -> "ModelOptions":
         """Just these fields (a job's options hold more)."""
-        return ModelOptions(self.model, self.threads, self.gpu_layers, self.provider, self.windows, self.batch_size)
+        return ModelOptions(self.model, self.threads, self.gpu_layers, self.provider, self.windows, self.batch_size,
+                            self.prevalence)
 
     def load(self, progress: Progress = SILENT) -> Evaluator:
-        return load_evaluator(self.model, "auto", self.threads, self.gpu_layers, self.provider, progress,
-                              self.windows)
+        evaluator = load_evaluator(self.model, "auto", self.threads, self.gpu_layers, self.provider, progress,
+                                   self.windows)
+        evaluator.prevalence = self.prevalence
+        return evaluator

@@ -48,6 +48,12 @@ class Manifest:
     """``lexical[system]``: the TF-IDF half of the hybrid decision layer, pooled with the evaluator's
     probabilities (:mod:`clave_lite.formats.lexical`), each system's parsed when it is first asked
     for; absent = the evaluator alone."""
+    decision_priors: dict[str, dict[str, float]] = field(default_factory=dict)
+    """``decision_priors[system][value]``: the share of related (supports/opposes) pairs the
+    decisions assume (:mod:`clave_lite.core.prior`): that of the held-out texts the biases were
+    tuned on, or of balanced labels for a system trained with balanced class weights and never
+    tuned. ``score --prevalence`` moves decisions from it to the corpus's share; absent = unknown,
+    and ``--prevalence`` is refused for that system."""
     training: dict[str, Any] = field(default_factory=dict)
     base_model: dict[str, Any] = field(default_factory=dict)
     clave_lite_version: str = __version__
@@ -65,6 +71,9 @@ class Manifest:
 
     def temperature(self, system: str) -> float:
         return float(self.temperatures.get(system, 1.0))
+
+    def decision_prior(self, system: str, value: str) -> float | None:
+        return self.decision_priors.get(system, {}).get(value)
 
     def head(self, system: str) -> Head | None:
         return self.heads.get(system)
@@ -85,6 +94,7 @@ class Manifest:
             default_system=systems[0].name,
             biases=run.get("biases") or {},
             temperatures=run.get("temperatures") or {},
+            decision_priors=run.get("decision_priors") or {},
             lexical=LexicalLayers(stored=lexical or {}, where="lexical.json"),
             training={"data": run["data"], "chain": run.get("chain") or [],
                       "train": {k: run["train"].get(k) for k in ("steps", "examples", "final_loss", "config", "seconds",
@@ -106,6 +116,8 @@ class Manifest:
             "training": self.training,
             "base_model": self.base_model,
         }
+        if self.decision_priors:  # older readers never see the key
+            data["decision_priors"] = self.decision_priors
         if self.heads:  # only adapted evaluators carry heads; older readers never see the key
             data["heads"] = {name: h.to_dict() for name, h in self.heads.items()}
         if self.lexical:
@@ -128,6 +140,7 @@ class Manifest:
                 default_system=str(data["default_system"]),
                 biases=data.get("biases") or {},
                 temperatures=data.get("temperatures") or {},
+                decision_priors=data.get("decision_priors") or {},
                 heads={str(k): Head.from_dict(v, where) for k, v in (data.get("heads") or {}).items()},
                 lexical=LexicalLayers(stored=data.get("lexical") or {}, where=where),
                 training=data.get("training") or {},
@@ -187,6 +200,13 @@ def _check(m: Manifest, where: str) -> None:
             isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and 0.05 <= t <= 20
             for t in m.temperatures.values()):
         raise ModelError(f"{where}: damaged clave-lite manifest (temperatures {m.temperatures!r})")
+    if not isinstance(m.decision_priors, dict) or not all(
+            isinstance(per_value, dict) and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < 1
+                                                for x in per_value.values())
+            for per_value in m.decision_priors.values()):
+        raise ModelError(f"{where}: damaged clave-lite manifest (decision priors)")
+    if set(m.decision_priors) - names:
+        raise ModelError(f"{where}: damaged clave-lite manifest (decision priors for a system it does not have)")
     for system, per_value in m.biases.items():
         if not isinstance(per_value, dict):
             raise ModelError(f"{where}: damaged clave-lite manifest (biases of '{system}')")

@@ -13,6 +13,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from clave_lite.core.labels import LABELS
+from clave_lite.core.prior import parse_prevalence
+from clave_lite.core.prior import shift as shift_prior
 from clave_lite.core.prompt import MAX_WINDOWS, EncodedText, PromptEncoder, with_prompt
 from clave_lite.core.valuesystem import Value, ValueSystem
 from clave_lite.errors import DataError, ModelError
@@ -110,6 +112,10 @@ class Evaluator:
         self.hybrid = True
         """Pool the evaluator's probabilities with the lexical layer it carries (if any); False:
         the evaluator's own verdicts."""
+        self.prevalence: str | None = None
+        """The share of related (supports/opposes) pairs in the corpus being scored (``"0.1"``, or a
+        default and per-value shares, ``"0.1,Freedom=0.02"``): decisions move from the share the
+        evaluator's decisions assume toward it (:mod:`clave_lite.core.prior`); None: as fitted."""
         self.max_windows = max_windows
         """A text longer than the template's window is read in up to this many windows, and each
         value's verdict is that of the window that speaks most strongly (:func:`pick_windows`);
@@ -201,7 +207,24 @@ class Evaluator:
             raise DataError("no values to score")
         if self.hybrid:
             self.manifest.lexical_layer(sys_.name)  # parsed now: a damaged layer fails before the first text
+        self.corpus_priors(sys_, chosen)  # a bad --prevalence, or one this evaluator cannot apply, fails now
         return sys_, chosen
+
+    def corpus_priors(self, system: ValueSystem, chosen: Sequence[Value]) -> dict[str, tuple[float, float]] | None:
+        """Per chosen value, (the related share its decisions assume, the corpus's), or None
+        without :attr:`prevalence`."""
+        if self.prevalence is None:
+            return None
+        from clave_lite.errors import UsageError
+
+        shares = parse_prevalence(self.prevalence, system.value_names)
+        assumed = {v.name: self.manifest.decision_prior(system.name, v.name) for v in chosen}
+        unknown = [name for name, share in assumed.items() if share is None]
+        if unknown:
+            raise UsageError(f"this evaluator does not record the related share its '{system.name}' decisions assume "
+                             f"(for {', '.join(unknown[:3])}), so a corpus prevalence cannot be applied to them; "
+                             "an adapted evaluator takes it when it is made (adapt --prevalence)")
+        return {name: (float(share), shares[name]) for name, share in assumed.items() if share is not None}
 
     def score(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
               batch_size: int = BATCH_SIZE, prompt: str | Sequence[str | None] | None = None) -> list[TextScore]:
@@ -225,6 +248,7 @@ class Evaluator:
             texts = [texts]
         sys_, chosen = self.resolve_values(system, values)
         lexical = self.manifest.lexical_layer(sys_.name) if self.hybrid else None
+        priors = self.corpus_priors(sys_, chosen)
         names = [v.name for v in chosen]
         for text, (unread, logits) in zip(texts, self._logits(texts, chosen, batch_size, sys_)):
             p_lexical = lexical.probs(text, names) if lexical is not None else None
@@ -232,15 +256,18 @@ class Evaluator:
             for k, (v, row) in enumerate(zip(chosen, logits)):
                 label, probs = decide(row, sys_.labels, self.manifest.bias(sys_.name, v.name),
                                       self.manifest.temperature(sys_.name))
-                if lexical is None or p_lexical is None or np.isnan(p_lexical[k]).any():  # no lexical evidence
+                p, parts = np.array([probs[lab] for lab in LABELS]), None
+                if lexical is not None and p_lexical is not None and not np.isnan(p_lexical[k]).any():
+                    p = pool(p, p_lexical[k], lexical.pool_weight, sys_.labels, lexical.pool_temperature)
+                    parts = {"evaluator": probs,
+                             "lexical": {lab: float(p_lexical[k, i]) for i, lab in enumerate(LABELS)}}
+                if priors is not None:
+                    p = shift_prior(p, sys_.labels, *priors[v.name])
+                if parts is None and priors is None:  # the evaluator alone, as fitted
                     scores.append(ValueScore(v.name, label, probs))
                     continue
-                pooled = pool(np.array([probs[lab] for lab in LABELS]), p_lexical[k], lexical.pool_weight,
-                              sys_.labels, lexical.pool_temperature)
-                scores.append(ValueScore(v.name, LABELS[int(np.argmax(pooled))],
-                                         {lab: float(pooled[i]) for i, lab in enumerate(LABELS)},
-                                         {"evaluator": probs,
-                                          "lexical": {lab: float(p_lexical[k, i]) for i, lab in enumerate(LABELS)}}))
+                scores.append(ValueScore(v.name, LABELS[int(np.argmax(p))],
+                                         {lab: float(p[i]) for i, lab in enumerate(LABELS)}, parts))
             yield TextScore(scores, unread)
 
     def raw_logits(self, texts: Sequence[str], values: Sequence[str], system: str | None = None,

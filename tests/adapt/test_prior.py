@@ -8,23 +8,12 @@ import pytest
 from clave_lite.adapt.prior import (
     corpus_weights,
     estimate_prevalence,
-    parse_prevalence,
     prior_shift,
     weighted_macro_f1,
 )
 from clave_lite.core.labels import LABELS
-from clave_lite.errors import UsageError
 
 VALUES = ["Do not kill", "Do not cheat"]
-
-
-def test_prevalence_is_a_default_and_per_value_shares():
-    assert parse_prevalence("0.2", VALUES) == {"Do not kill": 0.2, "Do not cheat": 0.2}
-    assert parse_prevalence("0.2,do not kill=0.05", VALUES) == {"Do not kill": 0.05, "Do not cheat": 0.2}
-    for bad, needle in (("1.5", "between 0 and 1"), ("Do not lie=0.1,0.2", "no value"),
-                        ("Do not kill=0.1", "no share for Do not cheat"), ("x", "expected a share")):
-        with pytest.raises(UsageError, match=needle):
-            parse_prevalence(bad, VALUES)
 
 
 def test_the_shift_moves_decisions_toward_the_corpus_prior():
