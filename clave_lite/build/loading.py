@@ -19,13 +19,14 @@ from clave_lite.runtime.evaluator import BATCH_SIZE, Evaluator
 
 def load_evaluator(path: str | Path | None = None, backend: str = "auto", threads: int | None = None,
                    n_gpu_layers: int = 0, provider: str = "cpu", progress: Progress = SILENT,
-                   max_windows: int = MAX_WINDOWS) -> Evaluator:
+                   max_windows: int = MAX_WINDOWS, prevalence: str | None = None) -> Evaluator:
     """:meth:`Evaluator.load`; no path gives the embedded default evaluator (built on first use,
     about a minute, which ``progress`` is told)."""
     if path is None:
         path = default_evaluator_path(progress)
     evaluator = Evaluator.load(path, backend, threads, n_gpu_layers, provider)
     evaluator.max_windows = max_windows
+    evaluator.prevalence = prevalence
     return evaluator
 
 
@@ -64,7 +65,5 @@ class ModelOptions:
                             self.prevalence)
 
     def load(self, progress: Progress = SILENT) -> Evaluator:
-        evaluator = load_evaluator(self.model, "auto", self.threads, self.gpu_layers, self.provider, progress,
-                                   self.windows)
-        evaluator.prevalence = self.prevalence
-        return evaluator
+        return load_evaluator(self.model, "auto", self.threads, self.gpu_layers, self.provider, progress,
+                              self.windows, self.prevalence)

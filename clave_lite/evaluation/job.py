@@ -110,7 +110,7 @@ def evaluate_file(opts: EvalOptions, progress: Progress = SILENT) -> EvalReport:
 
     name = system.name if system else None  # a --system FILE is known by its name
     with load_evaluator(opts.model, opts.backend, opts.threads, opts.gpu_layers, opts.provider, progress,
-                        opts.windows) as evaluator:
+                        opts.windows, opts.prevalence) as evaluator:
         anchors: dict[str, Metrics] = {}
         anchor_pairs = {}
         train = read_tuples(opts.train, system, opts.on_error)[0] if opts.train and baseline_names else None
@@ -165,6 +165,6 @@ def inject_file(opts: EvalOptions, progress: Progress = SILENT) -> FlipRates:
 
     system, gold, problems = read_gold(opts)
     with load_evaluator(opts.model, opts.backend, opts.threads, opts.gpu_layers, opts.provider, progress,
-                        opts.windows) as evaluator:
+                        opts.windows, opts.prevalence) as evaluator:
         rates = flip_rates(evaluator, gold, system.name if system else None, progress=progress)
     return replace(rates, problems=tuple(problems))
