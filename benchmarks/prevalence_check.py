@@ -31,6 +31,7 @@ from clave_lite.build.loading import load_evaluator
 from clave_lite.core.labels import LABELS
 from clave_lite.core.prior import STRENGTH, shift
 from clave_lite.core.tuples import LabelledTuple, read_tuples
+from clave_lite.core.valuesystem import load_system
 from clave_lite.evaluation import metrics
 from clave_lite.evaluation.run import predict
 
@@ -56,7 +57,7 @@ def main() -> int:
     ap.add_argument("--check-texts", type=int, default=5, help="texts re-scored with prevalence set, to compare")
     args = ap.parse_args()
 
-    gold, _ = read_tuples(args.data, args.system, "stop")
+    gold, _ = read_tuples(args.data, load_system(args.system), "stop")
     ev = load_evaluator(args.model)
     system = ev.manifest.system(args.system)
     values = list(dict.fromkeys(t.value for t in gold))

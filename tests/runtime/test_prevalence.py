@@ -60,6 +60,18 @@ def test_a_corpus_share_moves_the_defaults_decisions_and_only_then(default_model
     assert out.returncode == 0, out.stderr[-2000:]
     assert [json.loads(line)["scores"] for line in out.stdout.splitlines()] == [t.to_dict() for t in rarer]
 
+    gold = tmp_path / "gold.jsonl"  # eval reads it too: its verdicts are the API's
+    gold.write_text("".join(json.dumps({"id": f"t{i}", "text": t, "value": v, "label": "unrelated",
+                                        "system": "csv12"}, ensure_ascii=False) + "\n"
+                            for i, t in enumerate(texts) for v in assumed), encoding="utf-8")
+    saved = tmp_path / "pred.jsonl"
+    out = subprocess.run([*CLI, "eval", gold, "--model", default_model[1], "--prevalence", "0.05",
+                          "--save-predictions", saved, "--json"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "CLAVE_LITE_HOME": str(default_model[0])})
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = {(r["id"], r["value"]): r["label"] for r in map(json.loads, saved.read_text().splitlines())}
+    assert got == {(f"t{i}", s.value): s.label for i, t in enumerate(rarer) for s in t.scores}
+
 
 @pytest.mark.slow
 def test_an_evaluator_that_does_not_record_its_mix_refuses_a_prevalence(tiny_evaluator, run_cli, tmp_path):
