@@ -56,11 +56,14 @@ def encoded_feeds(backend: ONNXBackend, manifest: Manifest, texts: list[str]) ->
     return out
 
 
-def matmuls_to_keep_fp32(model_path: Path, keep_last: int) -> list[str]:
-    """The last ``keep_last`` MatMul nodes (the label read-out end of the graph) stay fp32."""
+def matmuls_to_keep_fp32(model_path: Path, keep_last: int, patterns: list[str]) -> list[str]:
+    """The last ``keep_last`` MatMul nodes (the label read-out end of the graph), and those whose name
+    contains one of ``patterns`` (e.g. ``down_proj``, whose inputs carry the largest activation
+    outliers in transformer MLPs), stay fp32."""
     model = onnx.load(str(model_path), load_external_data=False)
     names = [n.name for n in model.graph.node if n.op_type == "MatMul"]
-    return names[-keep_last:] if keep_last else []
+    kept = names[-keep_last:] if keep_last else []
+    return kept + [n for n in names if any(p in n for p in patterns) and n not in kept]
 
 
 def main() -> int:
@@ -73,6 +76,8 @@ def main() -> int:
     ap.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="minmax")
     ap.add_argument("--keep-fp32", type=int, default=1, help="last MatMul nodes left unquantized")
     ap.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--keep-pattern", action="append", default=[],
+                    help="also leave MatMuls whose node name contains this unquantized (repeatable)")
     args = ap.parse_args()
     if args.output.exists():
         sys.exit(f"error: {args.output} exists; choose another -o")
@@ -91,7 +96,8 @@ def main() -> int:
     quantize_static(str(args.source / "model.onnx"), str(args.output / "model.onnx"), Feeds(calib),
                     quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"], per_channel=args.per_channel,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=method,
-                    nodes_to_exclude=matmuls_to_keep_fp32(args.source / "model.onnx", args.keep_fp32),
+                    nodes_to_exclude=matmuls_to_keep_fp32(args.source / "model.onnx", args.keep_fp32,
+                                                          args.keep_pattern),
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
     build_s = time.perf_counter() - started
     for name in ("manifest.json", "vocab.gguf"):
@@ -112,6 +118,7 @@ def main() -> int:
         max_diff = max(max_diff, float(np.abs(outs["fp32"] - outs["qdq"]).max()))
     report = {"source": str(args.source), "output": str(args.output), "calibration_texts": len(calib),
               "method": args.method, "per_channel": args.per_channel, "kept_fp32_matmuls": args.keep_fp32,
+              "kept_patterns": args.keep_pattern,
               "build_seconds": round(build_s, 1), "check_texts": len(check), "decisions": total,
               "argmax_agreement": round(agree / max(total, 1), 4), "max_abs_logit_diff": round(max_diff, 3),
               "seconds": {k: round(v, 2) for k, v in seconds.items()},
