@@ -22,14 +22,13 @@ import json
 import random
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from clave_lite.build.loading import load_evaluator
 from clave_lite.core.labels import LABELS
-from clave_lite.core.prior import STRENGTH, shift
+from clave_lite.core.prior import STRENGTH, related_shares, shift
 from clave_lite.core.tuples import LabelledTuple, read_tuples
 from clave_lite.core.valuesystem import load_system
 from clave_lite.evaluation import metrics
@@ -37,14 +36,10 @@ from clave_lite.evaluation.run import predict
 
 
 def shares_of(tuples: list[LabelledTuple], values: list[str], per_value: bool) -> dict[str, float]:
-    related, total = Counter(), Counter()
-    for t in tuples:
-        related[t.value] += t.label != "unrelated"
-        total[t.value] += 1
     if not per_value:
-        share = sum(related.values()) / max(1, sum(total.values()))
+        share = sum(t.label != "unrelated" for t in tuples) / max(1, len(tuples))
         return dict.fromkeys(values, round(share, 4))
-    return {v: round((related[v] + 1) / (total[v] + 2), 4) for v in values}
+    return related_shares(((t.value, t.label) for t in tuples), values)
 
 
 def main() -> int:

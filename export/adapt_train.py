@@ -307,6 +307,8 @@ def _write(opts: AdaptOptions, s: _Setup, adapter: Path, temperature: float, est
                        lexical=LexicalLayers(parsed={s.read.system.name: job.fit_lexical_layer(
                            s.read.system, s.read.tuples, opts.labels, lexical_temperature)}),
                        biases={s.read.system.name: biases} if biases else {},
-                       temperatures={s.read.system.name: temperature}, decision_priors={},
+                       temperatures={s.read.system.name: temperature},
+                       decision_priors={s.read.system.name: job.adapted_decision_prior(s.read.system, biases,
+                                                                                     prior_record)},
                        training={**m.training, "adapt": record})
     build_evaluator(s.source, adapter, manifest, opts.output, quant="q8_0")

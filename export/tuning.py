@@ -52,16 +52,10 @@ def tuned_prior(s: ValueSystem, held: Sequence[LabelledTuple], texts: Sequence[s
     of ``texts``: the mix the tuned biases decide for (``Manifest.decision_priors``), add-one
     smoothed (a value no held-out text relates to has a small share, not none). A value with no
     held-out label takes the system's share."""
+    from clave_lite.core.prior import related_shares
+
     keep = set(texts)
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for t in held:
-        if t.key in keep:
-            counts[s.get(t.value).name][0] += t.label != "unrelated"
-            counts[s.get(t.value).name][1] += 1
-    related, total = sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
-    overall = (related + 1) / (total + 2)
-    return {name: round((counts[name][0] + 1) / (counts[name][1] + 2) if counts[name][1] else overall, 4)
-            for name in s.value_names}
+    return related_shares(((s.get(t.value).name, t.label) for t in held if t.key in keep), s.value_names)
 
 
 def tune_system(ev, s: ValueSystem, held: Sequence[LabelledTuple], texts: Sequence[str],
@@ -140,10 +134,10 @@ def record_decision_priors(run_dir: Path, tune_data: Path,
     held = held_out_by_system(run, run_dir, tune_data)
     tuned = set(run.get("biases") or {}) | set(run.get("temperatures") or {})
     systems = {x["name"]: parse_system(x, "run.json") for x in run["systems"]}
+    from clave_lite.export.dataset import trained_label_counts
+
     counted = dict(run["data"].get("label_counts") or {})
     for name, path in (counts_from or {}).items():
-        from clave_lite.export.dataset import trained_label_counts
-
         tuples = [t for t in read_tuples(path, None, "stop")[0] if (t.system or name) == name]
         counted[name] = trained_label_counts(tuples, systems[name], sum(t.label == "unrelated" for t in tuples))
     priors = untuned_priors({**run, "data": {**run["data"], "label_counts": counted}})

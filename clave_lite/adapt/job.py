@@ -593,6 +593,19 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
         pool_temperature=lexical.temperature)
 
 
+def adapted_decision_prior(system: ValueSystem, biases: dict[str, list[float]],
+                           prior_record: dict[str, Any]) -> dict[str, float]:
+    """Per value, the related share an adapted evaluator decides for (``Manifest.decision_priors``,
+    what score-time ``--prevalence`` shifts from): the corpus shares its decisions were shifted to
+    (``--prevalence`` / ``--unlabelled``, when the folds chose a shift), else every label equally
+    likely, as its readout, LoRA loss and lexical half are all fitted class-balanced."""
+    from clave_lite.core.prior import balanced_prior
+
+    if biases and prior_record.get("prevalence"):
+        return {v.name: float(prior_record["prevalence"][v.name]) for v in system.values}
+    return dict.fromkeys(system.value_names, round(balanced_prior(system.labels), 4))
+
+
 def related_share(tuples: Sequence[LabelledTuple]) -> float:
     """The share of supports/opposes tuples in the labelled sample."""
     return sum(t.label != "unrelated" for t in tuples) / max(1, len(tuples))
@@ -613,8 +626,7 @@ def _write(opts: AdaptOptions, src: Path, read: Inputs, head, temperature: float
         # the head holds its own biases; --prevalence adds the corpus prior's
         biases={**{k: v for k, v in m.biases.items() if k != system.name}, **({system.name: biases} if biases else {})},
         temperatures={**m.temperatures, system.name: temperature},
-        # the source's mix for this system no longer describes the adapted decisions
-        decision_priors={k: v for k, v in m.decision_priors.items() if k != system.name},
+        decision_priors={**m.decision_priors, system.name: adapted_decision_prior(system, biases, prior_record)},
         lexical=m.lexical.with_layer(system.name, lexical),
         training={**m.training, "adapt": adapt_record(opts, system, read.tuples, read.labels_sha256, estimates,
                                                       readout=best.name, readout_mode=opts.readout, lines=opts.lines,

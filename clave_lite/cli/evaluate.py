@@ -95,7 +95,7 @@ def evaluate(data: Path, backend: str, reference_backend: str | None,
 
         name = system_flag(system_name).name if system_name else None
         result = compare([ModelSpec.parse(spec) for spec in compare_specs], data, name, limit, opts.threads,
-                         progress=Bars())
+                         progress=Bars(), windows=opts.windows, prevalence=opts.prevalence)
         click.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
         return
     if inject:

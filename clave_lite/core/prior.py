@@ -15,7 +15,8 @@ actions half the shift beat the full one (0.555 vs 0.451, docs/calibrate.md), so
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections import Counter
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -55,6 +56,19 @@ def parse_prevalence(spec: str, values: Sequence[str]) -> dict[str, float]:
     if missing and default is None:
         raise UsageError(f"prevalence gives no share for {', '.join(missing)}: add a default share, e.g. '0.2,...'")
     return {v: out.get(v, default) for v in values}  # type: ignore[misc]
+
+
+def related_shares(pairs: Iterable[tuple[str, str]], values: Sequence[str]) -> dict[str, float]:
+    """Per value, the share of related (supports/opposes) labels among ``(value, label)`` pairs,
+    add-one smoothed (a value no pair relates to gets a small share, not none); a value with no
+    pair takes the share of all pairs."""
+    related: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for value, label in pairs:
+        related[value] += label != "unrelated"
+        total[value] += 1
+    overall = (sum(related.values()) + 1) / (sum(total.values()) + 2)
+    return {v: round((related[v] + 1) / (total[v] + 2) if total[v] else overall, 4) for v in values}
 
 
 def balanced_prior(labels: Sequence[str]) -> float:

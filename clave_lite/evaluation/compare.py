@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from clave_lite.build.quality_gate import Agreement, agreement
+from clave_lite.core.prompt import MAX_WINDOWS
 from clave_lite.errors import ClaveError, DataError
 from clave_lite.evaluation.metrics import Metrics
 from clave_lite.progress import SILENT, Progress
@@ -97,8 +98,9 @@ class ModelRun:
 
 
 def run_one(spec: ModelSpec, data: Path, system: str | None, limit: int | None, threads: int | None,
-            out_npy: Path) -> ModelRun:
-    """In a child process: score ``data`` with one model; metrics + timing + peak RSS."""
+            out_npy: Path, windows: int = MAX_WINDOWS, prevalence: str | None = None) -> ModelRun:
+    """In a child process: score ``data`` with one model (reading long texts in up to ``windows``
+    windows, shifted to ``prevalence`` if given, as ``eval`` does); metrics + timing + peak RSS."""
     import resource
 
     from clave_lite.core.tuples import read_tuples
@@ -109,6 +111,7 @@ def run_one(spec: ModelSpec, data: Path, system: str | None, limit: int | None, 
     gold = limit_texts(read_tuples(data, load_system(system) if system else None, "stop")[0], limit)
     start = time.perf_counter()
     ev = Evaluator.load(spec.path, backend=spec.backend, threads=threads)
+    ev.max_windows, ev.prevalence = windows, prevalence
     load_s = time.perf_counter() - start
     start = time.perf_counter()
     scored = predict(ev, gold, system)
@@ -148,10 +151,14 @@ class Comparison:
     limit: int | None
     reference: str
     models: tuple[ComparedModel, ...]
+    windows: int = MAX_WINDOWS
+    """Windows a long text was read in, by every model."""
+    prevalence: str | None = None
+    """The corpus prior every model's decisions were shifted to (None: as fitted)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"data": self.data, "limit": self.limit, "reference": self.reference,
-                "models": [m.to_dict() for m in self.models]}
+        return {"data": self.data, "limit": self.limit, "reference": self.reference, "windows": self.windows,
+                "prevalence": self.prevalence, "models": [m.to_dict() for m in self.models]}
 
 
 def limit_texts(gold: list, limit: int | None) -> list:
@@ -162,8 +169,10 @@ def limit_texts(gold: list, limit: int | None) -> list:
 
 
 def compare(specs: Sequence[ModelSpec], data: Path, system: str | None = None, limit: int | None = None,
-            threads: int | None = None, progress: Progress = SILENT) -> Comparison:
-    """Run every spec on the same tuples; agreement is against the first torch spec (or the first)."""
+            threads: int | None = None, progress: Progress = SILENT, windows: int = MAX_WINDOWS,
+            prevalence: str | None = None) -> Comparison:
+    """Run every spec on the same tuples, each read and decided alike (``windows``, ``prevalence``);
+    agreement is against the first torch spec (or the first)."""
     if not specs:
         raise DataError("--compare needs at least one model")
     runs: list[tuple[ModelRun, np.ndarray]] = []
@@ -172,7 +181,7 @@ def compare(specs: Sequence[ModelSpec], data: Path, system: str | None = None, l
             progress.note(f"[{i + 1}/{len(specs)}] {spec.label}")
             npy = Path(tmp) / f"{i}.npy"
             args = [sys.executable, "-m", "clave_lite.evaluation.compare", spec.backend, str(spec.path), str(data),
-                    system or "", str(limit or 0), str(threads or 0), str(npy)]
+                    system or "", str(limit or 0), str(threads or 0), str(npy), str(windows), prevalence or ""]
             proc = subprocess.run(args, capture_output=True, text=True)
             if proc.returncode != 0:
                 message = (proc.stderr.strip().splitlines() or ["no message"])[-1]
@@ -183,7 +192,7 @@ def compare(specs: Sequence[ModelSpec], data: Path, system: str | None = None, l
     models = tuple(ComparedModel(run, str(spec.path), spec.backend, quantization(spec), size_bytes(spec.path),
                                  reference, agreement(ref_probs, probs))
                    for spec, (run, probs) in zip(specs, runs))
-    return Comparison(str(data), limit, reference, models)
+    return Comparison(str(data), limit, reference, models, windows, prevalence)
 
 
 def render(result: Comparison) -> str:
@@ -191,7 +200,10 @@ def render(result: Comparison) -> str:
     head = (f"{'model':<34}{'backend':<8}{'quant':<20}{'MiB':>7}{'acc':>7}{'macroF1':>8}{'valueF1':>8}"
             f"{'agree':>8}{'maxΔp':>7}{'resp/s':>8}{'RSS MiB':>9}")
     lines = [f"data: {result.data}" + (f" (first {result.limit} texts)" if result.limit else ""),
-             f"agreement: argmax and max probability difference vs {result.reference}", "", head]
+             f"agreement: argmax and max probability difference vs {result.reference}"]
+    if result.prevalence:
+        lines.append(f"every model's decisions shifted to the corpus prior {result.prevalence} (--prevalence)")
+    lines += ["", head]
     for r in result.models:
         m, a = r.run.metrics, r.agreement
         lines.append(f"{Path(r.model).name[:33]:<34}{r.backend:<8}{r.quant[:19]:<20}{r.bytes / 2**20:>7.0f}"
@@ -202,10 +214,10 @@ def render(result: Comparison) -> str:
 
 
 def _child(argv: list[str]) -> None:
-    backend, path, data, system, limit, threads, npy = argv
+    backend, path, data, system, limit, threads, npy, windows, prevalence = argv
     try:
         run = run_one(ModelSpec(backend, Path(path)), Path(data), system or None, int(limit) or None,
-                      int(threads) or None, Path(npy))
+                      int(threads) or None, Path(npy), int(windows), prevalence or None)
     except ClaveError as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -191,6 +191,12 @@ class Evaluator:
     def resolve_values(self, system: str | None = None, values: Iterable[str] | None = None) -> tuple[ValueSystem, list[Value]]:
         """The system (a name, or a value-system file whose name the evaluator carries) and the
         chosen values; unknown names raise :class:`UnknownNameError` (a usage error)."""
+        sys_, chosen, _ = self._resolve(system, values)
+        return sys_, chosen
+
+    def _resolve(self, system: str | None, values: Iterable[str] | None
+                 ) -> tuple[ValueSystem, list[Value], dict[str, tuple[float, float]] | None]:
+        """:meth:`resolve_values` and the chosen values' :meth:`corpus_priors`, each parsed once."""
         from clave_lite.errors import UnknownNameError
 
         try:
@@ -207,8 +213,8 @@ class Evaluator:
             raise DataError("no values to score")
         if self.hybrid:
             self.manifest.lexical_layer(sys_.name)  # parsed now: a damaged layer fails before the first text
-        self.corpus_priors(sys_, chosen)  # a bad --prevalence, or one this evaluator cannot apply, fails now
-        return sys_, chosen
+        # a bad --prevalence, or one this evaluator cannot apply, fails now
+        return sys_, chosen, self.corpus_priors(sys_, chosen)
 
     def corpus_priors(self, system: ValueSystem, chosen: Sequence[Value]) -> dict[str, tuple[float, float]] | None:
         """Per chosen value, (the related share its decisions assume, the corpus's), or None
@@ -223,7 +229,7 @@ class Evaluator:
         if unknown:
             raise UsageError(f"this evaluator does not record the related share its '{system.name}' decisions assume "
                              f"(for {', '.join(unknown[:3])}), so a corpus prevalence cannot be applied to them; "
-                             "an adapted evaluator takes it when it is made (adapt --prevalence)")
+                             "export or adapt it again with this clave-lite, which records it")
         return {name: (float(share), shares[name]) for name, share in assumed.items() if share is not None}
 
     def score(self, texts: Sequence[str], values: Iterable[str] | None = None, system: str | None = None,
@@ -246,9 +252,8 @@ class Evaluator:
                     batch_size: int = BATCH_SIZE) -> Iterator[TextScore]:
         if isinstance(texts, str):
             texts = [texts]
-        sys_, chosen = self.resolve_values(system, values)
+        sys_, chosen, priors = self._resolve(system, values)
         lexical = self.manifest.lexical_layer(sys_.name) if self.hybrid else None
-        priors = self.corpus_priors(sys_, chosen)
         names = [v.name for v in chosen]
         for text, (unread, logits) in zip(texts, self._logits(texts, chosen, batch_size, sys_)):
             p_lexical = lexical.probs(text, names) if lexical is not None else None

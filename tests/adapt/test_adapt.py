@@ -192,6 +192,19 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
     score = run_cli("score", texts, "--model", out)
     assert score.exit_code == 0, score.stderr
     assert [sorted(json.loads(line)["scores"]) for line in score.stdout.splitlines()] == [sorted(toy_system.ACTS)] * 2
+    # it records the mix its class-balanced decisions were fitted for, so score --prevalence shifts from it
+    with Evaluator.load(out, threads=2) as ev:
+        assert ev.manifest.decision_priors["toy3"] == dict.fromkeys(toy_system.ACTS, round(1 - 1 / 3, 4))
+        kept = {k: v for k, v in ev.manifest.decision_priors.items() if k != "toy3"}
+    with Evaluator.load(tiny_evaluator, threads=2) as source:
+        assert kept == source.manifest.decision_priors  # the other systems' mixes are the source's
+    rare = run_cli("score", texts, "--model", out, "--prevalence", "0.02")
+    assert rare.exit_code == 0, rare.stderr
+    unrelated = [sum(s["label"] == "unrelated" for s in json.loads(line)["scores"].values())
+                 for line in score.stdout.splitlines()]
+    unrelated_rare = [sum(s["label"] == "unrelated" for s in json.loads(line)["scores"].values())
+                      for line in rare.stdout.splitlines()]
+    assert all(b >= a for a, b in zip(unrelated, unrelated_rare))
 
     # --prevalence: decisions and the estimate for a corpus with fewer related pairs than the labels
     prior_out = tmp_path / "toy3-prior.gguf"
@@ -206,6 +219,7 @@ def test_adapt_end_to_end(tiny_evaluator, toy_inputs, tmp_path, run_cli):
         assert set(biases) == set(toy_system.ACTS)
         assert all(b[LABELS.index("unrelated")] > b[LABELS.index("supports")] for b in biases.values())
         assert ev.manifest.training["adapt"]["prevalence"] == {v: 0.1 for v in toy_system.ACTS}
+        assert ev.manifest.decision_priors["toy3"] == {v: 0.1 for v in toy_system.ACTS}  # the mix it decides for
         more_unrelated = sum(s.label == "unrelated" for r in ev.score(["I steal the lamp.", "I return the lamp."])
                              for s in r.scores)
     with Evaluator.load(out, threads=2) as ev:

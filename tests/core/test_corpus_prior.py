@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clave_lite.core.labels import LABELS
-from clave_lite.core.prior import STRENGTH, balanced_prior, parse_prevalence, shift
+from clave_lite.core.prior import STRENGTH, balanced_prior, parse_prevalence, related_shares, shift
 from clave_lite.errors import UsageError
 
 VALUES = ["Do not kill", "Do not cheat"]
@@ -37,3 +37,11 @@ def test_the_shift_moves_probabilities_toward_the_corpus_share():
 def test_an_untuned_balanced_system_assumes_every_label_equally_likely():
     assert balanced_prior(("supports", "unrelated")) == 0.5
     assert np.isclose(balanced_prior(LABELS), 2 / 3)
+
+
+def test_related_shares_are_add_one_smoothed_per_value():
+    pairs = [("A", "supports"), ("A", "unrelated"), ("A", "opposes"), ("B", "unrelated"), ("B", "unrelated")]
+    shares = related_shares(pairs, ["A", "B", "C"])
+    assert shares["A"] == round(3 / 5, 4)  # (2 related + 1) / (3 pairs + 2)
+    assert shares["B"] == 0.25  # none related: small, not zero
+    assert shares["C"] == round(3 / 7, 4)  # no pair: the share of all pairs

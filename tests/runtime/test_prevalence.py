@@ -71,6 +71,15 @@ def test_a_corpus_share_moves_the_defaults_decisions_and_only_then(default_model
     assert out.returncode == 0, out.stderr[-2000:]
     got = {(r["id"], r["value"]): r["label"] for r in map(json.loads, saved.read_text().splitlines())}
     assert got == {(f"t{i}", s.value): s.label for i, t in enumerate(rarer) for s in t.scores}
+    # eval --compare reads and decides each model as eval does: the prior is not dropped there
+    out = subprocess.run([*CLI, "eval", gold, "--compare", default_model[1], "--prevalence", "0.05", "--json"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "CLAVE_LITE_HOME": str(default_model[0])})
+    assert out.returncode == 0, out.stderr[-2000:]
+    compared = json.loads(out.stdout)
+    assert compared["prevalence"] == "0.05"
+    [row] = compared["models"]
+    assert row["metrics"]["accuracy"] == pytest.approx(sum(lab == "unrelated" for lab in got.values()) / len(got))
 
 
 @pytest.mark.slow
