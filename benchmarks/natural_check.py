@@ -14,7 +14,8 @@ From MoralChoice's calibration scenarios (`../shared/data/moralchoice/scenarios-
    can count on a sample of their own corpus; the held-out share is never used); and with
    `--unlabelled` given the held-out actions' texts without their labels (`unlabelled`: the
    corpus the user will score, which they have); then `clave-lite eval` of each evaluator on the
-   held-out natural tuples, beside TF-IDF + LR trained on the same calibration labels. For
+   held-out natural tuples, beside TF-IDF + LR trained on the same calibration labels (the
+   `as-fitted` evaluator is also scored with `eval --prevalence`: the prior stated at scoring time). For
    `unlabelled`, the estimated related share per rule is set beside the held-out truth.
 
     python benchmarks/natural_check.py OUT_DIR [--seed 0] [--train-epochs 0] [--runs as-fitted,prevalence,unlabelled]
@@ -137,6 +138,11 @@ def main() -> None:
             "natural_interval": scored.get("intervals", {}).get("macro_f1"),
             "natural_tfidf_macro_f1": round(scored["baselines"]["tfidf"]["macro_f1"], 4),
             "seconds": report["seconds"].get("total")}
+        if name == "as-fitted":  # the same evaluator told the corpus prior when it scores, not when it is made
+            told = run([*cli, "eval", str(a.out / "natural.jsonl"), "--model", str(model), "--json",
+                        "--prevalence", f"{share:.4f}"])
+            result["runs"][name]["natural_macro_f1_score_prevalence"] = round(told["macro_f1"], 4)
+            result["runs"][name]["natural_interval_score_prevalence"] = told.get("intervals", {}).get("macro_f1")
         if report.get("prevalence_estimate"):
             est = report["prevalence_estimate"]
 
