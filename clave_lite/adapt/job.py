@@ -581,6 +581,9 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
                                                        lexical, shares)
     if estimated is not None:
         prior_record["prevalence_estimate"] = estimated.to_dict()
+    from clave_lite.adapt.prior import fitted_mix
+
+    prior_record["fitted_mix"] = fitted_mix(oof, temperature, [t.value for t in tuples], system.labels, values)
     _write(opts, src, read, head, temperature, best, estimates, biases, prior_record, layer)
     return AdaptReport(
         output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),
@@ -597,12 +600,16 @@ def adapted_decision_prior(system: ValueSystem, biases: dict[str, list[float]],
                            prior_record: dict[str, Any]) -> dict[str, float]:
     """Per value, the related share an adapted evaluator decides for (``Manifest.decision_priors``,
     what score-time ``--prevalence`` shifts from): the corpus shares its decisions were shifted to
-    (``--prevalence`` / ``--unlabelled``, when the folds chose a shift), else every label equally
-    likely, as its readout, LoRA loss and lexical half are all fitted class-balanced."""
+    (``--prevalence`` / ``--unlabelled``, when the folds chose a shift), else the mix its out-of-fold
+    probabilities give the labelled tuples (``prior_record["fitted_mix"]``,
+    :func:`clave_lite.adapt.prior.fitted_mix`), else every label equally likely (the readout, LoRA
+    loss and lexical half are all fitted class-balanced)."""
     from clave_lite.core.prior import balanced_prior
 
     if biases and prior_record.get("prevalence"):
         return {v.name: float(prior_record["prevalence"][v.name]) for v in system.values}
+    if prior_record.get("fitted_mix"):
+        return {v.name: float(prior_record["fitted_mix"][v.name]) for v in system.values}
     return dict.fromkeys(system.value_names, round(balanced_prior(system.labels), 4))
 
 

@@ -206,6 +206,22 @@ def prior_shift(logits: np.ndarray, temperature: float, value_of: Sequence[str],
     return PriorShift(sample, corpus, bias)
 
 
+def fitted_mix(logits: np.ndarray, temperature: float, value_of: Sequence[str], allowed: Sequence[str],
+               values: Sequence[str]) -> dict[str, float]:
+    """Per value, the related share an adapted evaluator decides for: one minus its mean
+    out-of-fold ``unrelated`` probability on the labelled tuples (the sample prior
+    :func:`prior_shift` starts from), what score-time ``--prevalence`` shifts away from."""
+    mask = np.array([lab in allowed for lab in LABELS])
+    probs = _softmax(logits / temperature, mask)
+    unrelated = LABELS.index("unrelated")
+    out = {}
+    for v in values:
+        rows = [i for i, x in enumerate(value_of) if x == v]
+        seen = float(probs[rows, unrelated].mean()) if rows else 1 / mask.sum()
+        out[v] = round(min(0.999, max(0.001, 1 - seen)), 4)
+    return out
+
+
 def corpus_weights(value_of: Sequence[str], gold: Sequence[str], shift: PriorShift) -> np.ndarray:
     """Per labelled tuple, ``corpus prior / sample frequency`` of its true label within its
     value: weighting by it turns sample counts into the counts expected on the corpus."""

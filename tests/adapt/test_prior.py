@@ -111,3 +111,17 @@ def test_black_box_shift_estimation_recovers_a_shifted_prior_where_the_raw_rate_
                               ["V"] * 5000, verdicts(corpus), [0.5] * 5000, 5000)
     assert est.called_related["V"] > 0.2  # the raw rate of related verdicts: twice the truth
     assert est.shares["V"] == pytest.approx(0.1, abs=0.04)
+
+
+def test_the_fitted_mix_is_the_mean_out_of_fold_related_probability():
+    from clave_lite.adapt.prior import fitted_mix
+
+    # value A: p(unrelated) 0.8 and 0.4 → mean 0.6 → mix 0.4; B has no tuple → every label equally likely
+    unrelated = LABELS.index("unrelated")
+    rows = []
+    for p_un in (0.8, 0.4):
+        z = np.full(3, np.log((1 - p_un) / 2))
+        z[unrelated] = np.log(p_un)
+        rows.append(z)
+    mix = fitted_mix(np.array(rows), 1.0, ["A", "A"], LABELS, ["A", "B"])
+    assert mix == {"A": 0.4, "B": round(2 / 3, 4)}

@@ -66,7 +66,8 @@ def test_adapt_by_lora_end_to_end(tiny_evaluator, tmp_path, run_cli):
         assert adapt["mode"] == "lora" and adapt["tuples"] == 72 and adapt["train"]["top_layers"] == 1
         assert adapt["fold_estimate"]["adapted"]["macro_f1"] == report["estimates"][0]["macro_f1"]
         assert m.temperature("toy3") == report["temperature"]
-        assert m.decision_priors == {"toy3": dict.fromkeys(toy_system.ACTS, round(1 - 1 / 3, 4))}  # balanced loss
+        assert m.decision_priors == {"toy3": adapt["fitted_mix"]}  # its fold models' mix on the tuples
+        assert set(adapt["fitted_mix"]) == set(toy_system.ACTS) and all(0 < x < 1 for x in adapt["fitted_mix"].values())
         [scored] = ev.score(["I steal the lamp from the shop."])
         assert sorted(s.value for s in scored.scores) == sorted(toy_system.ACTS)
         got = np.array([[s.probs[lab] for lab in ("supports", "opposes", "unrelated")] for s in scored.scores])
