@@ -248,10 +248,6 @@ def _adapt(opts: AdaptOptions, s: _Setup, progress: Progress, t0: float, work: P
     estimates, biases, prior_record = job.corpus_estimates(opts, s.read.system, s.read.tuples, s.read.groups, oof, temperature,
                                                            estimates, lexical, job.stated_prior(opts, s.read.system),
                                                            shift_decisions=False)
-    from clave_lite.adapt.prior import fitted_mix
-
-    prior_record["fitted_mix"] = fitted_mix(oof, temperature, [t.value for t in s.read.tuples], s.read.system.labels,
-                                            s.read.system.value_names)
 
     adapter, summary_file = work / "final-adapter", work / "final.json"
     if summary_file.exists():

@@ -413,19 +413,22 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
     :func:`estimated_prior`): the estimates
     reweighted to the corpus prior (``adapted@corpus`` deciding with the prior-shift biases,
     ``adapted-unshifted@corpus`` without them, ``tfidf@corpus``), the per-value decision biases,
-    and their record; else nothing is added.
+    and their record; else nothing is added. The record always holds ``fitted_mix``, the mix the
+    decisions as fitted imply (:func:`clave_lite.adapt.prior.fitted_mix`).
     Both adapt paths call it with their out-of-fold logits; the LoRA path with
     ``shift_decisions=False``: its final model is not its fold models, and a shift chosen on the
     folds' logits lowered its held-out figure (docs/calibrate.md), so only the estimate moves."""
     from clave_lite.adapt.prior import (
         corpus_weights,
+        fitted_mix,
         prior_shift,
         weighted_interval,
         weighted_macro_f1,
     )
 
+    fitted = {"fitted_mix": fitted_mix(oof, temperature, [t.value for t in tuples], system.labels, system.value_names)}
     if not shares:
-        return estimates, {}, {}
+        return estimates, {}, fitted
     values = [v.name for v in system.values]
     value_of, gold = [t.value for t in tuples], [t.label for t in tuples]
     shift = prior_shift(oof, temperature, value_of, gold, system.labels, shares)
@@ -475,7 +478,7 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
              reweighted("adapted-unshifted@corpus", decide(0.0, np.arange(len(tuples)))),
              reweighted("tfidf@corpus", lexical.own_labels())]
     biases = {v: [round(float(alpha * x), 6) for x in shift.bias[v]] for v in values} if alpha else {}
-    return estimates + added, biases, {"prevalence": shares, "shift_strength": alpha,
+    return estimates + added, biases, {**fitted, "prevalence": shares, "shift_strength": alpha,
                                        "shift_strength_per_fold": per_fold, "prior_shift": shift.to_dict()}
 
 
@@ -581,9 +584,6 @@ def adapt(opts: AdaptOptions, progress: Progress | None = None) -> AdaptReport:
                                                        lexical, shares)
     if estimated is not None:
         prior_record["prevalence_estimate"] = estimated.to_dict()
-    from clave_lite.adapt.prior import fitted_mix
-
-    prior_record["fitted_mix"] = fitted_mix(oof, temperature, [t.value for t in tuples], system.labels, values)
     _write(opts, src, read, head, temperature, best, estimates, biases, prior_record, layer)
     return AdaptReport(
         output=str(opts.output), system=system.name, tuples=len(tuples), groups=len(set(groups)),

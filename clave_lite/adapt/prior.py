@@ -189,21 +189,32 @@ def prior_shift(logits: np.ndarray, temperature: float, value_of: Sequence[str],
     """``logits``: out-of-fold label logits of every labelled tuple; ``value_of``/``gold``: its
     value and label; ``shares``: the related share per value in the corpus."""
     mask = np.array([lab in allowed for lab in LABELS])
-    probs = _softmax(logits / temperature, mask)
     related = [i for i, lab in enumerate(LABELS) if lab != "unrelated" and mask[i]]
     unrelated = LABELS.index("unrelated")
-    sample, corpus, bias = {}, {}, {}
+    sample, corpus, bias = sample_priors(logits, temperature, value_of, allowed, list(shares)), {}, {}
     for v, share in shares.items():
         rows = np.array([i for i, x in enumerate(value_of) if x == v])
-        seen = probs[rows].mean(0) if len(rows) else np.where(mask, 1 / mask.sum(), 0.0)
+        seen = sample[v]
         counts = np.array([sum(1 for i in rows if gold[i] == LABELS[k]) + 1.0 for k in related])
         target = np.zeros(len(LABELS))
         target[related] = share * counts / counts.sum()
         target[unrelated] = 1 - share
         with np.errstate(divide="ignore"):
             b = np.where(mask, temperature * (np.log(np.maximum(target, 1e-12)) - np.log(np.maximum(seen, 1e-12))), 0.0)
-        sample[v], corpus[v], bias[v] = seen, target, b
+        corpus[v], bias[v] = target, b
     return PriorShift(sample, corpus, bias)
+
+
+def sample_priors(logits: np.ndarray, temperature: float, value_of: Sequence[str], allowed: Sequence[str],
+                  values: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per value, the label prior the evaluator gives the labelled sample: its mean out-of-fold
+    distribution over :data:`LABELS` (every allowed label equally likely for a value with no tuple)."""
+    mask = np.array([lab in allowed for lab in LABELS])
+    probs = _softmax(logits / temperature, mask)
+    rows_of: dict[str, list[int]] = {}
+    for i, x in enumerate(value_of):
+        rows_of.setdefault(x, []).append(i)
+    return {v: probs[rows_of[v]].mean(0) if rows_of.get(v) else np.where(mask, 1 / mask.sum(), 0.0) for v in values}
 
 
 def fitted_mix(logits: np.ndarray, temperature: float, value_of: Sequence[str], allowed: Sequence[str],
@@ -211,15 +222,9 @@ def fitted_mix(logits: np.ndarray, temperature: float, value_of: Sequence[str], 
     """Per value, the related share an adapted evaluator decides for: one minus its mean
     out-of-fold ``unrelated`` probability on the labelled tuples (the sample prior
     :func:`prior_shift` starts from), what score-time ``--prevalence`` shifts away from."""
-    mask = np.array([lab in allowed for lab in LABELS])
-    probs = _softmax(logits / temperature, mask)
     unrelated = LABELS.index("unrelated")
-    out = {}
-    for v in values:
-        rows = [i for i, x in enumerate(value_of) if x == v]
-        seen = float(probs[rows, unrelated].mean()) if rows else 1 / mask.sum()
-        out[v] = round(min(0.999, max(0.001, 1 - seen)), 4)
-    return out
+    return {v: round(min(0.999, max(0.001, 1 - float(p[unrelated]))), 4)
+            for v, p in sample_priors(logits, temperature, value_of, allowed, values).items()}
 
 
 def corpus_weights(value_of: Sequence[str], gold: Sequence[str], shift: PriorShift) -> np.ndarray:
