@@ -16,7 +16,6 @@ from clave_lite.cli.app import (
     on_error_option,
     report_problems,
 )
-from clave_lite.core.prompt import MAX_WINDOWS
 
 
 @cli.command()
@@ -99,9 +98,9 @@ def score(input_path: Path, system_name: str | None, values: str | None,
     report = score_file(opts, Bars())
     skipped = report_problems(list(report.problems))
     if report.truncated:
-        click.echo(f"note: {report.truncated} text(s) were too long to read whole (at most {MAX_WINDOWS} windows of "
-                   f"{report.max_text_tokens} tokens); truncated_tokens says how many tokens each left unread",
-                   err=True)
+        windows, tokens = report.reads_at_most
+        click.echo(f"note: {report.truncated} text(s) were too long to read whole (at most {windows} window(s) of "
+                   f"{tokens} tokens); truncated_tokens says how many tokens each left unread", err=True)
     if skipped:
         sys.exit(errors.EXIT_PARTIAL)
 

@@ -278,6 +278,15 @@ class PromptEncoder:
         if len(set(self.label_ids)) != len(LABELS):
             raise ValueError("label words must map to distinct tokens")
 
+    @property
+    def window_tokens(self) -> int:
+        """Text tokens one window of :meth:`encode_windows` reads by default: the budget the
+        evaluator was trained on. Longer windows read each token once, but the evaluator is then
+        read past what it was trained on, and padding attacks flip far more verdicts (one window of
+        768: 1.09x head + tail instead of 1.30x, varied-padding flips 5.5 -> 19.0 %;
+        docs/benchmarks.md, long texts)."""
+        return self.template.max_text_tokens
+
     def value_suffix(self, name: str, definition: str) -> list[int]:
         key = (name, definition)
         if key not in self._suffix_cache:
@@ -316,12 +325,13 @@ class PromptEncoder:
         return round(len(text) * sum(len(p) for p in pieces) / (span * len(pieces)))
 
     def encode_windows(self, text: str, values: Sequence[tuple[str, str]],
-                       max_windows: int = MAX_WINDOWS) -> list[EncodedText]:
-        """``text`` as one encoding per window (:func:`window_spans`), each saying how many of
-        the text's tokens no window reads. ``max_windows=1``: :meth:`encode`'s head and tail."""
+                       max_windows: int = MAX_WINDOWS, window_tokens: int | None = None) -> list[EncodedText]:
+        """``text`` as one encoding per window (:func:`window_spans`) of ``window_tokens`` text
+        tokens (default: the trained budget, :attr:`window_tokens`), each saying how many of the
+        text's tokens no window reads. ``max_windows=1``: :meth:`encode`'s head and tail."""
         if max_windows <= 1:
             return [self.encode(text, values)]
-        budget = self.template.max_text_tokens
+        budget = window_tokens or self.window_tokens
         suffixes = [self.value_suffix(n, d) for n, d in values]
         if len(text) > HUGE_TEXT_CHARS:  # the windows' parts, cut in characters, spread as window_spans spreads
             span = budget * CHARS_PER_WINDOW

@@ -44,7 +44,8 @@ class ScoreReport:
     resumed_from: int
     truncated: int
     """Texts too long to read whole (more than the evaluator's windows cover): some tokens unread."""
-    max_text_tokens: int
+    reads_at_most: tuple[int, int]
+    """(windows, text tokens per window) the evaluator read each text in, at most."""
     problems: tuple[Problem, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -130,7 +130,7 @@ def score_parquet(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreRepor
         except _AlreadyDone:
             progress.note(f"{out}: already complete for this input, evaluator and options")
             n = source.metadata.num_rows
-            return ScoreReport(n, 0, n, 0, evaluator.manifest.template.max_text_tokens)
+            return ScoreReport(n, 0, n, 0, evaluator.reads_at_most)
         if done:
             progress.note(f"resuming {out}: {done} of {source.metadata.num_rows} rows already scored")
         progress.start("scoring", source.metadata.num_rows - done)
@@ -159,7 +159,7 @@ def score_parquet(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreRepor
     n = source.metadata.num_rows
     skipped = tuple(Problem(str(opts.input), row, opts.text_column, "missing or empty text: its score columns are null")
                     for row in scorer.skipped)
-    return ScoreReport(n, n - done, done, truncated, evaluator.manifest.template.max_text_tokens, skipped)
+    return ScoreReport(n, n - done, done, truncated, evaluator.reads_at_most, skipped)
 
 
 def _check_options(opts: ScoreOptions) -> Path:

@@ -105,5 +105,5 @@ def score_file(opts: ScoreOptions, progress: Progress = SILENT) -> ScoreReport:
     finally:
         writer.close()
         evaluator.close()
-    return ScoreReport(len(records), len(todo), done, truncated, evaluator.manifest.template.max_text_tokens,
+    return ScoreReport(len(records), len(todo), done, truncated, evaluator.reads_at_most,
                        tuple(log.problems))

@@ -117,9 +117,12 @@ class Evaluator:
         default and per-value shares, ``"0.1,Freedom=0.02"``): decisions move from the share the
         evaluator's decisions assume toward it (:mod:`clave_lite.core.prior`); None: as fitted."""
         self.max_windows = max_windows
-        """A text longer than the template's window is read in up to this many windows, and each
-        value's verdict is that of the window that speaks most strongly (:func:`pick_windows`);
-        1: the head and tail only, as evaluators are trained."""
+        """A text longer than one window is read in up to this many windows, and each value's
+        verdict is that of the window that speaks most strongly (:func:`pick_windows`); 1: the head
+        and tail of the trained budget only, as evaluators are trained."""
+        self.window_tokens: int | None = None
+        """Text tokens per window; None: the template's trained budget
+        (:attr:`~clave_lite.core.prompt.PromptEncoder.window_tokens`)."""
         try:
             self.encoder = PromptEncoder(manifest.template, backend.tokenize)
         except ValueError as exc:  # markers that are not control tokens, label words of several tokens
@@ -134,6 +137,14 @@ class Evaluator:
                 raise ModelError(f"value system '{name}' is read out by a head over token logits, which the "
                                  f"{backend.name} backend does not return; score it with the .gguf evaluator")
 
+    @property
+    def reads_at_most(self) -> tuple[int, int]:
+        """(windows, text tokens per window): past ``windows × tokens`` (less the overlaps) a text
+        is not read whole, and its unread tokens are reported."""
+        if self.max_windows <= 1:
+            return 1, self.manifest.template.max_text_tokens
+        return self.max_windows, self.window_tokens or self.encoder.window_tokens
+
     def encode_lines(self, text: str, values: Sequence[Value], lines: Sequence[str | None],
                      max_windows: int | None = None) -> list[EncodedText]:
         """``text`` once per window, then one suffix per (value, line), value-major: what a head
@@ -145,7 +156,7 @@ class Evaluator:
         suffixes = [self._line_encoders[line].value_suffix(v.name, v.definition) for v in values for line in lines]
         return [EncodedText(w.shared, suffixes, w.truncated_tokens)
                 for w in self.encoder.encode_windows(text, [], self.max_windows if max_windows is None
-                                                     else max_windows)]
+                                                     else max_windows, self.window_tokens)]
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "auto", threads: int | None = None,

@@ -144,7 +144,7 @@ def test_a_huge_text_is_never_tokenized_whole():
         return _char_tokenize(text, bos)
 
     encoder = PromptEncoder(TEMPLATES["short"], tokenize)
-    budget = TEMPLATES["short"].max_text_tokens
+    budget = encoder.window_tokens  # what one window reads
     text = "a" * (HUGE_TEXT_CHARS * 5) + "HARM"
     windows = encoder.encode_windows(text, [("Security", "safety")], max_windows=8)
     assert len(windows) == 8 and max(longest) <= budget * CHARS_PER_WINDOW
@@ -167,3 +167,18 @@ def test_training_padding_and_chat_turns_stay_disjoint_from_the_held_out_attacks
         assert 150 <= len(filler) <= 450 and not held_out_words & set(filler)
         assert escape_text(text) == text  # no repeated run: the filler survives escaping whole
     assert not any(a.startswith("user:") for a in injections.TRAIN)  # the held-out turn's role spelling
+
+
+
+def test_windows_read_the_trained_budget_unless_told_otherwise():
+    """The default window is the 384 tokens the evaluator was trained on; a longer one
+    (``window_tokens``, what benchmarks/long_text_windows.py measures) reads a text whole."""
+    encoder = PromptEncoder(TEMPLATES["short"], _char_tokenize)
+    trained = TEMPLATES["short"].max_text_tokens
+    assert encoder.window_tokens == trained
+    text = "b" * (trained + 200)  # 1 char = 1 token here
+    two = encoder.encode_windows(text, [("Security", "safety")])
+    assert len(two) == 2 and all(w.truncated_tokens == 0 for w in two)
+    (whole,) = encoder.encode_windows(text, [("Security", "safety")], window_tokens=2 * trained)
+    (one_token,) = encoder.encode_windows("b", [("Security", "safety")])
+    assert whole.truncated_tokens == 0 and len(whole.shared) - len(one_token.shared) == len(text) - 1
