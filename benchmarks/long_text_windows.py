@@ -38,7 +38,7 @@ def main(tuples_path: str, out_path: str, model: str | None = None) -> None:
     system = ev.manifest.system("schwartz10")
     values = [v.name for v in system.values]
     budget = ev.manifest.template.max_text_tokens
-    settings = {"head_tail": (1, None), f"windows_{ev.encoder.window_tokens}": (MAX_WINDOWS, None),
+    settings = {"head_tail": (1, budget), f"windows_{budget}": (MAX_WINDOWS, budget),
                 f"windows_{2 * budget}": (MAX_WINDOWS, 2 * budget)}
     names = list(settings)
     lengths = [len(ev.backend.tokenize(t, False)) for t in texts]

@@ -426,11 +426,12 @@ def corpus_estimates(opts: AdaptOptions, system: ValueSystem, tuples: Sequence[L
         weighted_macro_f1,
     )
 
-    fitted = {"fitted_mix": fitted_mix(oof, temperature, [t.value for t in tuples], system.labels, system.value_names)}
+    value_of = [t.value for t in tuples]
+    fitted = {"fitted_mix": fitted_mix(oof, temperature, value_of, system.labels, system.value_names)}
     if not shares:
         return estimates, {}, fitted
     values = [v.name for v in system.values]
-    value_of, gold = [t.value for t in tuples], [t.label for t in tuples]
+    gold = [t.label for t in tuples]
     shift = prior_shift(oof, temperature, value_of, gold, system.labels, shares)
     weights = corpus_weights(value_of, gold, shift)
     full = np.stack([shift.bias[v] for v in value_of])

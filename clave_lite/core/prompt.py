@@ -281,10 +281,8 @@ class PromptEncoder:
     @property
     def window_tokens(self) -> int:
         """Text tokens one window of :meth:`encode_windows` reads by default: the budget the
-        evaluator was trained on. Longer windows read each token once, but the evaluator is then
-        read past what it was trained on, and padding attacks flip far more verdicts (one window of
-        768: 1.09x head + tail instead of 1.30x, varied-padding flips 5.5 -> 19.0 %;
-        docs/benchmarks.md, long texts)."""
+        evaluator was trained on (longer windows were measured and read worse under padding
+        attacks: docs/benchmarks.md, long texts)."""
         return self.template.max_text_tokens
 
     def value_suffix(self, name: str, definition: str) -> list[int]:

@@ -120,14 +120,13 @@ class Evaluator:
         """A text longer than one window is read in up to this many windows, and each value's
         verdict is that of the window that speaks most strongly (:func:`pick_windows`); 1: the head
         and tail of the trained budget only, as evaluators are trained."""
-        self.window_tokens: int | None = None
-        """Text tokens per window; None: the template's trained budget
-        (:attr:`~clave_lite.core.prompt.PromptEncoder.window_tokens`)."""
         try:
             self.encoder = PromptEncoder(manifest.template, backend.tokenize)
         except ValueError as exc:  # markers that are not control tokens, label words of several tokens
             raise ModelError(f"{backend.path}: its vocabulary does not fit its "
                              f"manifest ({exc})") from None
+        self.window_tokens = self.encoder.window_tokens
+        """Text tokens per window (default: the template's trained budget)."""
         if self.encoder.label_ids != manifest.label_token_ids:
             raise ModelError("the model's vocabulary does not match its manifest's label tokens")
         self._line_encoders: dict[str | None, PromptEncoder] = {None: self.encoder}
@@ -143,7 +142,7 @@ class Evaluator:
         is not read whole, and its unread tokens are reported."""
         if self.max_windows <= 1:
             return 1, self.manifest.template.max_text_tokens
-        return self.max_windows, self.window_tokens or self.encoder.window_tokens
+        return self.max_windows, self.window_tokens
 
     def encode_lines(self, text: str, values: Sequence[Value], lines: Sequence[str | None],
                      max_windows: int | None = None) -> list[EncodedText]:
